@@ -1,0 +1,1 @@
+"""Example domains used to dogfood memo_replay."""

@@ -1,0 +1,375 @@
+"""``@recorded``: the call → key → mode → store → serializer pipeline around one function.
+
+>>> from memo_replay import recorded
+>>> @recorded(version="1")
+... def shout(text: str) -> str:
+...     return text.upper()
+>>> shout.memo.key("hi") == shout.memo.key(text="hi")
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+
+from memo_replay.errors import (
+    CorruptEntry,
+    InvalidOption,
+    MemoReplayWarning,
+    ReplayMiss,
+    SerializationError,
+)
+from memo_replay.events import CallEvent, emit, listening
+from memo_replay.explain import Explanation, explain
+from memo_replay.keys import CallKey, compose
+from memo_replay.keys.arguments import ArgumentSpec
+from memo_replay.keys.code import CodeFingerprint, fingerprint
+from memo_replay.keys.files import DeclaredFiles
+from memo_replay.modes import Mode, parse_mode, resolve_mode
+from memo_replay.project import find_root, module_dir, module_name, project_config
+from memo_replay.serializers import Serializer, SerializerOption, payload_kind, registry
+from memo_replay.store import Entry, Payload, Store
+from memo_replay.store.entry import build_document
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+DEFAULT_STORE = "fixtures_store"
+
+
+class Recorded(Protocol[P, R_co]):
+    """The type of a ``@recorded`` function: the same call signature, plus ``.memo``."""
+
+    memo: Memo
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``@recorded(...)`` was given."""
+
+    files: tuple[str, ...] = ()
+    ignore: frozenset[str] = frozenset()
+    deps: tuple[object, ...] = ()
+    version: str | None = None
+    mode: Mode | None = None
+    store: str | None = None
+    serializer: SerializerOption = None
+
+
+@overload
+def recorded(fn: Callable[P, R], /) -> Recorded[P, R]: ...
+
+
+@overload
+def recorded(
+    *,
+    files: Sequence[str] | str = (),
+    ignore: Sequence[str] = (),
+    deps: Sequence[object] = (),
+    version: str | int | None = None,
+    mode: str | Mode | None = None,
+    store: str | os.PathLike[str] | None = None,
+    serializer: str | Serializer | None = None,
+) -> Callable[[Callable[P, R]], Recorded[P, R]]: ...
+
+
+def recorded(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    files: Sequence[str] | str = (),
+    ignore: Sequence[str] = (),
+    deps: Sequence[object] = (),
+    version: str | int | None = None,
+    mode: str | Mode | None = None,
+    store: str | os.PathLike[str] | None = None,
+    serializer: str | Serializer | None = None,
+) -> Any:
+    """Record the first call of a function and replay it while code, arguments and files match.
+
+    Use it bare (``@recorded``), with options (``@recorded(files=["examples/*.dy"])``), or
+    around a callable you do not own, at the call site (``recorded(some_lib.translate)``).
+
+    ``files``: globs relative to the project root, or templates over the arguments
+    (``"{path}"``); each matched file's content is part of the key.
+    ``ignore``: parameters left out of the key and out of everything stored (clients, keys).
+    ``deps``: extra functions or values the result depends on. ``version``: a manual salt.
+    ``mode``: this function's default mode. ``store``: its store directory.
+    ``serializer``: ``"json"``, ``"pydantic"``, ``"dataclass"``, ``"bytes"``, ``"pickle"``
+    (opt-in: loading runs code), a registered id, or a :class:`Serializer`.
+    """
+    options = Options(
+        files=(files,) if isinstance(files, str) else tuple(files),
+        ignore=frozenset((ignore,) if isinstance(ignore, str) else ignore),
+        deps=tuple(deps),
+        version=None if version is None else str(version),
+        mode=None if mode is None else parse_mode(mode, source="@recorded(mode=...)"),
+        store=None if store is None else os.fspath(store),
+        serializer=serializer,
+    )
+
+    def decorate(target: Callable[..., Any]) -> Any:
+        if isinstance(target, (staticmethod, classmethod)):
+            return type(target)(decorate(target.__func__))
+        if not callable(target):
+            raise InvalidOption(f"@recorded can only wrap a callable, not {target!r}")
+        memo = Memo(target, options)
+        return memo.wrapper
+
+    return decorate if fn is None else decorate(fn)
+
+
+class Memo(Generic[P, R]):
+    """The ``.memo`` of a recorded function: its key, explanation and recordings."""
+
+    def __init__(self, function: Callable[P, R], options: Options) -> None:
+        self.function = function
+        self.options = options
+        self.id = function_id(function)
+        self.root = find_root(module_dir(getattr(function, "__module__", "") or "",
+                                         _source_file(function)))
+        self._arguments = ArgumentSpec(function, function_id=self.id, ignore=options.ignore,
+                                       root=self.root)
+        self._files = DeclaredFiles(options.files, function_id=self.id, root=self.root,
+                                    parameters=self._arguments.parameter_names)
+        self._check_ignore()
+        self._code: CodeFingerprint | None = None
+        self._serializers: dict[tuple[str, str | None], Serializer] = {}
+        self._lock = threading.Lock()
+        self.wrapper = self._wrap()
+
+    def __repr__(self) -> str:
+        return f"<memo of {self.id}>"
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def code(self) -> CodeFingerprint:
+        """The code fingerprint (computed once per process, on first use)."""
+        if self._code is None:
+            with self._lock:
+                if self._code is None:
+                    self._code = fingerprint(self.function, function_id=self.id, root=self.root,
+                                             deps=self.options.deps,
+                                             version=self.options.version)
+        return self._code
+
+    @property
+    def mode(self) -> Mode:
+        """The mode a call made now would use."""
+        return resolve_mode(self.options.mode, project_config(self.root).mode)
+
+    @property
+    def store(self) -> Store:
+        """The store a call made now would use (``MEMO_STORE`` > ``store=`` > config)."""
+        env = os.environ.get("MEMO_STORE")
+        if env:
+            return open_store(Path(env).resolve())
+        configured = self.options.store or project_config(self.root).store or DEFAULT_STORE
+        return open_store(self.root / configured)
+
+    def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """The key a call with these arguments has."""
+        return self._call_key(self._arguments.bind(args, kwargs)).key
+
+    def explain(self, *args: P.args, **kwargs: P.kwargs) -> Explanation:
+        """Whether a call with these arguments would replay, and if not, what differs."""
+        bound = self._arguments.bind(args, kwargs)
+        call = self._call_key(bound)
+        return explain(call, self._arguments.preview(bound), self.store.entries(self.id))
+
+    def entries(self) -> Iterator[Entry]:
+        """The recordings of this function in its store."""
+        return self.store.entries(self.id)
+
+    # -- the pipeline -------------------------------------------------------------------------
+
+    def _wrap(self) -> Callable[P, R]:
+        function: Any = self.function
+        prepare, finish = self._prepare, self._finish
+        if inspect.iscoroutinefunction(function):
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                plan = prepare(args, kwargs)
+                if plan.replayed:
+                    return plan.value
+                started = time.perf_counter()
+                result = await function(*args, **kwargs)
+                finish(plan, result, time.perf_counter() - started)
+                return result
+
+            wrapper: Any = async_wrapper
+        else:
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                plan = prepare(args, kwargs)
+                if plan.replayed:
+                    return plan.value
+                started = time.perf_counter()
+                result = function(*args, **kwargs)
+                finish(plan, result, time.perf_counter() - started)
+                return result
+
+            wrapper = sync_wrapper
+        functools.update_wrapper(wrapper, function)
+        wrapper.memo = self
+        return wrapper  # type: ignore[no-any-return]
+
+    def _call_key(self, bound: dict[str, Any]) -> CallKey:
+        serializer = self.options.serializer
+        return compose(
+            self.id,
+            self.code,
+            self._arguments.hashes(bound),
+            self._files.hashes(bound),
+            serializer if serializer is None or isinstance(serializer, str) else serializer.id,
+        )
+
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Plan:
+        mode = self.mode
+        if mode is Mode.OFF:
+            return _Plan(None, None, None)
+        bound = self._arguments.bind(args, kwargs)
+        call = self._call_key(bound)
+        store = self.store
+        if mode is not Mode.RECORD:
+            started = time.perf_counter()
+            value = self._replay(store, call, mode)
+            if value is not _MISS:
+                hit, result = value
+                if listening():
+                    emit(CallEvent(self.id, call.key, "replayed",
+                                   time.perf_counter() - started, hit.duration_s))
+                return _Plan(None, None, None, replayed=True, value=result)
+            if mode is Mode.REPLAY:
+                explanation = explain(call, self._arguments.preview(bound),
+                                      store.entries(self.id))
+                raise ReplayMiss(f"memo_replay (replay mode): {explanation}",
+                                 function=self.id, key=call.key, explanation=explanation)
+        return _Plan(call, bound, store)
+
+    def _replay(self, store: Store, call: CallKey, mode: Mode) -> Any:
+        try:
+            hit = store.lookup(self.id, call.key)
+            if hit is None:
+                return _MISS
+            serializer = self._serializer_for(hit.payload)
+            if serializer.version != hit.payload.serializer_version:
+                return _MISS  # written by an older serializer version: re-record
+            return hit, serializer.loads(hit.payload.data)
+        except (CorruptEntry, SerializationError, ValueError, TypeError) as exc:
+            if mode is Mode.REPLAY:
+                if isinstance(exc, (CorruptEntry, SerializationError)):
+                    raise
+                raise CorruptEntry(store.entry_path(self.id, call.key),
+                                   f"its payload does not load ({exc})") from exc
+            warnings.warn(f"memo_replay: {exc} — re-recording it", MemoReplayWarning,
+                          stacklevel=4)
+            return _MISS
+
+    def _serializer_for(self, payload: Payload) -> Serializer:
+        cache_key = (payload.serializer, payload.type)
+        serializer = self._serializers.get(cache_key)
+        if serializer is None:
+            serializer = registry.resolve(payload.serializer, payload.type,
+                                          self.options.serializer, function=self.id)
+            self._serializers[cache_key] = serializer
+        return serializer
+
+    def _finish(self, plan: _Plan, result: Any, duration: float) -> None:
+        if plan.call is None or plan.bound is None or plan.store is None:
+            if listening():
+                emit(CallEvent(self.id, None, "bypassed", duration, duration))
+            return
+        payload = self._serialize(result)
+        document = build_document(plan.call, preview=self._arguments.preview(plan.bound),
+                                  payload=payload, duration_s=duration)
+        plan.store.save(self.id, plan.call.key, document)
+        if listening():
+            emit(CallEvent(self.id, plan.call.key, "recorded", duration, duration))
+
+    def _serialize(self, result: Any) -> Payload:
+        serializer, type_path = registry.choose(result, self.options.serializer,
+                                                function=self.id)
+        try:
+            data = serializer.dumps(result)
+            payload = Payload.create(serializer, type_path, payload_kind(serializer, data), data)
+            replayed = serializer.loads(payload.data)
+        except SerializationError:
+            raise
+        except Exception as exc:
+            raise SerializationError(
+                f"cannot record the result of `{self.id}` with the {serializer.id!r} serializer: "
+                f"{exc.__class__.__name__}: {exc}. Nothing was written. Return a value it "
+                f"supports, or choose another with @recorded(serializer=...)."
+            ) from exc
+        if type(replayed) is not type(result) or (serializer.id != "pickle"
+                                                  and replayed != result):
+            raise SerializationError(
+                f"cannot record the result of `{self.id}`: the {serializer.id!r} serializer does "
+                f"not give back an equal `{type(result).__qualname__}` (a replay would differ "
+                f"from the real call). Nothing was written. Return plain JSON data, a pydantic "
+                f"model or a dataclass, or choose another serializer with @recorded(serializer="
+                f"...)."
+            )
+        return payload
+
+    def _check_ignore(self) -> None:
+        names = self._arguments.parameter_names
+        unknown = sorted(self.options.ignore - set(names))
+        if unknown and not self._arguments.accepts_any_keyword:
+            raise InvalidOption(
+                f"@recorded(ignore={unknown!r}) on `{self.id}`: no parameter named "
+                f"{', '.join(unknown)}; parameters are: {', '.join(names) or '(none)'}"
+            )
+
+
+@dataclass
+class _Plan:
+    call: CallKey | None
+    bound: dict[str, Any] | None
+    store: Store | None
+    replayed: bool = False
+    value: Any = None
+
+
+_MISS: Any = object()
+
+
+def function_id(function: Callable[..., Any]) -> str:
+    """``module.qualname`` — never a file path (see :func:`~memo_replay.project.module_name`)."""
+    qualname = getattr(function, "__qualname__", None) or type(function).__qualname__
+    return f"{module_name(function)}.{qualname}"
+
+
+def _source_file(function: Callable[..., Any]) -> str | None:
+    try:
+        return inspect.getsourcefile(function)
+    except TypeError:
+        return None
+
+
+_stores: dict[Path, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(path: Path) -> Store:
+    """One :class:`Store` per directory per process, so its index connection is shared."""
+    store = _stores.get(path)
+    if store is None:
+        with _stores_lock:
+            store = _stores.setdefault(path, Store(path))
+    return store
+
+
+__all__ = ["Memo", "Options", "Recorded", "recorded"]

@@ -1,0 +1,103 @@
+"""Every exception memo_replay raises.
+
+All derive from :class:`MemoReplayError`; where the meaning matches a builtin they subclass it
+too (an invalid mode is a ``ValueError``, a missing declared file a ``FileNotFoundError``), so
+callers can catch either. Each message says what happened, to which function, argument, file or
+entry, and what to do about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memo_replay.explain import Explanation
+
+
+class MemoReplayError(Exception):
+    """Base class of every memo_replay error."""
+
+
+class InvalidMode(MemoReplayError, ValueError):
+    """A mode value (``MEMO_MODE``, ``mode=``, config) is not one of the valid modes."""
+
+
+class InvalidOption(MemoReplayError, ValueError):
+    """An option given to ``@recorded(...)`` is invalid (unknown parameter, bad pattern, …)."""
+
+
+class ConfigError(MemoReplayError, ValueError):
+    """``[tool.memo_replay]`` in ``pyproject.toml`` holds an unknown key or an invalid value."""
+
+
+class ReplayMiss(MemoReplayError, LookupError):
+    """A call has no matching recording and the mode forbids calling the function.
+
+    ``explanation`` holds the structured comparison with the closest recording.
+    """
+
+    def __init__(self, message: str, *, function: str, key: str,
+                 explanation: Explanation | None = None) -> None:
+        super().__init__(message)
+        self.function = function
+        self.key = key
+        self.explanation = explanation
+
+
+class UnhashableArgument(MemoReplayError, TypeError):
+    """An argument (or constant, or closure value) cannot be encoded into a stable key."""
+
+    def __init__(self, message: str, *, function: str, parameter: str, type_name: str) -> None:
+        super().__init__(message)
+        self.function = function
+        self.parameter = parameter
+        self.type_name = type_name
+
+
+class MissingDeclaredFile(MemoReplayError, FileNotFoundError):
+    """A ``files=`` pattern of a recorded function matched no file."""
+
+
+class SerializationError(MemoReplayError, TypeError):
+    """A result cannot be serialized (or deserialized) faithfully; nothing was written."""
+
+
+class CorruptEntry(MemoReplayError):
+    """An entry file is truncated, edited, unreadable or from an unknown format version.
+
+    A corrupt entry is never replayed.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"corrupt recording {path}: {reason}. It will not be replayed. Re-record it with "
+            f"MEMO_MODE=record (or delete the file) — `memo-replay verify` lists every damaged entry."
+        )
+
+
+class UnsupportedFormat(CorruptEntry):
+    """An entry was written by a newer memo_replay whose format this version cannot read."""
+
+    def __init__(self, path: Path, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        MemoReplayError.__init__(
+            self,
+            f"recording {path} uses entry format {found}, newer than this memo_replay reads "
+            f"(format {supported}); it was not read. Upgrade memo_replay "
+            f"(pip install -U memo-replay) to replay it.",
+        )
+        self.path = path
+        self.reason = f"entry format {found} is newer than supported format {supported}"
+
+
+class StoreError(MemoReplayError, OSError):
+    """The store directory cannot be used (it is a file, it is not writable, …)."""
+
+
+class MemoReplayWarning(UserWarning):
+    """Something worth knowing that does not stop the call (a corrupt entry re-recorded, a
+    function without source fingerprinted by bytecode, an unusable cache)."""

@@ -1,0 +1,172 @@
+"""Arguments: bound to the signature with defaults applied, hashed one by one, previewed.
+
+``f(1)``, ``f(x=1)`` and ``f(1, y=2)`` (with default ``y=2``) bind to the same arguments and so
+share a key. Each argument gets its own hash so a miss can name the argument that differs.
+Arguments listed in ``ignore=`` are left out of the key and out of everything stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import inspect
+import math
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+from xxhash import xxh3_128_hexdigest
+
+from memo_replay.errors import UnhashableArgument
+from memo_replay.keys.encoding import Encoder, Unencodable, type_id
+
+_SUPPORTED = (
+    "str, bytes, int, float, bool, None, list, tuple, dict, set, frozenset, Path, datetime, "
+    "date, UUID, Decimal, Enum, dataclasses, pydantic models, NamedTuple, numpy arrays"
+)
+
+
+class ArgumentSpec:
+    """How one recorded function's arguments become key material."""
+
+    def __init__(self, fn: Callable[..., Any], *, function_id: str, ignore: frozenset[str],
+                 root: Path) -> None:
+        self.function_id = function_id
+        self.ignore = ignore
+        self._encoder = Encoder(root)
+        self._root = root
+        try:
+            self.signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):  # some builtins and C callables have no signature
+            self.signature = None
+        parameters = self.signature.parameters.values() if self.signature else ()
+        # `ignore=` names that are not parameters may arrive through **kwargs.
+        self._var_keyword = next((p.name for p in parameters if p.kind is p.VAR_KEYWORD),
+                                 "kwargs" if self.signature is None else None)
+
+    @property
+    def accepts_any_keyword(self) -> bool:
+        return self._var_keyword is not None
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        if self.signature is None:
+            return ("args", "kwargs")
+        return tuple(self.signature.parameters)
+
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Name → value for every parameter, defaults applied, ``ignore=`` names included.
+
+        A call that does not fit the signature raises the same ``TypeError`` the function would.
+        """
+        if self.signature is None:
+            return {"args": args, "kwargs": dict(kwargs)}
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return bound.arguments
+
+    def hashes(self, bound: Mapping[str, Any]) -> dict[str, str]:
+        """Name → hex hash of each argument that counts (``ignore=`` names left out)."""
+        result: dict[str, str] = {}
+        for name, value in self._counted(bound):
+            try:
+                encoded = self._encoder.encode(value)
+            except Unencodable as exc:
+                raise self._unhashable(name, exc) from None
+            except RecursionError:
+                raise self._unhashable(
+                    name, Unencodable(type_id(type(value)), "", "self-referential")
+                ) from None
+            result[name] = xxh3_128_hexdigest(encoded)
+        return result
+
+    def preview(self, bound: Mapping[str, Any]) -> dict[str, Any]:
+        """A bounded, JSON-able summary of the arguments that count, for humans."""
+        return {name: preview_value(value, self._root) for name, value in self._counted(bound)}
+
+    def _counted(self, bound: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        for name, value in bound.items():
+            if name in self.ignore:
+                continue
+            if name == self._var_keyword and self.ignore and isinstance(value, dict):
+                value = {k: v for k, v in value.items() if k not in self.ignore}
+            yield name, value
+
+    def _unhashable(self, name: str, exc: Unencodable) -> UnhashableArgument:
+        where = f"argument `{name}`{exc.path}"
+        why = f" ({exc.reason})" if exc.reason else ", which has no stable encoding"
+        return UnhashableArgument(
+            f"cannot build a key for `{self.function_id}`: {where} is a `{exc.type_name}`{why}. "
+            f"Fix it with one of: @recorded(ignore=[{name!r}]) if it does not affect the result; "
+            f"a `__memo_key__(self)` method on the type returning a stable value; or pass a "
+            f"supported type ({_SUPPORTED}).",
+            function=self.function_id,
+            parameter=name,
+            type_name=exc.type_name,
+        )
+
+
+_MAX_STR = 200
+_MAX_ITEMS = 20
+_MAX_DEPTH = 4
+
+
+def preview_value(value: Any, root: Path | None = None, depth: int = 0) -> Any:
+    """A JSON-able, size-bounded rendering of ``value``: long strings and big containers are
+    summarized, bytes are never copied, unknown objects show only their type."""
+    if value is None or isinstance(value, (bool, int)) and not isinstance(value, enum.Enum):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        if len(value) <= _MAX_STR:
+            return value
+        return f"{value[:_MAX_STR]}… ({len(value)} chars)"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{type(value).__name__} of {len(value)} bytes>"
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__qualname__}.{value.name}"
+    if isinstance(value, PurePath):
+        if root is not None and value.is_absolute() and value.is_relative_to(root):
+            return value.relative_to(root).as_posix()
+        return value.as_posix()
+    if isinstance(value, (dt.date, dt.time, dt.timedelta, uuid.UUID, decimal.Decimal, complex)):
+        return str(value)
+    if isinstance(value, type):
+        return f"<class {type_id(value)}>"
+    if depth >= _MAX_DEPTH:
+        return f"<{type(value).__name__}…>"
+    fields = _fields(value)
+    if fields is not None:
+        return {"__type__": type_id(type(value)), **_preview_mapping(fields, root, depth)}
+    if isinstance(value, Mapping):
+        return _preview_mapping(value, root, depth)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else list(value)
+        shown = [preview_value(v, root, depth + 1) for v in items[:_MAX_ITEMS]]
+        if len(items) > _MAX_ITEMS:
+            shown.append(f"… ({len(items) - _MAX_ITEMS} more)")
+        return shown
+    return f"<{type_id(type(value))}>"
+
+
+def _preview_mapping(value: Mapping[Any, Any], root: Path | None, depth: int) -> dict[str, Any]:
+    keys = sorted(value, key=str)
+    shown = {str(k): preview_value(value[k], root, depth + 1) for k in keys[:_MAX_ITEMS]}
+    if len(keys) > _MAX_ITEMS:
+        shown["…"] = f"{len(keys) - _MAX_ITEMS} more"
+    return shown
+
+
+def _fields(value: Any) -> dict[str, Any] | None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    model_fields = getattr(type(value), "model_fields", None)
+    if isinstance(model_fields, dict) and hasattr(value, "model_dump"):
+        return {name: getattr(value, name) for name in model_fields}
+    if isinstance(value, tuple) and hasattr(type(value), "_fields"):
+        return dict(zip(type(value)._fields, value, strict=True))
+    return None

@@ -1,0 +1,230 @@
+"""Canonical, type-tagged encoding of values into bytes, for keys.
+
+The encoding is stable across processes, machines and ``PYTHONHASHSEED``: dict and set order do
+not count, ``1``, ``1.0``, ``True`` and ``"1"`` differ, and absolute paths inside the project root
+are encoded relative to it. A value with no stable encoding raises :class:`Unencodable`; there is
+never a fallback to ``id()``, ``repr()`` or pickle.
+
+Bump :data:`ENCODING_VERSION` whenever the bytes produced for some value change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import sys
+import uuid
+from pathlib import PurePath
+from typing import Any
+
+from xxhash import xxh3_128_digest
+
+ENCODING_VERSION = 1
+
+# Above this size a bytes-like value contributes its xxh3 digest instead of a copy of itself.
+_INLINE_LIMIT = 4096
+_MAX_DEPTH = 100
+
+
+class Unencodable(Exception):
+    """Internal: a value has no canonical encoding. ``path`` locates it inside the argument."""
+
+    def __init__(self, type_name: str, path: str = "", reason: str = "") -> None:
+        super().__init__(type_name)
+        self.type_name = type_name
+        self.path = path
+        self.reason = reason
+
+
+def type_id(tp: type) -> str:
+    """``module.qualname`` of a type, the identity used in tags and entries."""
+    return f"{tp.__module__}.{tp.__qualname__}"
+
+
+class Encoder:
+    """Encodes values canonically. ``root`` makes absolute paths under it root-relative."""
+
+    __slots__ = ("_root",)
+
+    def __init__(self, root: PurePath | None = None) -> None:
+        self._root = root
+
+    def encode(self, value: object) -> bytes:
+        out = bytearray()
+        self._encode(value, out, 0)
+        return bytes(out)
+
+    def _encode(self, value: Any, out: bytearray, depth: int) -> None:
+        # Exact-type checks first: they are the common case and the cheapest test.
+        tp = type(value)
+        if tp is str:
+            data = value.encode("utf-8", "surrogatepass")
+            out += b"s%d:" % len(data)
+            out += data
+        elif tp is int:
+            out += b"i%d;" % value
+        elif tp is bool:
+            out += b"T" if value else b"F"
+        elif value is None:
+            out += b"N"
+        elif tp is float:
+            out += b"f%s;" % repr(value).encode()
+        elif tp is bytes:
+            self._bytes(b"b", value, out)
+        elif tp is list or tp is tuple:
+            self._sequence(b"l" if tp is list else b"t", value, out, depth)
+        elif tp is dict:
+            self._mapping(b"d", value, out, depth)
+        else:
+            self._other(value, out, depth)
+
+    def _other(self, value: Any, out: bytearray, depth: int) -> None:
+        tp = type(value)
+        memo_key = getattr(tp, "__memo_key__", None)
+        if memo_key is not None and not isinstance(value, type):
+            out += b"K%s:" % type_id(tp).encode()
+            self._nested(memo_key(value), out, depth, ".__memo_key__()")
+        elif isinstance(value, enum.Enum):
+            out += b"E%s:" % type_id(tp).encode()
+            self._nested(value.value, out, depth, ".value")
+        elif isinstance(value, bool):
+            out += b"T" if value else b"F"
+        elif isinstance(value, int):
+            out += b"i%d;" % int(value)
+        elif isinstance(value, float):
+            out += b"f%s;" % repr(float(value)).encode()
+        elif isinstance(value, str):
+            self._encode(str(value), out, depth)
+        elif isinstance(value, bytes):
+            self._bytes(b"b", bytes(value), out)
+        elif isinstance(value, (bytearray, memoryview)):
+            self._bytes(b"y", value, out)
+        elif isinstance(value, type):
+            out += b"C%s;" % type_id(value).encode()
+        elif _is_pydantic_model(value):
+            fields = {name: getattr(value, name) for name in type(value).model_fields}
+            out += b"M%s:" % type_id(tp).encode()
+            self._mapping(b"d", fields, out, depth)
+        elif dataclasses.is_dataclass(value):
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            out += b"D%s:" % type_id(tp).encode()
+            self._mapping(b"d", fields, out, depth)
+        elif isinstance(value, tuple) and hasattr(tp, "_fields"):
+            out += b"n%s:" % type_id(tp).encode()
+            self._mapping(b"d", dict(zip(tp._fields, value, strict=True)), out, depth)
+        elif isinstance(value, (list, tuple)):
+            self._sequence(b"l" if isinstance(value, list) else b"t", value, out, depth)
+        elif isinstance(value, dict):
+            self._mapping(b"d", value, out, depth)
+        elif isinstance(value, (set, frozenset)):
+            self._set(b"Z" if isinstance(value, frozenset) else b"S", value, out, depth)
+        elif isinstance(value, PurePath):
+            out += b"p%s;" % self._path(value).encode("utf-8", "surrogatepass")
+        elif isinstance(value, dt.datetime):
+            out += b"dt%s;" % value.isoformat().encode()
+        elif isinstance(value, dt.date):
+            out += b"da%s;" % value.isoformat().encode()
+        elif isinstance(value, dt.time):
+            out += b"ti%s;" % value.isoformat().encode()
+        elif isinstance(value, dt.timedelta):
+            out += b"td%d,%d,%d;" % (value.days, value.seconds, value.microseconds)
+        elif isinstance(value, uuid.UUID):
+            out += b"u%s;" % value.hex.encode()
+        elif isinstance(value, decimal.Decimal):
+            out += b"x%s;" % str(value).encode()
+        elif isinstance(value, complex):
+            out += b"c%s;" % repr(value).encode()
+        elif _is_numpy_array(value):
+            self._ndarray(value, out, depth)
+        elif _is_numpy_scalar(value):
+            out += b"g%s:" % value.dtype.str.encode()
+            self._nested(value.item(), out, depth, ".item()")
+        else:
+            raise Unencodable(type_id(tp))
+
+    def _nested(self, value: object, out: bytearray, depth: int, where: str) -> None:
+        if depth >= _MAX_DEPTH:
+            raise Unencodable(type_id(type(value)), where, "nested too deeply (self-referential?)")
+        try:
+            self._encode(value, out, depth + 1)
+        except Unencodable as exc:
+            exc.path = where + exc.path
+            raise
+
+    def _bytes(self, tag: bytes, value: bytes | bytearray | memoryview, out: bytearray) -> None:
+        size = value.nbytes if isinstance(value, memoryview) else len(value)
+        if size > _INLINE_LIMIT:
+            # Hashing in place avoids copying a large buffer into the key material.
+            out += tag.upper() + b"%d:" % size
+            out += xxh3_128_digest(value)
+        else:
+            out += tag + b"%d:" % size
+            out += value
+
+    def _sequence(self, tag: bytes, value: list[Any] | tuple[Any, ...], out: bytearray,
+                  depth: int) -> None:
+        out += tag + b"%d:" % len(value)
+        for index, item in enumerate(value):
+            self._nested(item, out, depth, f"[{index}]")
+
+    def _mapping(self, tag: bytes, value: dict[Any, Any], out: bytearray, depth: int) -> None:
+        pairs = []
+        for k, v in value.items():
+            key_bytes = bytearray()
+            self._nested(k, key_bytes, depth, f"[{k!r}] (key)")
+            value_bytes = bytearray()
+            self._nested(v, value_bytes, depth, f"[{k!r}]")
+            pairs.append((bytes(key_bytes), value_bytes))
+        pairs.sort(key=lambda pair: pair[0])
+        out += tag + b"%d:" % len(pairs)
+        for key_bytes, value_bytes in pairs:
+            out += key_bytes
+            out += value_bytes
+
+    def _set(self, tag: bytes, value: set[Any] | frozenset[Any], out: bytearray,
+             depth: int) -> None:
+        items = []
+        for item in value:
+            item_bytes = bytearray()
+            self._nested(item, item_bytes, depth, "{…}")
+            items.append(bytes(item_bytes))
+        items.sort()
+        out += tag + b"%d:" % len(items)
+        for item_bytes in items:
+            out += item_bytes
+
+    def _path(self, value: PurePath) -> str:
+        if self._root is not None and value.is_absolute():
+            try:
+                return "<root>/" + value.relative_to(self._root).as_posix()
+            except ValueError:
+                pass
+        return value.as_posix()
+
+    def _ndarray(self, value: Any, out: bytearray, depth: int) -> None:
+        if value.dtype.hasobject:
+            out += b"A%s:" % str(value.shape).encode()
+            self._nested(value.tolist(), out, depth, ".tolist()")
+            return
+        import numpy
+
+        contiguous = numpy.ascontiguousarray(value)
+        out += b"A%s%s:" % (value.dtype.str.encode(), str(value.shape).encode())
+        out += xxh3_128_digest(contiguous.data)
+
+
+def _is_pydantic_model(value: object) -> bool:
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
+
+
+def _is_numpy_array(value: object) -> bool:
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.ndarray)
+
+
+def _is_numpy_scalar(value: object) -> bool:
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.generic)

@@ -1,0 +1,99 @@
+"""What a recorded call does on a hit and on a miss, and where that choice comes from.
+
+Sources, strongest first: :func:`mode` (a context manager, thread- and task-local), the pytest
+option ``--memo-mode``, the ``MEMO_MODE`` environment variable, ``@recorded(mode=...)``,
+``[tool.memo_replay] mode`` in ``pyproject.toml``, and the default: ``replay`` when ``CI`` is set,
+``auto`` otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from enum import Enum
+
+from memo_replay.errors import InvalidMode
+
+
+class Mode(str, Enum):
+    """The four modes. ``Mode("replay") is Mode.REPLAY``."""
+
+    AUTO = "auto"
+    """Replay a hit; on a miss call the function, record and return."""
+    RECORD = "record"
+    """Always call the function and (re-)record."""
+    REPLAY = "replay"
+    """Replay a hit; on a miss raise :class:`~memo_replay.errors.ReplayMiss`, never call."""
+    OFF = "off"
+    """Always call the function; store nothing."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_VALID = ", ".join(m.value for m in Mode)
+_FALSY = {"", "0", "false", "no", "off"}
+
+_context_mode: ContextVar[Mode | None] = ContextVar("memo_replay_mode", default=None)
+_session_mode: ContextVar[Mode | None] = ContextVar("memo_replay_session_mode", default=None)
+
+
+def parse_mode(value: str | Mode, *, source: str) -> Mode:
+    """Turn ``value`` into a :class:`Mode`, or raise :class:`InvalidMode` naming ``source``.
+
+    >>> parse_mode(" Replay ", source="MEMO_MODE")
+    <Mode.REPLAY: 'replay'>
+    """
+    if isinstance(value, Mode):
+        return value
+    try:
+        return Mode(str(value).strip().lower())
+    except ValueError:
+        raise InvalidMode(
+            f"invalid memo_replay mode {value!r} from {source}; valid modes are: {_VALID}"
+        ) from None
+
+
+def ci_is_set() -> bool:
+    """True when the ``CI`` environment variable says we run in CI (``CI=true``, ``CI=1``…)."""
+    return os.environ.get("CI", "").strip().lower() not in _FALSY
+
+
+def default_mode() -> Mode:
+    """``replay`` in CI, ``auto`` elsewhere."""
+    return Mode.REPLAY if ci_is_set() else Mode.AUTO
+
+
+def resolve_mode(decorator_mode: Mode | None, config_mode: Mode | None) -> Mode:
+    """The mode in force for one call, following the documented precedence."""
+    forced = _context_mode.get() or _session_mode.get()
+    if forced is not None:
+        return forced
+    env = os.environ.get("MEMO_MODE")
+    if env:
+        return parse_mode(env, source="the MEMO_MODE environment variable")
+    return decorator_mode or config_mode or default_mode()
+
+
+@contextmanager
+def mode(value: str | Mode) -> Iterator[Mode]:
+    """Force a mode for the calls made inside the block (thread- and task-local).
+
+    >>> import memo_replay
+    >>> with memo_replay.mode("off") as m:
+    ...     print(m)
+    off
+    """
+    parsed = parse_mode(value, source="memo_replay.mode()")
+    token = _context_mode.set(parsed)
+    try:
+        yield parsed
+    finally:
+        _context_mode.reset(token)
+
+
+def set_session_mode(value: str | Mode | None, *, source: str) -> None:
+    """Set the session-wide mode (used by the pytest plugin's ``--memo-mode``)."""
+    _session_mode.set(None if value is None else parse_mode(value, source=source))

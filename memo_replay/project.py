@@ -1,0 +1,95 @@
+"""Where a recorded function's project is: its root directory and its configuration.
+
+The project root is the nearest directory above the function's module that holds
+``pyproject.toml``, else the nearest holding ``.git``, else the working directory. Keys use paths
+relative to it, so a checkout at another path produces the same keys.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+from memo_replay.config import Config, load_config
+
+
+@functools.lru_cache(maxsize=256)
+def find_root(start: Path) -> Path:
+    """The project root for a module living in directory ``start``."""
+    for marker in ("pyproject.toml", ".git"):
+        for directory in (start, *start.parents):
+            if (directory / marker).exists():
+                return directory
+    return Path.cwd().resolve()
+
+
+def is_project_file(path: str | None, root: Path) -> bool:
+    """True when ``path`` is source code of the project (not stdlib, not an installed package)."""
+    if not path:
+        return False
+    try:
+        resolved = Path(path).resolve()
+    except OSError:
+        return False
+    if "site-packages" in resolved.parts or "dist-packages" in resolved.parts:
+        return False
+    if any(resolved.is_relative_to(p) for p in _stdlib_dirs()):
+        return False
+    return resolved.is_relative_to(root) and not resolved.is_relative_to(_package_dir())
+
+
+@functools.lru_cache(maxsize=1)
+def _stdlib_dirs() -> tuple[Path, ...]:
+    import sysconfig
+
+    return tuple(
+        Path(p).resolve()
+        for p in {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+        if p
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def relative_to_root(path: Path, root: Path) -> str:
+    """``path`` as a POSIX string relative to ``root`` when inside it, else absolute."""
+    absolute = path if path.is_absolute() else Path.cwd() / path
+    absolute = Path(os.path.normpath(absolute))
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
+@functools.lru_cache(maxsize=64)
+def project_config(root: Path) -> Config:
+    """``[tool.memo_replay]`` of the project at ``root`` (defaults when absent)."""
+    return load_config(root / "pyproject.toml")
+
+
+def module_name(obj: object) -> str:
+    """The module an object belongs to; a script run as ``__main__`` is named after its path
+    in the project, so ``python tools/run.py`` and ``import tools.run`` give the same names."""
+    name = getattr(obj, "__module__", None) or type(obj).__module__
+    if name != "__main__":
+        return name
+    file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not file:
+        return name
+    path = Path(file).resolve()
+    relative = relative_to_root(path, find_root(path.parent))
+    if relative.startswith("/") or not relative.endswith(".py"):
+        return name
+    return relative[:-3].replace("/", ".")
+
+
+def module_dir(module_name: str, fallback_file: str | None) -> Path:
+    """The directory of a module's source file, for root discovery."""
+    module = sys.modules.get(module_name)
+    file = getattr(module, "__file__", None) or fallback_file
+    return Path(file).resolve().parent if file else Path.cwd().resolve()

@@ -1,0 +1,29 @@
+"""The serializer protocol: an id, a version, ``dumps`` and ``loads``.
+
+``payload`` tells the store how to embed the output in the entry file: ``"json"`` (the output is
+JSON text, embedded as readable JSON), ``"text"`` (a string) or ``"binary"`` (base64). A
+serializer without the attribute is treated as ``"text"`` when it returns ``str`` and
+``"binary"`` when it returns ``bytes``. Bumping ``version`` invalidates the recordings it wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, runtime_checkable
+
+PayloadKind = Literal["json", "text", "binary"]
+
+
+@runtime_checkable
+class Serializer(Protocol):
+    """Turns a function's result into bytes or text and back."""
+
+    id: str
+    version: int
+
+    def dumps(self, value: Any) -> bytes | str:
+        """Serialize ``value``; raise ``TypeError``/``ValueError`` when it cannot."""
+        ...
+
+    def loads(self, data: bytes | str) -> Any:
+        """Rebuild the value from what :meth:`dumps` returned."""
+        ...

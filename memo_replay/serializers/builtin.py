@@ -1,0 +1,133 @@
+"""Built-in serializers: JSON, pydantic models, dataclasses, bytes and opt-in cloudpickle.
+
+The class-bound ones (pydantic, dataclass) are created per class; the entry records the class as
+``module:qualname`` so replay returns the same type.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from memo_replay.serializers.base import PayloadKind
+
+
+class JsonSerializer:
+    """Plain JSON data: dicts with string keys, lists, strings, numbers, booleans, None.
+
+    Only values that come back equal *and of the same types* are accepted: a tuple would replay
+    as a list, so it is refused (return a list, a pydantic model or a dataclass instead).
+    """
+
+    id: ClassVar[str] = "json"
+    version: ClassVar[int] = 1
+    payload: ClassVar[PayloadKind] = "json"
+
+    def dumps(self, value: Any) -> str:
+        _check_json_native(value, "result")
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+    def loads(self, data: bytes | str) -> Any:
+        return json.loads(data)
+
+
+def _check_json_native(value: Any, where: str) -> None:
+    tp = type(value)
+    if value is None or tp in (str, int, float, bool):
+        return
+    if tp is list:
+        for index, item in enumerate(value):
+            _check_json_native(item, f"{where}[{index}]")
+        return
+    if tp is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"{where} has a non-string key {key!r}")
+            _check_json_native(item, f"{where}[{key!r}]")
+        return
+    raise TypeError(f"{where} is a `{tp.__module__}.{tp.__qualname__}`, not plain JSON data")
+
+
+def is_json_native(value: Any) -> bool:
+    try:
+        _check_json_native(value, "result")
+    except (TypeError, RecursionError):
+        return False
+    return True
+
+
+class BytesSerializer:
+    """Raw ``bytes``, stored base64-encoded."""
+
+    id: ClassVar[str] = "bytes"
+    version: ClassVar[int] = 1
+    payload: ClassVar[PayloadKind] = "binary"
+
+    def dumps(self, value: Any) -> bytes:
+        if type(value) is not bytes:
+            raise TypeError(f"expected bytes, got {type(value).__qualname__}")
+        return value
+
+    def loads(self, data: bytes | str) -> bytes:
+        return data if isinstance(data, bytes) else data.encode()
+
+
+class PydanticSerializer:
+    """A pydantic v2 model class, through ``model_dump_json``/``model_validate_json``."""
+
+    id: ClassVar[str] = "pydantic"
+    version: ClassVar[int] = 1
+    payload: ClassVar[PayloadKind] = "json"
+
+    def __init__(self, model: type[Any]) -> None:
+        self.model = model
+
+    def dumps(self, value: Any) -> str:
+        if type(value) is not self.model:
+            raise TypeError(f"expected {self.model.__qualname__}, got {type(value).__qualname__}")
+        return str(value.model_dump_json())
+
+    def loads(self, data: bytes | str) -> Any:
+        return self.model.model_validate_json(data)
+
+
+class DataclassSerializer:
+    """A dataclass (nested dataclasses, datetime, Enum, Path, UUID, Decimal fields…), through
+    a pydantic ``TypeAdapter`` built from its type annotations."""
+
+    id: ClassVar[str] = "dataclass"
+    version: ClassVar[int] = 1
+    payload: ClassVar[PayloadKind] = "json"
+
+    def __init__(self, cls: type[Any]) -> None:
+        from pydantic import TypeAdapter
+
+        self.cls = cls
+        self._adapter: Any = TypeAdapter(cls)
+
+    def dumps(self, value: Any) -> str:
+        if type(value) is not self.cls:
+            raise TypeError(f"expected {self.cls.__qualname__}, got {type(value).__qualname__}")
+        return bytes(self._adapter.dump_json(value)).decode()
+
+    def loads(self, data: bytes | str) -> Any:
+        return self._adapter.validate_json(data)
+
+
+class PickleSerializer:
+    """cloudpickle — only for functions that opt in with ``serializer="pickle"``: loading a
+    pickle runs code, so a store changed by someone else must be trusted first."""
+
+    id: ClassVar[str] = "pickle"
+    version: ClassVar[int] = 1
+    payload: ClassVar[PayloadKind] = "binary"
+
+    def dumps(self, value: Any) -> bytes:
+        import cloudpickle
+
+        return bytes(cloudpickle.dumps(value, protocol=5))
+
+    def loads(self, data: bytes | str) -> Any:
+        import pickle
+
+        return pickle.loads(data if isinstance(data, bytes) else data.encode())

@@ -1,0 +1,372 @@
+"""The store directory: entry files as the truth, a diskcache index as the hot path.
+
+Layout::
+
+    fixtures_store/
+      <module.qualname>/<key>.json     one committed entry per recording
+      .cache/                          diskcache index (ignores itself: holds a `*` .gitignore)
+
+Entry files are written to a temporary file and renamed into place, so a reader never sees half
+an entry. Re-recording a result identical to the one on disk writes nothing at all. The index is
+derived data: each cached item remembers the (size, mtime_ns, inode) of the entry file it came
+from and is used only while they still match, so a ``git pull``, a checkout, a hand edit or a
+deleted ``.cache/`` never makes the store answer wrongly — and where the index cannot be created
+(a read-only checkout) the store answers from the entry files alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memo_replay.errors import CorruptEntry, StoreError
+from memo_replay.store.entry import Entry, Payload, parse_entry, render, same_recording
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR = ".cache"
+_TEMP_SUFFIX = ".tmp"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _file_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a lookup returns: the payload and the original call's duration."""
+
+    payload: Payload
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    entries: int = 0
+    bytes: int = 0
+    oldest: dt.datetime | None = None
+    newest: dt.datetime | None = None
+    serializers: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    entries: int
+    bytes: int
+    functions: Mapping[str, FunctionStats]
+    problems: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something :meth:`Store.verify` found, and what to do about it."""
+
+    path: Path
+    kind: str
+    message: str
+    fix: str
+
+
+def _encode_cached(signature: tuple[int, int, int], hit: Hit) -> bytes:
+    # A JSON header and the raw payload: never a pickle, so even a `.cache/` someone managed to
+    # commit cannot run code when read.
+    p = hit.payload
+    header = json.dumps([list(signature), p.serializer, p.serializer_version, p.type, p.kind,
+                         p.checksum, hit.duration_s], separators=(",", ":"))
+    data = p.data.encode() if isinstance(p.data, str) else p.data
+    return header.encode() + b"\n" + data
+
+
+def _decode_cached(raw: object, signature: tuple[int, int, int]) -> Hit | None:
+    """The cached hit when it still describes the entry file with ``signature``."""
+    if not isinstance(raw, bytes):
+        return None
+    header_end = raw.find(b"\n")
+    try:
+        sig, serializer, version, type_, kind, checksum, duration = json.loads(raw[:header_end])
+    except ValueError:
+        return None
+    if tuple(sig) != signature:
+        return None
+    body = raw[header_end + 1:]
+    data: str | bytes = body if kind == "binary" else body.decode()
+    return Hit(Payload(serializer, version, type_, kind, data, checksum), duration)
+
+
+def function_dir_name(function: str) -> str:
+    """The directory holding a function's entries (``<locals>`` and the like made safe)."""
+    return _UNSAFE.sub("_", function)
+
+
+class Store:
+    """A recording store directory (``fixtures_store/`` by default).
+
+    >>> import tempfile
+    >>> store = Store(tempfile.mkdtemp())
+    >>> list(store.entries()), store.stats().entries
+    ([], 0)
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(
+                f"the memo_replay store {self.path} is a file, not a directory; point MEMO_STORE "
+                f"or store= at a directory (it is created on the first recording)"
+            )
+        self._index: Any = None
+        self._index_state = "unopened"  # "open", "unavailable"
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- hot path ---------------------------------------------------------------------------
+
+    def entry_path(self, function: str, key: str) -> Path:
+        return self.path / function_dir_name(function) / f"{key}.json"
+
+    def lookup(self, function: str, key: str) -> Hit | None:
+        """The recording for ``key``, or None. A damaged entry raises :class:`CorruptEntry`."""
+        path = self.entry_path(function, key)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        signature = (st.st_size, st.st_mtime_ns, st.st_ino)
+        index = self._open_index()
+        if index is not None:
+            cached = self._index_call("get", key)
+            if cached is not None:
+                hit = _decode_cached(cached, signature)
+                if hit is not None:
+                    return hit
+        entry = self._read(path)
+        hit = Hit(entry.payload, entry.duration_s)
+        self._remember(key, signature, hit)
+        return hit
+
+    def save(self, function: str, key: str, document: Mapping[str, Any]) -> Path:
+        """Write an entry atomically; an identical recording on disk is left byte-for-byte."""
+        path = self.entry_path(function, key)
+        try:
+            existing = json.loads(path.read_bytes())
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            existing = None
+        if isinstance(existing, dict) and same_recording(existing, document):
+            return path
+        data = render(document)
+        self._atomic_write(path, data)
+        return path
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {path.parent} to record into the store "
+                             f"{self.path}: {exc.strerror or exc}") from exc
+        fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=_TEMP_SUFFIX, dir=path.parent)
+        try:
+            os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; entries are shared files
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temp, path)
+        except BaseException as exc:
+            try:
+                os.unlink(temp)
+            except FileNotFoundError:
+                pass
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot write the recording {path}: {exc.strerror or exc}; "
+                                 f"nothing was written and existing entries are intact") from exc
+            raise
+
+    def _read(self, path: Path) -> Entry:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise CorruptEntry(path, f"unreadable ({exc.strerror or exc})") from exc
+        return parse_entry(path, raw)
+
+    # -- the index ---------------------------------------------------------------------------
+
+    def _open_index(self) -> Any:
+        if self._index_state == "open":
+            return self._index
+        if self._index_state == "unavailable" or not self.path.is_dir():
+            return None
+        with self._lock:
+            if self._index_state == "unopened":
+                self._index = self._create_index()
+                self._index_state = "open" if self._index is not None else "unavailable"
+        return self._index
+
+    def _create_index(self) -> Any:
+        directory = self.path / CACHE_DIR
+        try:
+            directory.mkdir(exist_ok=True)
+            ignore = directory / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# created by memo_replay: derived data, never commit it\n*\n")
+            import diskcache
+
+            return diskcache.Cache(str(directory), eviction_policy="none")
+        except (OSError, sqlite3.Error) as exc:
+            # A read-only checkout, a full disk: the entry files still answer every lookup.
+            log.info("memo_replay: no index for store %s (%s); reading entry files directly",
+                     self.path, exc)
+            return None
+
+    def _index_call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._index, method)(*args)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("memo_replay: index of store %s failed (%s); using entry files only",
+                        self.path, exc)
+            self._index_state = "unavailable"
+            return None
+
+    def _remember(self, key: str, signature: tuple[int, int, int], hit: Hit) -> None:
+        if self._open_index() is not None:
+            self._index_call("set", key, _encode_cached(signature, hit))
+
+    def _forget(self, key: str) -> None:
+        if self._open_index() is not None:
+            self._index_call("delete", key)
+
+    def close(self) -> None:
+        """Close the index (it reopens on demand)."""
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+            self._index, self._index_state = None, "unopened"
+
+    # -- inspection --------------------------------------------------------------------------
+
+    def _entry_files(self, function: str | None = None) -> Iterator[Path]:
+        if not self.path.is_dir():
+            return
+        if function is not None:
+            directories = [self.path / function_dir_name(function)]
+        else:
+            directories = sorted(p for p in self.path.iterdir()
+                                 if p.is_dir() and not p.name.startswith("."))
+        for directory in directories:
+            if directory.is_dir():
+                yield from sorted(p for p in directory.glob("*.json")
+                                  if not p.name.startswith("."))
+
+    def entries(self, function: str | None = None) -> Iterator[Entry]:
+        """Every readable entry (of one function when given), sorted by path.
+
+        Damaged entries are skipped here (and logged); :meth:`verify` reports them.
+        """
+        for path in self._entry_files(function):
+            try:
+                entry = self._read(path)
+            except CorruptEntry as exc:
+                log.warning("%s", exc)
+                continue
+            if function is None or entry.function == function:
+                yield entry
+
+    def get(self, key: str) -> Entry | None:
+        """The entry with this key (or a unique prefix of it), or None."""
+        matches = [p for p in self._entry_files() if p.stem.startswith(key)]
+        if len(matches) != 1:
+            return None
+        return self._read(matches[0])
+
+    def delete(self, key: str) -> bool:
+        """Remove the entry with this key; True when something was removed."""
+        removed = False
+        for path in self._entry_files():
+            if path.stem == key:
+                path.unlink()
+                removed = True
+        if removed:
+            self._forget(key)
+        return removed
+
+    def stats(self) -> StoreStats:
+        """Entries, bytes and ages per function."""
+        per_function: dict[str, dict[str, Any]] = {}
+        problems = 0
+        for path in self._entry_files():
+            try:
+                entry = self._read(path)
+            except CorruptEntry:
+                problems += 1
+                continue
+            s = per_function.setdefault(entry.function, {"entries": 0, "bytes": 0, "dates": [],
+                                                         "serializers": {}})
+            s["entries"] += 1
+            s["bytes"] += path.stat().st_size
+            if entry.recorded_at is not None:
+                s["dates"].append(entry.recorded_at)
+            s["serializers"][entry.serializer] = s["serializers"].get(entry.serializer, 0) + 1
+        functions = {
+            name: FunctionStats(
+                entries=s["entries"], bytes=s["bytes"],
+                oldest=min(s["dates"], default=None), newest=max(s["dates"], default=None),
+                serializers=dict(sorted(s["serializers"].items())),
+            )
+            for name, s in sorted(per_function.items())
+        }
+        return StoreStats(
+            entries=sum(f.entries for f in functions.values()),
+            bytes=sum(f.bytes for f in functions.values()),
+            functions=functions,
+            problems=problems,
+        )
+
+    def verify(self) -> list[Problem]:
+        """Integrity check of every file in the store: parse, checksum, placement, leftovers."""
+        problems: list[Problem] = []
+        if not self.path.is_dir():
+            return problems
+        for directory in sorted(p for p in self.path.iterdir() if not p.name.startswith(".")):
+            if not directory.is_dir():
+                problems.append(Problem(directory, "stray", "a file at the top of the store",
+                                        "move or delete it"))
+                continue
+            for path in sorted(directory.iterdir()):
+                problems.extend(self._check(directory, path))
+        return problems
+
+    def _check(self, directory: Path, path: Path) -> list[Problem]:
+        if path.name.endswith(_TEMP_SUFFIX):
+            return [Problem(path, "orphan", "a temporary file left by an interrupted recording",
+                            "delete it")]
+        if path.suffix != ".json" or not _KEY.match(path.stem):
+            return [Problem(path, "stray", "not an entry file", "move or delete it")]
+        try:
+            entry = self._read(path)
+        except CorruptEntry as exc:
+            return [Problem(path, "corrupt", exc.reason,
+                            "re-record it with MEMO_MODE=record, or delete it")]
+        if function_dir_name(entry.function) != directory.name:
+            return [Problem(path, "misplaced", f"entry of `{entry.function}` in {directory.name}/",
+                            f"move it to {function_dir_name(entry.function)}/")]
+        return []
