@@ -50,7 +50,7 @@ DEFAULT_STORE = "fixtures_store"
 class Recorded(Protocol[P, R_co]):
     """The type of a ``@recorded`` function: the same call signature, plus ``.memo``."""
 
-    memo: Memo
+    memo: Memo[P, Any]
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 

@@ -168,5 +168,5 @@ def _fields(value: Any) -> dict[str, Any] | None:
     if isinstance(model_fields, dict) and hasattr(value, "model_dump"):
         return {name: getattr(value, name) for name in model_fields}
     if isinstance(value, tuple) and hasattr(type(value), "_fields"):
-        return dict(zip(type(value)._fields, value, strict=True))
+        return dict(zip(getattr(type(value), "_fields"), value, strict=True))  # noqa: B009
     return None

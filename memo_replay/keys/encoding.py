@@ -153,6 +153,12 @@ class Encoder:
             exc.path = where + exc.path
             raise
 
+    def _part(self, value: object, depth: int, where: str) -> bytes:
+        """The encoding of one element on its own (to sort elements by their encoding)."""
+        part = bytearray()
+        self._nested(value, part, depth, where)
+        return bytes(part)
+
     def _bytes(self, tag: bytes, value: bytes | bytearray | memoryview, out: bytearray) -> None:
         size = value.nbytes if isinstance(value, memoryview) else len(value)
         if size > _INLINE_LIMIT:
@@ -170,30 +176,21 @@ class Encoder:
             self._nested(item, out, depth, f"[{index}]")
 
     def _mapping(self, tag: bytes, value: dict[Any, Any], out: bytearray, depth: int) -> None:
-        pairs = []
-        for k, v in value.items():
-            key_bytes = bytearray()
-            self._nested(k, key_bytes, depth, f"[{k!r}] (key)")
-            value_bytes = bytearray()
-            self._nested(v, value_bytes, depth, f"[{k!r}]")
-            pairs.append((bytes(key_bytes), value_bytes))
-        pairs.sort(key=lambda pair: pair[0])
+        pairs = sorted(
+            (self._part(k, depth, f"[{k!r}] (key)"), self._part(v, depth, f"[{k!r}]"))
+            for k, v in value.items()
+        )
         out += tag + b"%d:" % len(pairs)
-        for key_bytes, value_bytes in pairs:
-            out += key_bytes
-            out += value_bytes
+        for encoded_key, encoded_value in pairs:
+            out += encoded_key
+            out += encoded_value
 
     def _set(self, tag: bytes, value: set[Any] | frozenset[Any], out: bytearray,
              depth: int) -> None:
-        items = []
-        for item in value:
-            item_bytes = bytearray()
-            self._nested(item, item_bytes, depth, "{…}")
-            items.append(bytes(item_bytes))
-        items.sort()
+        items = sorted(self._part(item, depth, "{…}") for item in value)
         out += tag + b"%d:" % len(items)
-        for item_bytes in items:
-            out += item_bytes
+        for encoded in items:
+            out += encoded
 
     def _path(self, value: PurePath) -> str:
         if self._root is not None and value.is_absolute():
@@ -208,7 +205,7 @@ class Encoder:
             out += b"A%s:" % str(value.shape).encode()
             self._nested(value.tolist(), out, depth, ".tolist()")
             return
-        import numpy
+        import numpy  # type: ignore[import-not-found,unused-ignore]
 
         contiguous = numpy.ascontiguousarray(value)
         out += b"A%s%s:" % (value.dtype.str.encode(), str(value.shape).encode())

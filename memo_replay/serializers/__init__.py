@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from memo_replay.errors import InvalidOption, SerializationError
@@ -29,8 +30,13 @@ from memo_replay.serializers.builtin import (
 __all__ = ["PayloadKind", "Registry", "Serializer", "payload_kind", "register_serializer",
            "registry"]
 
-_PLAIN = {s.id: s for s in (JsonSerializer(), BytesSerializer(), PickleSerializer())}
-_CLASS_BOUND = {"pydantic": PydanticSerializer, "dataclass": DataclassSerializer}
+_PLAIN: dict[str, Serializer] = {
+    s.id: s for s in (JsonSerializer(), BytesSerializer(), PickleSerializer())
+}
+_CLASS_BOUND: dict[str, Callable[[type], Serializer]] = {
+    "pydantic": PydanticSerializer,
+    "dataclass": DataclassSerializer,
+}
 SerializerOption = str | Serializer | None
 
 

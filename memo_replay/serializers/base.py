@@ -17,8 +17,15 @@ PayloadKind = Literal["json", "text", "binary"]
 class Serializer(Protocol):
     """Turns a function's result into bytes or text and back."""
 
-    id: str
-    version: int
+    @property
+    def id(self) -> str:
+        """A stable name, stored in every entry this serializer writes."""
+        ...
+
+    @property
+    def version(self) -> int:
+        """Bump it to invalidate the recordings written by earlier versions."""
+        ...
 
     def dumps(self, value: Any) -> bytes | str:
         """Serialize ``value``; raise ``TypeError``/``ValueError`` when it cannot."""

@@ -1,0 +1,46 @@
+"""Translate every example machine and report what each call did.
+
+    python -m examples.dygram.run            # a readable line per machine
+    python -m examples.dygram.run --jsonl    # one JSON object per event (used by the demo)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import memo_replay
+
+from .translator import machine_paths, translate
+
+
+def main(argv: list[str]) -> int:
+    as_json = "--jsonl" in argv
+    failures = 0
+    for path in machine_paths():
+        if as_json:
+            print(json.dumps({"event": "start", "path": path}), flush=True)
+        started = time.perf_counter()
+        with memo_replay.track() as calls:
+            try:
+                machine = translate(path)
+            except memo_replay.ReplayMiss as miss:
+                failures += 1
+                report = {"event": "done", "path": path, "outcome": "missed",
+                          "explanation": str(miss)}
+            else:
+                report = {"event": "done", "path": path, "outcome": calls[-1].outcome,
+                          "title": machine.title, "states": len(machine.states),
+                          "recorded_s": calls[-1].recorded_duration_s}
+        report["elapsed_s"] = time.perf_counter() - started
+        if as_json:
+            print(json.dumps(report), flush=True)
+        else:
+            detail = report.get("title") or report.get("explanation")
+            print(f"{report['outcome']:>9}  {path}  {report['elapsed_s'] * 1000:8.2f} ms  {detail}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

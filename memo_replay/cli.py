@@ -1,0 +1,200 @@
+"""``memo-replay`` (also ``python -m memo_replay``): look after a store from the shell.
+
+Exit codes: 0 success; 1 the command found problems (``verify``) or nothing to show (``show``);
+2 bad usage or an unusable store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from memo_replay.errors import MemoReplayError
+from memo_replay.store import Entry, Store
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except MemoReplayError as exc:
+        print(f"memo-replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `memo-replay ls | head`
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memo-replay",
+        description="Inspect and maintain a memo_replay recording store.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_: str, run: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(run=run)
+        if name != "demo":
+            p.add_argument("--store", help="store directory (default: MEMO_STORE, "
+                           "[tool.memo_replay] store, or fixtures_store/ at the project root)")
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    ls = command("ls", "list recordings", _ls)
+    ls.add_argument("--function", "-f", help="only this function (module.qualname)")
+    show = command("show", "show one recording: metadata, arguments and payload", _show)
+    show.add_argument("key", help="the entry's key (a unique prefix is enough)")
+    command("stats", "entries, bytes and ages per function", _stats)
+    command("verify", "check every entry's integrity; exit 1 when something is wrong", _verify)
+    demo = command("demo", "record, replay and invalidate a bundled LLM translator", _demo)
+    demo.add_argument("--keep", action="store_true", help="keep the scratch project")
+    demo.add_argument("--latency", type=float, default=0.4,
+                      help="seconds each fake model call takes (default 0.4)")
+    return parser
+
+
+def resolve_store(option: str | None) -> Store:
+    """The store the CLI works on: --store, MEMO_STORE, the project's config, the default."""
+    if option:
+        return Store(option)
+    if os.environ.get("MEMO_STORE"):
+        return Store(os.environ["MEMO_STORE"])
+    from memo_replay.project import find_root, project_config
+
+    root = find_root(Path.cwd().resolve())
+    return Store(root / (project_config(root).store or "fixtures_store"))
+
+
+def _ls(args: argparse.Namespace) -> int:
+    entries = list(resolve_store(args.store).entries(args.function))
+    if args.json:
+        _print_json([_summary(e) for e in entries])
+        return EXIT_OK
+    rows = [(e.key, e.function, _when(e), _size(e.size), e.serializer, _args_line(e))
+            for e in entries]
+    _table(("KEY", "FUNCTION", "RECORDED", "SIZE", "SERIALIZER", "ARGUMENTS"), rows)
+    print(f"{len(entries)} recording{'s' if len(entries) != 1 else ''}")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    entry = resolve_store(args.store).get(args.key)
+    if entry is None:
+        print(f"memo-replay: no single recording with key {args.key!r} "
+              f"(none, or the prefix is ambiguous)", file=sys.stderr)
+        return EXIT_PROBLEMS
+    payload = entry.payload.embedded()
+    if args.json:
+        _print_json({**_summary(entry), "components": entry.components, "payload": payload})
+        return EXIT_OK
+    code = entry.components.get("code", {})
+    print(f"key          {entry.key}\nfunction     {entry.function}\nfile         {entry.path}")
+    print(f"recorded     {_when(entry)}  (the call took {entry.duration_s:.3f} s)")
+    print(f"serializer   {entry.serializer} v{entry.payload.serializer_version}"
+          f"{'  type ' + entry.payload.type if entry.payload.type else ''}  {_size(entry.size)}")
+    print(f"code         {code.get('hash')} ({code.get('kind')}), "
+          f"{len(code.get('helpers', {}))} helpers, {len(code.get('constants', {}))} constants")
+    print("arguments")
+    for name, value in entry.arguments.items():
+        print(f"  {name} = {json.dumps(value, ensure_ascii=False)}")
+    for path, digest in entry.files.items():
+        print(f"file         {path}  {digest}")
+    print("payload")
+    text = payload if isinstance(payload, str) else json.dumps(payload, indent=2,
+                                                              ensure_ascii=False)
+    print("\n".join("  " + line for line in text.splitlines()))
+    return EXIT_OK
+
+
+def _stats(args: argparse.Namespace) -> int:
+    store = resolve_store(args.store)
+    stats = store.stats()
+    if args.json:
+        _print_json({
+            "store": str(store.path), "entries": stats.entries, "bytes": stats.bytes,
+            "problems": stats.problems,
+            "functions": {name: {"entries": f.entries, "bytes": f.bytes,
+                                 "oldest": _iso(f.oldest), "newest": _iso(f.newest),
+                                 "serializers": dict(f.serializers)}
+                          for name, f in stats.functions.items()},
+        })
+        return EXIT_OK
+    rows = [(name, str(f.entries), _size(f.bytes), _iso(f.oldest) or "-",
+             _iso(f.newest) or "-", ", ".join(f"{k}×{v}" for k, v in f.serializers.items()))
+            for name, f in stats.functions.items()]
+    _table(("FUNCTION", "ENTRIES", "SIZE", "OLDEST", "NEWEST", "SERIALIZERS"), rows)
+    print(f"{stats.entries} recordings, {_size(stats.bytes)} in {store.path}"
+          + (f"; {stats.problems} damaged (run `memo-replay verify`)" if stats.problems else ""))
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    store = resolve_store(args.store)
+    problems = store.verify()
+    if args.json:
+        _print_json([{"path": str(p.path), "kind": p.kind, "message": p.message, "fix": p.fix}
+                     for p in problems])
+    else:
+        for p in problems:
+            print(f"{p.kind:>10}  {p.path}\n            {p.message}; fix: {p.fix}")
+        print(f"{store.path}: " + (f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+                                   if problems else "every entry is intact"))
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from memo_replay.demo import run_demo
+
+    return run_demo(keep=args.keep, latency=args.latency)
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def _summary(entry: Entry) -> dict[str, Any]:
+    return {"key": entry.key, "function": entry.function, "path": str(entry.path),
+            "recorded_at": _when(entry), "duration_s": entry.duration_s, "size": entry.size,
+            "serializer": entry.serializer, "arguments": dict(entry.arguments),
+            "files": dict(entry.files)}
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+
+
+def _args_line(entry: Entry, limit: int = 60) -> str:
+    text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in entry.arguments.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _when(entry: Entry) -> str:
+    return _iso(entry.recorded_at) or "-"
