@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from memo_replay.errors import (
     CorruptEntry,
@@ -27,15 +28,22 @@ from memo_replay.errors import (
     MemoReplayWarning,
     ReplayMiss,
     SerializationError,
+    UnsupportedFormat,
 )
 from memo_replay.events import CallEvent, emit, listening
-from memo_replay.explain import Explanation, explain
+from memo_replay.explain import Explanation, explain, rerecord_command
 from memo_replay.keys import CallKey, compose
 from memo_replay.keys.arguments import ArgumentSpec
 from memo_replay.keys.code import CodeFingerprint, fingerprint
 from memo_replay.keys.files import DeclaredFiles
 from memo_replay.modes import Mode, parse_mode, resolve_mode
-from memo_replay.project import find_root, module_dir, module_name, project_config
+from memo_replay.project import (
+    find_root,
+    is_project_file,
+    module_dir,
+    module_name,
+    project_config,
+)
 from memo_replay.serializers import Serializer, SerializerOption, payload_kind, registry
 from memo_replay.store import Entry, Payload, Store
 from memo_replay.store.entry import build_document
@@ -43,16 +51,31 @@ from memo_replay.store.entry import build_document
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+R2 = TypeVar("R2")
+S = TypeVar("S")
+P2 = ParamSpec("P2")
 
 DEFAULT_STORE = "fixtures_store"
 
 
 class Recorded(Protocol[P, R_co]):
-    """The type of a ``@recorded`` function: the same call signature, plus ``.memo``."""
+    """The type of a ``@recorded`` function: the same call signature, plus ``.memo``.
+
+    ``__get__`` is spelled out so type checkers bind ``self`` when it decorates a method.
+    """
 
     memo: Memo[P, Any]
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> Recorded[P, R_co]: ...
+
+    @overload
+    def __get__(self: Recorded[Concatenate[S, P2], R2], instance: S,
+                owner: type[Any] | None = None) -> Callable[P2, R2]: ...
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -119,13 +142,14 @@ def recorded(
         store=None if store is None else os.fspath(store),
         serializer=serializer,
     )
+    call_site = _call_site()
 
     def decorate(target: Callable[..., Any]) -> Any:
         if isinstance(target, (staticmethod, classmethod)):
             return type(target)(decorate(target.__func__))
         if not callable(target):
             raise InvalidOption(f"@recorded can only wrap a callable, not {target!r}")
-        memo = Memo(target, options)
+        memo = Memo(target, options, call_site=call_site)
         return memo.wrapper
 
     return decorate if fn is None else decorate(fn)
@@ -134,12 +158,20 @@ def recorded(
 class Memo(Generic[P, R]):
     """The ``.memo`` of a recorded function: its key, explanation and recordings."""
 
-    def __init__(self, function: Callable[P, R], options: Options) -> None:
+    def __init__(self, function: Callable[P, R], options: Options, *,
+                 call_site: str | None = None) -> None:
         self.function = function
         self.options = options
         self.id = function_id(function)
+        source_file = _source_file(function)
         self.root = find_root(module_dir(getattr(function, "__module__", "") or "",
-                                         _source_file(function)))
+                                         source_file))
+        if not is_project_file(source_file, self.root):
+            # A callable we do not own (stdlib, an installed package, a builtin), wrapped at the
+            # call site: its recordings belong to the project that wraps it, not to the place
+            # the library is installed in.
+            self.root = find_root(Path(call_site).resolve().parent if call_site
+                                  else Path.cwd().resolve())
         self._arguments = ArgumentSpec(function, function_id=self.id, ignore=options.ignore,
                                        root=self.root)
         self._files = DeclaredFiles(options.files, function_id=self.id, root=self.root,
@@ -147,6 +179,7 @@ class Memo(Generic[P, R]):
         self._check_ignore()
         self._code: CodeFingerprint | None = None
         self._serializers: dict[tuple[str, str | None], Serializer] = {}
+        self._store_setting: tuple[tuple[str | None, str | None], Store] | None = None
         self._lock = threading.Lock()
         self.wrapper = self._wrap()
 
@@ -174,11 +207,19 @@ class Memo(Generic[P, R]):
     @property
     def store(self) -> Store:
         """The store a call made now would use (``MEMO_STORE`` > ``store=`` > config)."""
-        env = os.environ.get("MEMO_STORE")
+        env = os.environ.get("MEMO_STORE") or None
+        # Resolved once per setting, not per call; a relative MEMO_STORE follows the cwd.
+        setting = (env, os.getcwd() if env and not os.path.isabs(env) else None)
+        cached = self._store_setting
+        if cached is not None and cached[0] == setting:
+            return cached[1]
         if env:
-            return open_store(Path(env).resolve())
-        configured = self.options.store or project_config(self.root).store or DEFAULT_STORE
-        return open_store(self.root / configured)
+            store = open_store(Path(env).resolve())
+        else:
+            configured = self.options.store or project_config(self.root).store or DEFAULT_STORE
+            store = open_store(self.root / configured)
+        self._store_setting = (setting, store)
+        return store
 
     def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """The key a call with these arguments has."""
@@ -265,8 +306,18 @@ class Memo(Generic[P, R]):
                 return _MISS
             serializer = self._serializer_for(hit.payload)
             if serializer.version != hit.payload.serializer_version:
-                return _MISS  # written by an older serializer version: re-record
+                if mode is Mode.REPLAY:
+                    raise ReplayMiss(
+                        f"memo_replay (replay mode): the recording of `{self.id}` for this call "
+                        f"(key {call.key}) was written by version "
+                        f"{hit.payload.serializer_version} of the {serializer.id!r} serializer; "
+                        f"this process has version {serializer.version}, so it is not "
+                        f"replayed.\nTo re-record: {rerecord_command()}",
+                        function=self.id, key=call.key)
+                return _MISS  # written by another serializer version: re-record
             return hit, serializer.loads(hit.payload.data)
+        except UnsupportedFormat:
+            raise  # written by a newer memo_replay: never overwrite it with an older format
         except (CorruptEntry, SerializationError, ValueError, TypeError) as exc:
             if mode is Mode.REPLAY:
                 if isinstance(exc, (CorruptEntry, SerializationError)):
@@ -350,6 +401,16 @@ def function_id(function: Callable[..., Any]) -> str:
     """``module.qualname`` — never a file path (see :func:`~memo_replay.project.module_name`)."""
     qualname = getattr(function, "__qualname__", None) or type(function).__qualname__
     return f"{module_name(function)}.{qualname}"
+
+
+def _call_site() -> str | None:
+    """The file of the code that called :func:`recorded` (outside memo_replay itself)."""
+    frame = sys._getframe(2)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).partition(".")[0] \
+            == "memo_replay":
+        frame = frame.f_back  # type: ignore[assignment]
+    file = frame.f_globals.get("__file__") if frame is not None else None
+    return file if isinstance(file, str) else None
 
 
 def _source_file(function: Callable[..., Any]) -> str | None:

@@ -114,6 +114,9 @@ def _run(scratch: Path, mode: str, latency: float) -> list[dict[str, Any]]:
     env = {**os.environ, "MEMO_MODE": mode, "DYGRAM_LLM_LATENCY": str(latency),
            "PYTHONPATH": str(scratch)}
     env.pop("MEMO_STORE", None)
+    # Each step is its own program: its re-record command must name it, not a pytest test
+    # that happens to run the demo.
+    env.pop("PYTEST_CURRENT_TEST", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "examples.dygram.run", "--jsonl"], cwd=scratch, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -74,7 +74,8 @@ class CorruptEntry(MemoReplayError):
         self.reason = reason
         super().__init__(
             f"corrupt recording {path}: {reason}. It will not be replayed. Re-record it with "
-            f"MEMO_MODE=record (or delete the file) — `memo-replay verify` lists every damaged entry."
+            f"MEMO_MODE=record (or delete the file); `memo-replay verify` lists every damaged "
+            f"entry."
         )
 
 

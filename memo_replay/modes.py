@@ -37,7 +37,9 @@ _VALID = ", ".join(m.value for m in Mode)
 _FALSY = {"", "0", "false", "no", "off"}
 
 _context_mode: ContextVar[Mode | None] = ContextVar("memo_replay_mode", default=None)
-_session_mode: ContextVar[Mode | None] = ContextVar("memo_replay_session_mode", default=None)
+# Process-wide, not a ContextVar: a session mode (``--memo-mode``) must also reach the threads a
+# test starts, which begin with an empty context.
+_session_mode: Mode | None = None
 
 
 def parse_mode(value: str | Mode, *, source: str) -> Mode:
@@ -68,7 +70,7 @@ def default_mode() -> Mode:
 
 def resolve_mode(decorator_mode: Mode | None, config_mode: Mode | None) -> Mode:
     """The mode in force for one call, following the documented precedence."""
-    forced = _context_mode.get() or _session_mode.get()
+    forced = _context_mode.get() or _session_mode
     if forced is not None:
         return forced
     env = os.environ.get("MEMO_MODE")
@@ -96,4 +98,5 @@ def mode(value: str | Mode) -> Iterator[Mode]:
 
 def set_session_mode(value: str | Mode | None, *, source: str) -> None:
     """Set the session-wide mode (used by the pytest plugin's ``--memo-mode``)."""
-    _session_mode.set(None if value is None else parse_mode(value, source=source))
+    global _session_mode
+    _session_mode = None if value is None else parse_mode(value, source=source)

@@ -117,7 +117,7 @@ _MAX_DEPTH = 4
 def preview_value(value: Any, root: Path | None = None, depth: int = 0) -> Any:
     """A JSON-able, size-bounded rendering of ``value``: long strings and big containers are
     summarized, bytes are never copied, unknown objects show only their type."""
-    if value is None or isinstance(value, (bool, int)) and not isinstance(value, enum.Enum):
+    if value is None or (isinstance(value, (bool, int)) and not isinstance(value, enum.Enum)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
@@ -155,10 +155,18 @@ def preview_value(value: Any, root: Path | None = None, depth: int = 0) -> Any:
 
 def _preview_mapping(value: Mapping[Any, Any], root: Path | None, depth: int) -> dict[str, Any]:
     keys = sorted(value, key=str)
-    shown = {str(k): preview_value(value[k], root, depth + 1) for k in keys[:_MAX_ITEMS]}
+    shown = {_preview_key(k): preview_value(value[k], root, depth + 1) for k in keys[:_MAX_ITEMS]}
     if len(keys) > _MAX_ITEMS:
         shown["…"] = f"{len(keys) - _MAX_ITEMS} more"
     return shown
+
+
+def _preview_key(key: Any) -> str:
+    """A mapping key as shown in a preview: bounded like any string, bytes never copied."""
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return f"<{type(key).__name__} of {len(key)} bytes>"
+    text = str(key)
+    return text if len(text) <= _MAX_STR else f"{text[:_MAX_STR]}… ({len(text)} chars)"
 
 
 def _fields(value: Any) -> dict[str, Any] | None:

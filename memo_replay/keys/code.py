@@ -122,7 +122,7 @@ class _Walker:
 
     def dependency(self, index: int, dep: object) -> tuple[str, str]:
         """Name and hash of an explicit ``deps=`` item (its references are walked too)."""
-        target = inspect.unwrap(dep) if isinstance(dep, types.FunctionType) else dep
+        target = inspect.unwrap(dep) if callable(dep) and hasattr(dep, "__wrapped__") else dep
         if isinstance(target, (types.FunctionType, type)):
             self._seen.discard(id(target))
             return _qualified(target), self._code_digest(target) or ""
@@ -151,7 +151,7 @@ class _Walker:
         else:
             return  # builtin, or a local the scope analysis missed
         while attrs and isinstance(value, types.ModuleType):
-            if not is_project_file(getattr(value, "__file__", None), self.root):
+            if not _is_project_module(value, self.root):
                 return  # third-party or stdlib module: identified by name only
             owner_module = value
             value = getattr(value, attrs[0], _MISSING)
@@ -178,8 +178,17 @@ class _Walker:
     def _object(self, name: str, value: Any) -> None:
         if isinstance(value, types.ModuleType):
             return
-        if callable(value) and hasattr(value, "__wrapped__") and hasattr(value, "memo"):
-            value = value.__wrapped__  # another recorded function: depend on its code
+        if isinstance(value, functools.partial):
+            self._object(name, value.func)
+            self._object(name, (value.args, value.keywords))
+            return
+        if callable(value) and not isinstance(value, type) and hasattr(value, "__wrapped__"):
+            # A recorded function, or one wrapped by functools.lru_cache/cache/wraps: depend on
+            # the code it wraps (an lru_cache wrapper is not a FunctionType at all).
+            try:
+                value = inspect.unwrap(value)
+            except ValueError:  # a __wrapped__ cycle
+                return
         if isinstance(value, (types.FunctionType, type)):
             if id(value) in self._seen or not _is_project_callable(value, self.root):
                 return
@@ -200,10 +209,7 @@ class _Walker:
         if id(obj) in self._seen:
             return None
         self._seen.add(id(obj))
-        if isinstance(obj, type):
-            source = self._class_source(obj)
-        else:
-            source = self.function_source(obj)
+        source = self._class_source(obj) if isinstance(obj, type) else self.function_source(obj)
         if source is None:
             source = _bytecode_text(obj) if isinstance(obj, types.FunctionType) else _qualified(obj)
         return xxh3_128(source.encode("utf-8", "surrogatepass")).hexdigest()
@@ -358,6 +364,14 @@ def _closure_values(fn: types.FunctionType) -> dict[str, Any]:
         except ValueError:  # an empty cell: the variable is not bound yet
             continue
     return values
+
+
+def _is_project_module(module: types.ModuleType, root: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    if file:
+        return is_project_file(file, root)
+    # A namespace package (no __init__.py) has no __file__, only __path__ directories.
+    return any(is_project_file(path, root) for path in getattr(module, "__path__", ()))
 
 
 def _is_project_callable(obj: Any, root: Path) -> bool:

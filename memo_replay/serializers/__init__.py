@@ -11,7 +11,6 @@ did not opt in — loading a recording never runs code by default.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -100,6 +99,10 @@ class Registry:
                                       ) from exc
         if option is None and is_json_native(value):
             return _PLAIN["json"], None
+        if option in _CLASS_BOUND:  # a known serializer that does not fit this value
+            needs = "a pydantic model" if option == "pydantic" else "a dataclass instance"
+            raise _unserializable(function, tp,
+                                  f" (@recorded(serializer={option!r}) needs {needs})")
         if option is not None:
             named = self._named(option)
             if named is not None:
@@ -168,15 +171,25 @@ def _unserializable(function: str, tp: type, detail: str) -> SerializationError:
 
 
 def _import_type(serializer_id: str, stored_type: str | None, function: str) -> type:
+    """The class a recording names, from modules already imported — never importing one: a
+    recording is data, and importing a module it names would run that module's code."""
     module_name, _, qualname = (stored_type or "").partition(":")
-    try:
-        value: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            value = getattr(value, part)
-    except (ImportError, AttributeError, ValueError):
+    value: Any = sys.modules.get(module_name)
+    if value is None:
         raise SerializationError(
             f"the recording of `{function}` holds a {serializer_id} payload of type "
-            f"{stored_type!r}, which cannot be imported; re-record it with MEMO_MODE=record"
+            f"{stored_type!r}, but module {module_name!r} is not imported in this process. "
+            f"memo_replay never imports modules named by a recording (that would run their "
+            f"code); import the class before replaying, e.g. at the top of the module that "
+            f"defines `{function}`."
+        )
+    try:
+        for part in qualname.split("."):
+            value = getattr(value, part)
+    except AttributeError:
+        raise SerializationError(
+            f"the recording of `{function}` holds a {serializer_id} payload of type "
+            f"{stored_type!r}, which does not exist; re-record it with MEMO_MODE=record"
         ) from None
     if not isinstance(value, type) or (
         serializer_id == "pydantic" and not _is_pydantic_model_class(value)

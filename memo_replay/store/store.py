@@ -16,6 +16,7 @@ deleted ``.cache/`` never makes the store answer wrongly — and where the index
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -110,6 +111,15 @@ def _decode_cached(raw: object, signature: tuple[int, int, int]) -> Hit | None:
     return Hit(Payload(serializer, version, type_, kind, data, checksum), duration)
 
 
+def _readable(path: Path, raw: bytes) -> bool:
+    """True when ``raw`` parses as a valid entry (a damaged volatile field must be rewritten)."""
+    try:
+        parse_entry(path, raw)
+    except CorruptEntry:
+        return False
+    return True
+
+
 def function_dir_name(function: str) -> str:
     """The directory holding a function's entries (``<locals>`` and the like made safe)."""
     return _UNSAFE.sub("_", function)
@@ -131,6 +141,7 @@ class Store:
                 f"the memo_replay store {self.path} is a file, not a directory; point MEMO_STORE "
                 f"or store= at a directory (it is created on the first recording)"
             )
+        self._directories: dict[str, str] = {}
         self._index: Any = None
         self._index_state = "unopened"  # "open", "unavailable"
         self._lock = threading.Lock()
@@ -141,11 +152,19 @@ class Store:
     # -- hot path ---------------------------------------------------------------------------
 
     def entry_path(self, function: str, key: str) -> Path:
-        return self.path / function_dir_name(function) / f"{key}.json"
+        return Path(self._entry_file(function, key))
+
+    def _entry_file(self, function: str, key: str) -> str:
+        # Plain string joins: this runs on every hit, where pathlib's parsing would dominate.
+        directory = self._directories.get(function)
+        if directory is None:
+            directory = self._directories[function] = os.path.join(
+                self.path, function_dir_name(function))
+        return f"{directory}{os.sep}{key}.json"
 
     def lookup(self, function: str, key: str) -> Hit | None:
         """The recording for ``key``, or None. A damaged entry raises :class:`CorruptEntry`."""
-        path = self.entry_path(function, key)
+        path = self._entry_file(function, key)
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -160,7 +179,7 @@ class Store:
                 hit = _decode_cached(cached, signature)
                 if hit is not None:
                     return hit
-        entry = self._read(path)
+        entry = self._read(Path(path))
         hit = Hit(entry.payload, entry.duration_s)
         self._remember(key, signature, hit)
         return hit
@@ -169,10 +188,12 @@ class Store:
         """Write an entry atomically; an identical recording on disk is left byte-for-byte."""
         path = self.entry_path(function, key)
         try:
-            existing = json.loads(path.read_bytes())
+            raw = path.read_bytes()
+            existing = json.loads(raw)
         except (FileNotFoundError, NotADirectoryError, ValueError):
             existing = None
-        if isinstance(existing, dict) and same_recording(existing, document):
+        if isinstance(existing, dict) and same_recording(existing, document) \
+                and _readable(path, raw):
             return path
         data = render(document)
         self._atomic_write(path, data)
@@ -193,10 +214,8 @@ class Store:
                 os.fsync(fh.fileno())
             os.replace(temp, path)
         except BaseException as exc:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
-            except FileNotFoundError:
-                pass
             if isinstance(exc, OSError):
                 raise StoreError(f"cannot write the recording {path}: {exc.strerror or exc}; "
                                  f"nothing was written and existing entries are intact") from exc

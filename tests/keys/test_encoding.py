@@ -84,9 +84,11 @@ def test_nested_containers_encode_by_value() -> None:
     assert enc(a) != enc(d)
 
 
+# No two of these compare equal across types (1 == 1.0 == True would collapse inside a set,
+# keeping whichever came first — Python's doing, not the encoder's).
 hashable_scalars = st.one_of(
-    st.integers(), st.text(max_size=8), st.binary(max_size=8), st.booleans(), st.none(),
-    st.floats(allow_nan=False),
+    st.integers(), st.text(max_size=8), st.binary(max_size=8), st.none(),
+    st.tuples(st.integers(), st.text(max_size=3)),
 )
 
 
