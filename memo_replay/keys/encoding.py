@@ -144,16 +144,17 @@ class Encoder:
         else:
             raise Unencodable(type_id(tp))
 
-    def _nested(self, value: object, out: bytearray, depth: int, where: str) -> None:
+    def _nested(self, value: object, out: bytearray, depth: int, where: Where) -> None:
         if depth >= _MAX_DEPTH:
-            raise Unencodable(type_id(type(value)), where, "nested too deeply (self-referential?)")
+            raise Unencodable(type_id(type(value)), _describe(where),
+                              "nested too deeply (self-referential?)")
         try:
             self._encode(value, out, depth + 1)
         except Unencodable as exc:
-            exc.path = where + exc.path
+            exc.path = _describe(where) + exc.path
             raise
 
-    def _part(self, value: object, depth: int, where: str) -> bytes:
+    def _part(self, value: object, depth: int, where: Where) -> bytes:
         """The encoding of one element on its own (to sort elements by their encoding)."""
         part = bytearray()
         self._nested(value, part, depth, where)
@@ -173,11 +174,11 @@ class Encoder:
                   depth: int) -> None:
         out += tag + b"%d:" % len(value)
         for index, item in enumerate(value):
-            self._nested(item, out, depth, f"[{index}]")
+            self._nested(item, out, depth, ("index", index))
 
     def _mapping(self, tag: bytes, value: dict[Any, Any], out: bytearray, depth: int) -> None:
         pairs = sorted(
-            (self._part(k, depth, f"[{k!r}] (key)"), self._part(v, depth, f"[{k!r}]"))
+            (self._part(k, depth, ("key", k)), self._part(v, depth, ("item", k)))
             for k, v in value.items()
         )
         out += tag + b"%d:" % len(pairs)
@@ -210,6 +211,19 @@ class Encoder:
         contiguous = numpy.ascontiguousarray(value)
         out += b"A%s%s:" % (value.dtype.str.encode(), str(value.shape).encode())
         out += xxh3_128_digest(contiguous.data)
+
+
+Where = str | tuple[str, Any]
+"""Where an element sits in its parent, formatted only when encoding fails (hot path)."""
+
+
+def _describe(where: Where) -> str:
+    if isinstance(where, str):
+        return where
+    kind, position = where
+    if kind == "index":
+        return f"[{position}]"
+    return f"[{position!r}] (key)" if kind == "key" else f"[{position!r}]"
 
 
 def _is_pydantic_model(value: object) -> bool:
