@@ -88,7 +88,7 @@ def build_document(call: CallKey, *, preview: Mapping[str, Any], payload: Payloa
     when = (recorded_at or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     code = call.code
     return {
-        "arguments": dict(preview),
+        "arguments": dict(sorted(preview.items())),
         "components": {
             "arguments": dict(sorted(call.arguments.items())),
             "code": {
