@@ -130,7 +130,7 @@ def _code_differences(call: CallKey, recorded: Mapping[str, Any], entry: Entry
     if recorded.get("kind") != code.kind:
         found.append(Difference("code", "kind", f"the code of `{call.function}` is now "
                                 f"fingerprinted by {code.kind} (was {recorded.get('kind')})"))
-    if entry.source != code.source:
+    if recorded.get("source_hash") != code.source_hash:
         diff = "\n".join(difflib.unified_diff(
             entry.source.splitlines(), code.source.splitlines(),
             "recorded", "current", lineterm="", n=2))

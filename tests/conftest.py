@@ -78,6 +78,9 @@ class Project:
         full_env = {k: v for k, v in os.environ.items()
                     if not k.startswith("MEMO_") and k not in ("CI", "PYTHONPATH")}
         full_env["PYTHONPATH"] = str(self.root)
+        # Tests rewrite modules within the same second at the same size; a cached .pyc
+        # (validated by mtime seconds and size) would then run the old code.
+        full_env["PYTHONDONTWRITEBYTECODE"] = "1"
         if mode is not None:
             full_env["MEMO_MODE"] = mode
         full_env.update(env or {})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 import memo_replay
 
@@ -22,6 +23,7 @@ def main(argv: list[str]) -> int:
         if as_json:
             print(json.dumps({"event": "start", "path": path}), flush=True)
         started = time.perf_counter()
+        report: dict[str, Any]
         with memo_replay.track() as calls:
             try:
                 machine = translate(path)

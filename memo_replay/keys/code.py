@@ -48,6 +48,9 @@ class CodeFingerprint:
     hash: str
     kind: Kind
     source: str
+    """The normalized source for people (``ast.unparse``; its layout varies by Python)."""
+    source_hash: str
+    """Hash of the canonical structure of the source — what the key uses."""
     helpers: Mapping[str, str] = field(default_factory=dict)
     constants: Mapping[str, str] = field(default_factory=dict)
     deps: Mapping[str, str] = field(default_factory=dict)
@@ -59,7 +62,7 @@ def fingerprint(fn: Any, *, function_id: str, root: Path, deps: Sequence[object]
     """Fingerprint ``fn`` (the undecorated callable) for the project rooted at ``root``."""
     walker = _Walker(root)
     if _is_project_callable(fn, root):
-        source = walker.function_source(fn, top=True)
+        source = walker.function_source(fn)
         kind: Kind = "source" if source is not None else "bytecode"
         if source is None:
             warnings.warn(
@@ -69,17 +72,18 @@ def fingerprint(fn: Any, *, function_id: str, root: Path, deps: Sequence[object]
                 MemoReplayWarning,
                 stacklevel=4,
             )
-            source = _bytecode_text(fn)
+            source = _Rendered.of_text(_bytecode_text(fn))
     else:
-        kind, source = "package", _package_identity(fn)
+        kind, source = "package", _Rendered.of_text(_package_identity(fn))
     dep_hashes = dict(walker.dependency(index, dep) for index, dep in enumerate(deps))
     return _assemble(kind, source, walker.helpers, walker.constants, dep_hashes, version)
 
 
-def _assemble(kind: Kind, source: str, helpers: dict[str, str], constants: dict[str, str],
-              deps: dict[str, str], version: str | None) -> CodeFingerprint:
+def _assemble(kind: Kind, source: _Rendered, helpers: dict[str, str],
+              constants: dict[str, str], deps: dict[str, str], version: str | None
+              ) -> CodeFingerprint:
     h = xxh3_128(b"memo-replay-code\x00%d\x00%s\x00" % (CODE_FRAMING_VERSION, kind.encode()))
-    h.update(source.encode("utf-8", "surrogatepass") + b"\x00")
+    h.update(source.digest.encode() + b"\x00")
     for tag, mapping in ((b"h", helpers), (b"c", constants), (b"d", deps)):
         for name in sorted(mapping):
             h.update(b"%s%s=%s\x00" % (tag, name.encode(), mapping[name].encode()))
@@ -87,7 +91,8 @@ def _assemble(kind: Kind, source: str, helpers: dict[str, str], constants: dict[
     return CodeFingerprint(
         hash=h.hexdigest(),
         kind=kind,
-        source=source,
+        source=source.text,
+        source_hash=source.digest,
         helpers=dict(sorted(helpers.items())),
         constants=dict(sorted(constants.items())),
         deps=dict(sorted(deps.items())),
@@ -107,7 +112,7 @@ class _Walker:
 
     # -- entry points -------------------------------------------------------------------------
 
-    def function_source(self, fn: types.FunctionType, *, top: bool = False) -> str | None:
+    def function_source(self, fn: types.FunctionType) -> _Rendered | None:
         """Normalized source of ``fn``; walks what it references. None when no source exists."""
         self._seen.add(id(fn))
         node = _parse_definition(fn)
@@ -211,10 +216,11 @@ class _Walker:
         self._seen.add(id(obj))
         source = self._class_source(obj) if isinstance(obj, type) else self.function_source(obj)
         if source is None:
-            source = _bytecode_text(obj) if isinstance(obj, types.FunctionType) else _qualified(obj)
-        return xxh3_128(source.encode("utf-8", "surrogatepass")).hexdigest()
+            source = _Rendered.of_text(_bytecode_text(obj) if isinstance(obj, types.FunctionType)
+                                       else _qualified(obj))
+        return source.digest
 
-    def _class_source(self, cls: type) -> str | None:
+    def _class_source(self, cls: type) -> _Rendered | None:
         node = _parse_definition(cls)
         if node is None:
             return None
@@ -254,8 +260,20 @@ def _parse_definition(obj: types.FunctionType | type) -> Definition | None:
     return None
 
 
-def _render(node: Definition, globals_: Mapping[str, Any]) -> str:
-    """Canonical text of a definition: no docstrings, no ``@recorded`` decorator."""
+@dataclass(frozen=True)
+class _Rendered:
+    """A definition's normalized text (for people) and the digest of its canonical form."""
+
+    text: str
+    digest: str
+
+    @classmethod
+    def of_text(cls, text: str) -> _Rendered:
+        return cls(text, xxh3_128(text.encode("utf-8", "surrogatepass")).hexdigest())
+
+
+def _render(node: Definition, globals_: Mapping[str, Any]) -> _Rendered:
+    """A definition without docstrings and without the ``@recorded`` decorator."""
     node.decorator_list = [d for d in node.decorator_list if not _is_recorded(d, globals_)]
     for inner in ast.walk(node):
         if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -263,7 +281,40 @@ def _render(node: Definition, globals_: Mapping[str, Any]) -> str:
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                     and isinstance(body[0].value.value, str):
                 inner.body = body[1:] or [ast.Pass()]
-    return ast.unparse(node)
+    canonical: list[str] = []
+    _dump(node, canonical)
+    digest = xxh3_128("".join(canonical).encode("utf-8", "surrogatepass")).hexdigest()
+    return _Rendered(ast.unparse(node), digest)
+
+
+def _dump(value: object, out: list[str]) -> None:
+    """A canonical structural rendering of an AST, the same on every supported Python.
+
+    Neither ``ast.unparse`` (3.10 writes ``for (i, x) in``, 3.11 ``for i, x in``) nor
+    ``ast.dump`` (its defaults and fields vary) is stable across versions. Fields that are None
+    or empty lists are skipped, so fields added by later Pythons (``type_params``) do not count
+    while they are unused. Positions (``lineno`` …) are attributes, not fields: never included.
+    """
+    if isinstance(value, ast.AST):
+        out.append(type(value).__name__)
+        out.append("(")
+        for name in value._fields:
+            field = getattr(value, name, None)
+            if field is None or (isinstance(field, list) and not field):
+                continue
+            out.append(name)
+            out.append("=")
+            _dump(field, out)
+            out.append(",")
+        out.append(")")
+    elif isinstance(value, list):
+        out.append("[")
+        for item in value:
+            _dump(item, out)
+            out.append(",")
+        out.append("]")
+    else:
+        out.append(f"{type(value).__name__}:{value!r}")
 
 
 def _is_recorded(decorator: ast.expr, globals_: Mapping[str, Any]) -> bool:
@@ -421,6 +472,11 @@ def _distribution_of(top_module: str) -> tuple[str | None, str | None]:
     from importlib import metadata
 
     names = metadata.packages_distributions().get(top_module)
+    if not names:
+        # Python 3.10 reads only top_level.txt, which wheels built by flit or hatch lack.
+        names = [dist.metadata["Name"] for dist in metadata.distributions()
+                 if any(f.parts and f.parts[0] in (top_module, f"{top_module}.py")
+                        for f in dist.files or ())][:1]
     if not names:
         return None, None
     try:

@@ -98,6 +98,7 @@ def build_document(call: CallKey, *, preview: Mapping[str, Any], payload: Payloa
                 "helpers": dict(code.helpers),
                 "kind": code.kind,
                 "source": code.source.splitlines(),
+                "source_hash": code.source_hash,
                 "version": code.version,
             },
             "files": dict(sorted(call.files.items())),

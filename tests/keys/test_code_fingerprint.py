@@ -488,13 +488,16 @@ def test_recursive_function_terminates(project: Project) -> None:
 
 
 def test_function_without_source_uses_bytecode_and_warns_once(project: Project) -> None:
+    # Code compiled from a string has no source on any Python (3.13 keeps `python -c` source,
+    # so a plain -c snippet would be fingerprinted by source there).
     out = project.run('''
         import json, warnings
         from memo_replay import MemoReplayWarning, recorded
 
-        @recorded
-        def f(x):
-            return x + 1
+        namespace = {"recorded": recorded, "__name__": "__main__"}
+        exec(compile("@recorded\\ndef f(x):\\n    return x + 1\\n", "<generated>", "exec"),
+             namespace)
+        f = namespace["f"]
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
