@@ -16,6 +16,7 @@ from typing import Any
 
 from memo_replay.errors import MemoReplayError
 from memo_replay.store import Entry, Store
+from memo_replay.store.entry import timestamp
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -193,7 +194,7 @@ def _size(n: int) -> str:
 
 
 def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    return None if value is None else timestamp(value)
 
 
 def _when(entry: Entry) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from memo_replay.keys import CallKey
 from memo_replay.store import Entry
+from memo_replay.store.entry import timestamp
 
 _MAX_SHOWN = 80
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -185,5 +186,5 @@ def _clip(text: str, limit: int = 40) -> str:
 
 
 def _when(entry: Entry) -> str:
-    return entry.recorded_at.isoformat().replace("+00:00", "Z") if entry.recorded_at else "?"
+    return timestamp(entry.recorded_at) if entry.recorded_at else "?"
 

@@ -108,7 +108,7 @@ def build_document(call: CallKey, *, preview: Mapping[str, Any], payload: Payloa
         "format": FORMAT_VERSION,
         "function": call.function,
         "key": call.key,
-        "recorded_at": when.isoformat().replace("+00:00", "Z"),
+        "recorded_at": timestamp(when),
         "result": {
             "checksum": payload.checksum,
             "encoding": payload.kind,
@@ -120,6 +120,11 @@ def build_document(call: CallKey, *, preview: Mapping[str, Any], payload: Payloa
         },
         "versions": {"memo_replay": __version__, "python": platform.python_version()},
     }
+
+
+def timestamp(value: dt.datetime) -> str:
+    """How entries (and the tools reading them) write a UTC time: ``2026-11-21T12:00:00Z``."""
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def render(document: Mapping[str, Any]) -> bytes:
