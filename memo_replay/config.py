@@ -7,9 +7,12 @@ the file.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from memo_replay.errors import ConfigError
 from memo_replay.modes import Mode, parse_mode
@@ -20,12 +23,47 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 
+ReplayExpired = Literal["warn", "fail"]
+DEFAULT_LOCK_TIMEOUT_S = 600.0
+
+
 @dataclass(frozen=True)
 class Config:
     """The validated settings of one project."""
 
     store: str | None = None
     mode: Mode | None = None
+    ttl: float | None = None
+    """Seconds after which a recording expires (None: never)."""
+    replay_expired: ReplayExpired = "warn"
+    """What strict replay does with an expired recording: replay it with a warning, or fail."""
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
+    """Seconds a call waits for another process recording the same key."""
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def parse_duration(value: object, *, source: str) -> float:
+    """Seconds from a number, a ``timedelta`` or a string such as ``"30d"``, ``"12h"``, ``"90"``.
+
+    >>> parse_duration("2h", source="ttl=")
+    7200.0
+    """
+    seconds: float | None = None
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds is None or not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(
+            f"invalid duration {value!r} for {source}: use a positive number of seconds, a "
+            f"datetime.timedelta, or a string like \"90s\", \"30m\", \"12h\", \"30d\", \"2w\""
+        )
+    return seconds
 
 
 def load_config(pyproject: Path) -> Config:
@@ -48,6 +86,9 @@ def _validate(table: object, pyproject: Path) -> Config:
         model_config = ConfigDict(extra="forbid", strict=True)
         store: str | None = None
         mode: str | None = None
+        ttl: str | int | float | None = None
+        replay_expired: Literal["warn", "fail"] = "warn"
+        lock_timeout: int | float | None = None
 
     where = f"[tool.memo_replay] in {pyproject}"
     try:
@@ -61,4 +102,8 @@ def _validate(table: object, pyproject: Path) -> Config:
     mode = None if parsed.mode is None else parse_mode(parsed.mode, source=f"`mode` in {where}")
     if parsed.store is not None and not parsed.store.strip():
         raise ConfigError(f"invalid {where}: `store` must not be empty")
-    return Config(store=parsed.store, mode=mode)
+    ttl = None if parsed.ttl is None else parse_duration(parsed.ttl, source=f"`ttl` in {where}")
+    lock_timeout = DEFAULT_LOCK_TIMEOUT_S if parsed.lock_timeout is None else \
+        parse_duration(parsed.lock_timeout, source=f"`lock_timeout` in {where}")
+    return Config(store=parsed.store, mode=mode, ttl=ttl, replay_expired=parsed.replay_expired,
+                  lock_timeout=lock_timeout)

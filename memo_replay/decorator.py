@@ -10,6 +10,8 @@ True
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import functools
 import inspect
 import os
@@ -22,8 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
+from memo_replay.config import parse_duration
 from memo_replay.errors import (
+    ConfigError,
     CorruptEntry,
+    ExpiredRecording,
     InvalidOption,
     MemoReplayWarning,
     ReplayMiss,
@@ -45,8 +50,9 @@ from memo_replay.project import (
     project_config,
 )
 from memo_replay.serializers import Serializer, SerializerOption, payload_kind, registry
-from memo_replay.store import Entry, Payload, Store
+from memo_replay.store import Entry, Hit, Payload, Store
 from memo_replay.store.entry import build_document
+from memo_replay.store.locks import KeyLock
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -89,6 +95,7 @@ class Options:
     mode: Mode | None = None
     store: str | None = None
     serializer: SerializerOption = None
+    ttl: float | None = None
 
 
 @overload
@@ -105,6 +112,7 @@ def recorded(
     mode: str | Mode | None = None,
     store: str | os.PathLike[str] | None = None,
     serializer: str | Serializer | None = None,
+    ttl: float | dt.timedelta | str | None = None,
 ) -> Callable[[Callable[P, R]], Recorded[P, R]]: ...
 
 
@@ -119,6 +127,7 @@ def recorded(
     mode: str | Mode | None = None,
     store: str | os.PathLike[str] | None = None,
     serializer: str | Serializer | None = None,
+    ttl: float | dt.timedelta | str | None = None,
 ) -> Any:
     """Record the first call of a function and replay it while code, arguments and files match.
 
@@ -132,6 +141,9 @@ def recorded(
     ``mode``: this function's default mode. ``store``: its store directory.
     ``serializer``: ``"json"``, ``"pydantic"``, ``"dataclass"``, ``"bytes"``, ``"pickle"``
     (opt-in: loading runs code), a registered id, or a :class:`Serializer`.
+    ``ttl``: how long a recording stays valid (seconds, a ``timedelta`` or ``"30d"``); an expired
+    one is re-recorded in ``auto``/``record`` and, in ``replay``, replayed with a warning or
+    refused as ``[tool.memo_replay] replay_expired`` says.
     """
     options = Options(
         files=(files,) if isinstance(files, str) else tuple(files),
@@ -141,6 +153,7 @@ def recorded(
         mode=None if mode is None else parse_mode(mode, source="@recorded(mode=...)"),
         store=None if store is None else os.fspath(store),
         serializer=serializer,
+        ttl=None if ttl is None else _option_duration(ttl),
     )
     call_site = _call_site()
 
@@ -238,17 +251,32 @@ class Memo(Generic[P, R]):
     # -- the pipeline -------------------------------------------------------------------------
 
     def _wrap(self) -> Callable[P, R]:
+        # On a miss the real call runs under the key's record-once lock; whoever waited for it
+        # re-checks the store first and replays what the holder recorded (see store/locks.py).
         function: Any = self.function
-        prepare, finish = self._prepare, self._finish
+        prepare, lock_for, recheck, finish = (self._prepare, self._lock_for, self._recheck,
+                                              self._finish)
         if inspect.iscoroutinefunction(function):
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 plan = prepare(args, kwargs)
                 if plan.replayed:
                     return plan.value
-                started = time.perf_counter()
-                result = await function(*args, **kwargs)
-                finish(plan, result, time.perf_counter() - started)
-                return result
+                lock = lock_for(plan)
+                if lock is not None:
+                    for delay in lock.waits(plan.lock_timeout):
+                        if lock.try_acquire():
+                            break
+                        await asyncio.sleep(delay)
+                try:
+                    if lock is not None and recheck(plan):
+                        return plan.value
+                    started = time.perf_counter()
+                    result = await function(*args, **kwargs)
+                    finish(plan, result, time.perf_counter() - started)
+                    return result
+                finally:
+                    if lock is not None:
+                        lock.release()
 
             wrapper: Any = async_wrapper
         else:
@@ -256,10 +284,22 @@ class Memo(Generic[P, R]):
                 plan = prepare(args, kwargs)
                 if plan.replayed:
                     return plan.value
-                started = time.perf_counter()
-                result = function(*args, **kwargs)
-                finish(plan, result, time.perf_counter() - started)
-                return result
+                lock = lock_for(plan)
+                if lock is not None:
+                    for delay in lock.waits(plan.lock_timeout):
+                        if lock.try_acquire():
+                            break
+                        time.sleep(delay)
+                try:
+                    if lock is not None and recheck(plan):
+                        return plan.value
+                    started = time.perf_counter()
+                    result = function(*args, **kwargs)
+                    finish(plan, result, time.perf_counter() - started)
+                    return result
+                finally:
+                    if lock is not None:
+                        lock.release()
 
             wrapper = sync_wrapper
         functools.update_wrapper(wrapper, function)
@@ -279,30 +319,69 @@ class Memo(Generic[P, R]):
     def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Plan:
         mode = self.mode
         if mode is Mode.OFF:
-            return _Plan(None, None, None)
+            return _Plan(mode)
         bound = self._arguments.bind(args, kwargs)
-        call = self._call_key(bound)
-        store = self.store
-        if mode is not Mode.RECORD:
-            started = time.perf_counter()
-            value = self._replay(store, call, mode)
-            if value is not _MISS:
-                hit, result = value
-                if listening():
-                    emit(CallEvent(self.id, call.key, "replayed",
-                                   time.perf_counter() - started, hit.duration_s))
-                return _Plan(None, None, None, replayed=True, value=result)
-            if mode is Mode.REPLAY:
-                explanation = explain(call, self._arguments.preview(bound),
-                                      store.entries(self.id))
-                raise ReplayMiss(f"memo_replay (replay mode): {explanation}",
-                                 function=self.id, key=call.key, explanation=explanation)
-        return _Plan(call, bound, store)
+        plan = _Plan(mode, self._call_key(bound), bound, self.store)
+        if mode is not Mode.RECORD and not self._recheck(plan) and mode is Mode.REPLAY:
+            raise self._miss(plan, bound)
+        return plan
+
+    def _miss(self, plan: _Plan, bound: dict[str, Any]) -> ReplayMiss:
+        call, store = plan.call, plan.store
+        if call is None or store is None:  # pragma: no cover - only plans of `off` lack them
+            raise AssertionError("a miss needs a key and a store")
+        explanation = explain(call, self._arguments.preview(bound), store.entries(self.id))
+        return ReplayMiss(f"memo_replay (replay mode): {explanation}", function=self.id,
+                          key=call.key, explanation=explanation)
+
+    def _recheck(self, plan: _Plan) -> bool:
+        """Replay into ``plan`` if the store has the call (again, after waiting for the lock)."""
+        if plan.mode is Mode.RECORD or plan.call is None or plan.store is None:
+            return False
+        started = time.perf_counter()
+        value = self._replay(plan.store, plan.call, plan.mode)
+        if value is _MISS:
+            return False
+        hit, plan.value = value
+        plan.replayed = True
+        if listening():
+            emit(CallEvent(self.id, plan.call.key, "replayed", time.perf_counter() - started,
+                           hit.duration_s))
+        return True
+
+    def _lock_for(self, plan: _Plan) -> KeyLock | None:
+        if plan.call is None or plan.store is None:
+            return None
+        plan.lock_timeout = project_config(self.root).lock_timeout
+        return plan.store.lock(self.id, plan.call.key)
+
+    def _ttl(self) -> float | None:
+        return self.options.ttl if self.options.ttl is not None else \
+            project_config(self.root).ttl
+
+    def _expired(self, hit: Hit, mode: Mode, call: CallKey) -> bool:
+        """True when ``hit`` is past its ttl and must not replay (strict replay may warn)."""
+        ttl = self._ttl()
+        if ttl is None or hit.recorded_at is None or time.time() - hit.recorded_at <= ttl:
+            return False
+        if mode is not Mode.REPLAY:
+            return True
+        age = f"recorded {(time.time() - hit.recorded_at) / 86400:.1f} days ago, ttl " \
+              f"{ttl / 86400:g} days"
+        if project_config(self.root).replay_expired == "fail":
+            raise ExpiredRecording(
+                f"memo_replay (replay mode): the recording of `{self.id}` for this call (key "
+                f"{call.key}) has expired ({age}); [tool.memo_replay] replay_expired = \"fail\"."
+                f"\nTo re-record: {rerecord_command()}", function=self.id, key=call.key)
+        warnings.warn(f"memo_replay: replaying an expired recording of `{self.id}` ({age}); "
+                      f"re-record it with {rerecord_command()}", MemoReplayWarning,
+                      stacklevel=5)
+        return False
 
     def _replay(self, store: Store, call: CallKey, mode: Mode) -> Any:
         try:
             hit = store.lookup(self.id, call.key)
-            if hit is None:
+            if hit is None or self._expired(hit, mode, call):
                 return _MISS
             serializer = self._serializer_for(hit.payload)
             if serializer.version != hit.payload.serializer_version:
@@ -345,7 +424,9 @@ class Memo(Generic[P, R]):
         payload = self._serialize(result)
         document = build_document(plan.call, preview=self._arguments.preview(plan.bound),
                                   payload=payload, duration_s=duration)
-        plan.store.save(self.id, plan.call.key, document)
+        ttl = self._ttl()
+        plan.store.save(self.id, plan.call.key, document,
+                        stale_before=None if ttl is None else time.time() - ttl)
         if listening():
             emit(CallEvent(self.id, plan.call.key, "recorded", duration, duration))
 
@@ -387,11 +468,15 @@ class Memo(Generic[P, R]):
 
 @dataclass
 class _Plan:
-    call: CallKey | None
-    bound: dict[str, Any] | None
-    store: Store | None
+    """One call's way through the pipeline (``call``/``bound``/``store`` are None in ``off``)."""
+
+    mode: Mode
+    call: CallKey | None = None
+    bound: dict[str, Any] | None = None
+    store: Store | None = None
     replayed: bool = False
     value: Any = None
+    lock_timeout: float = 0.0
 
 
 _MISS: Any = object()
@@ -401,6 +486,13 @@ def function_id(function: Callable[..., Any]) -> str:
     """``module.qualname`` — never a file path (see :func:`~memo_replay.project.module_name`)."""
     qualname = getattr(function, "__qualname__", None) or type(function).__qualname__
     return f"{module_name(function)}.{qualname}"
+
+
+def _option_duration(value: float | dt.timedelta | str) -> float:
+    try:
+        return parse_duration(value, source="@recorded(ttl=...)")
+    except ConfigError as exc:
+        raise InvalidOption(str(exc)) from None
 
 
 def _call_site() -> str | None:

@@ -45,6 +45,15 @@ class ReplayMiss(MemoReplayError, LookupError):
         self.explanation = explanation
 
 
+class ExpiredRecording(ReplayMiss):
+    """Strict replay found a recording older than its ``ttl`` and the project says to fail
+    (``[tool.memo_replay] replay_expired = "fail"``)."""
+
+
+class LockTimeout(MemoReplayError, TimeoutError):
+    """A call waited longer than ``lock_timeout`` for another process recording the same key."""
+
+
 class UnhashableArgument(MemoReplayError, TypeError):
     """An argument (or constant, or closure value) cannot be encoded into a stable key."""
 

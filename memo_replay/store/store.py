@@ -32,6 +32,7 @@ from typing import Any
 
 from memo_replay.errors import CorruptEntry, StoreError
 from memo_replay.store.entry import Entry, Payload, parse_entry, render, same_recording
+from memo_replay.store.locks import KeyLock
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,12 @@ _FILE_MODE = _file_mode()
 
 @dataclass(frozen=True)
 class Hit:
-    """What a lookup returns: the payload and the original call's duration."""
+    """What a lookup returns: the payload, the original call's duration and when it was made."""
 
     payload: Payload
     duration_s: float
+    recorded_at: float | None
+    """Seconds since the epoch (None when the entry does not say)."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def _encode_cached(signature: tuple[int, int, int], hit: Hit) -> bytes:
     # commit cannot run code when read.
     p = hit.payload
     header = json.dumps([list(signature), p.serializer, p.serializer_version, p.type, p.kind,
-                         p.checksum, hit.duration_s], separators=(",", ":"))
+                         p.checksum, hit.duration_s, hit.recorded_at], separators=(",", ":"))
     data = p.data.encode() if isinstance(p.data, str) else p.data
     return header.encode() + b"\n" + data
 
@@ -101,14 +104,15 @@ def _decode_cached(raw: object, signature: tuple[int, int, int]) -> Hit | None:
         return None
     header_end = raw.find(b"\n")
     try:
-        sig, serializer, version, type_, kind, checksum, duration = json.loads(raw[:header_end])
-    except ValueError:
+        sig, serializer, version, type_, kind, checksum, duration, recorded_at = \
+            json.loads(raw[:header_end])
+    except ValueError:  # unreadable, or written by another version of this format
         return None
     if tuple(sig) != signature:
         return None
     body = raw[header_end + 1:]
     data: str | bytes = body if kind == "binary" else body.decode()
-    return Hit(Payload(serializer, version, type_, kind, data, checksum), duration)
+    return Hit(Payload(serializer, version, type_, kind, data, checksum), duration, recorded_at)
 
 
 def _readable(path: Path, raw: bytes) -> bool:
@@ -118,6 +122,16 @@ def _readable(path: Path, raw: bytes) -> bool:
     except CorruptEntry:
         return False
     return True
+
+
+def _older(document: Mapping[str, Any], threshold: float | None) -> bool:
+    if threshold is None:
+        return False
+    try:
+        when = dt.datetime.fromisoformat(str(document["recorded_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return True
+    return when.timestamp() < threshold
 
 
 def function_dir_name(function: str) -> str:
@@ -142,6 +156,7 @@ class Store:
                 f"or store= at a directory (it is created on the first recording)"
             )
         self._directories: dict[str, str] = {}
+        self._locks_ready = False
         self._index: Any = None
         self._index_state = "unopened"  # "open", "unavailable"
         self._lock = threading.Lock()
@@ -180,12 +195,16 @@ class Store:
                 if hit is not None:
                     return hit
         entry = self._read(Path(path))
-        hit = Hit(entry.payload, entry.duration_s)
+        hit = Hit(entry.payload, entry.duration_s,
+                  None if entry.recorded_at is None else entry.recorded_at.timestamp())
         self._remember(key, signature, hit)
         return hit
 
-    def save(self, function: str, key: str, document: Mapping[str, Any]) -> Path:
-        """Write an entry atomically; an identical recording on disk is left byte-for-byte."""
+    def save(self, function: str, key: str, document: Mapping[str, Any], *,
+             stale_before: float | None = None) -> Path:
+        """Write an entry atomically; an identical recording on disk is left byte-for-byte,
+        unless it was recorded before ``stale_before`` (epoch seconds: it expired, and renewing
+        its ``recorded_at`` is the point of re-recording it)."""
         path = self.entry_path(function, key)
         try:
             raw = path.read_bytes()
@@ -193,7 +212,7 @@ class Store:
         except (FileNotFoundError, NotADirectoryError, ValueError):
             existing = None
         if isinstance(existing, dict) and same_recording(existing, document) \
-                and _readable(path, raw):
+                and _readable(path, raw) and not _older(existing, stale_before):
             return path
         data = render(document)
         self._atomic_write(path, data)
@@ -203,9 +222,14 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create {path.parent} to record into the store "
+            raise StoreError(f"cannot record {path}: cannot create {path.parent} in the store "
                              f"{self.path}: {exc.strerror or exc}") from exc
-        fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=_TEMP_SUFFIX, dir=path.parent)
+        try:
+            fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=_TEMP_SUFFIX,
+                                        dir=path.parent)
+        except OSError as exc:  # a read-only checkout, a full disk: before anything was written
+            raise StoreError(f"cannot write the recording {path}: {exc.strerror or exc}; "
+                             f"nothing was written and existing entries are intact") from exc
         try:
             os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; entries are shared files
             with os.fdopen(fd, "wb") as fh:
@@ -227,6 +251,20 @@ class Store:
         except OSError as exc:
             raise CorruptEntry(path, f"unreadable ({exc.strerror or exc})") from exc
         return parse_entry(path, raw)
+
+    def lock(self, function: str, key: str) -> KeyLock | None:
+        """The record-once lock for ``key`` (None where the store cannot be written at all)."""
+        directory = os.path.join(self.path, CACHE_DIR, "locks")
+        if not self._locks_ready:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                if self._open_index() is None:
+                    return None
+                os.makedirs(directory, exist_ok=True)
+            except OSError:
+                return None  # read-only: the write will fail with a clear StoreError
+            self._locks_ready = True
+        return KeyLock(os.path.join(directory, f"{key}.lock"), function=function, key=key)
 
     # -- the index ---------------------------------------------------------------------------
 
