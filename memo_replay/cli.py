@@ -1,7 +1,8 @@
 """``memo-replay`` (also ``python -m memo_replay``): look after a store from the shell.
 
-Exit codes: 0 success; 1 the command found problems (``verify``) or nothing to show (``show``);
-2 bad usage or an unusable store.
+Exit codes: 0 success; 1 the command found something: problems (``verify``), files to prune
+(``prune`` without ``--yes``), differences (``diff``) or no such entry (``show``); 2 bad usage,
+an unknown key given to ``diff``, or an unusable store.
 """
 
 from __future__ import annotations
@@ -54,10 +55,28 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = command("ls", "list recordings", _ls)
     ls.add_argument("--function", "-f", help="only this function (module.qualname)")
+    ls.add_argument("--stale", action="store_true",
+                    help="only entries whose code changed or whose function is gone")
+    ls.add_argument("--expired", action="store_true", help="only entries past their ttl")
     show = command("show", "show one recording: metadata, arguments and payload", _show)
     show.add_argument("key", help="the entry's key (a unique prefix is enough)")
     command("stats", "entries, bytes and ages per function", _stats)
     command("verify", "check every entry's integrity; exit 1 when something is wrong", _verify)
+    prune = command("prune", "remove stale, expired or leftover files (lists them unless --yes)",
+                    _prune)
+    prune.add_argument("--stale", action="store_true",
+                       help="entries whose code changed or whose function is gone")
+    prune.add_argument("--expired", action="store_true", help="entries past their ttl")
+    prune.add_argument("--orphans", action="store_true",
+                       help="temporary files left by interrupted recordings")
+    mode = prune.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true",
+                      help="only list what would be removed (the default); exit 1 if anything")
+    mode.add_argument("--yes", "-y", action="store_true", help="really remove them")
+    diff = command("diff", "what differs between two recordings (exit 1 when they differ)",
+                   _diff)
+    diff.add_argument("key1", help="the first entry's key (or a unique prefix)")
+    diff.add_argument("key2", help="the second entry's key (or a unique prefix)")
     demo = command("demo", "record, replay and invalidate a bundled LLM translator", _demo)
     demo.add_argument("--keep", action="store_true", help="keep the scratch project")
     demo.add_argument("--latency", type=float, default=0.4,
@@ -78,7 +97,13 @@ def resolve_store(option: str | None) -> Store:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    entries = list(resolve_store(args.store).entries(args.function))
+    store = resolve_store(args.store)
+    entries = list(store.entries(args.function))
+    if args.stale or args.expired:
+        report = store.audit()
+        wanted = {f.path for f in (report.stale if args.stale else [])} | \
+            {f.path for f in (report.expired if args.expired else [])}
+        entries = [e for e in entries if e.path in wanted]
     if args.json:
         _print_json([_summary(e) for e in entries])
         return EXIT_OK
@@ -121,20 +146,25 @@ def _show(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     store = resolve_store(args.store)
     stats = store.stats()
+    stale: dict[str, int] = {}
+    for finding in store.audit().stale:
+        stale[finding.function or "?"] = stale.get(finding.function or "?", 0) + 1
     if args.json:
         _print_json({
             "store": str(store.path), "entries": stats.entries, "bytes": stats.bytes,
             "problems": stats.problems,
             "functions": {name: {"entries": f.entries, "bytes": f.bytes,
                                  "oldest": _iso(f.oldest), "newest": _iso(f.newest),
-                                 "serializers": dict(f.serializers)}
+                                 "serializers": dict(f.serializers),
+                                 "stale": stale.get(name, 0)}
                           for name, f in stats.functions.items()},
         })
         return EXIT_OK
-    rows = [(name, str(f.entries), _size(f.bytes), _iso(f.oldest) or "-",
-             _iso(f.newest) or "-", ", ".join(f"{k}×{v}" for k, v in f.serializers.items()))
+    rows = [(name, str(f.entries), str(stale.get(name, 0)), _size(f.bytes),
+             _iso(f.oldest) or "-", _iso(f.newest) or "-",
+             ", ".join(f"{k}×{v}" for k, v in f.serializers.items()))
             for name, f in stats.functions.items()]
-    _table(("FUNCTION", "ENTRIES", "SIZE", "OLDEST", "NEWEST", "SERIALIZERS"), rows)
+    _table(("FUNCTION", "ENTRIES", "STALE", "SIZE", "OLDEST", "NEWEST", "SERIALIZERS"), rows)
     print(f"{stats.entries} recordings, {_size(stats.bytes)} in {store.path}"
           + (f"; {stats.problems} damaged (run `memo-replay verify`)" if stats.problems else ""))
     return EXIT_OK
@@ -152,6 +182,56 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"{store.path}: " + (f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
                                    if problems else "every entry is intact"))
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def _prune(args: argparse.Namespace) -> int:
+    if not (args.stale or args.expired or args.orphans):
+        print("memo-replay prune: say what to prune: --stale, --expired and/or --orphans",
+              file=sys.stderr)
+        return EXIT_USAGE
+    store = resolve_store(args.store)
+    findings = store.prune(stale=args.stale, expired=args.expired, orphans=args.orphans,
+                           dry_run=not args.yes)
+    if args.json:
+        _print_json({"removed": bool(args.yes), "files": [
+            {"path": str(f.path), "reason": f.reason, "detail": f.detail,
+             "function": f.function, "key": f.key} for f in findings]})
+    else:
+        verb = "removed" if args.yes else "would remove"
+        for f in findings:
+            print(f"{verb:>12}  {f.reason:<8} {f.path}\n              {f.detail}")
+        total = f"{len(findings)} file{'s' if len(findings) != 1 else ''}"
+        print(f"{total} removed" if args.yes else
+              f"{total} to remove; run again with --yes to remove them" if findings else
+              "nothing to prune")
+    return EXIT_PROBLEMS if findings and not args.yes else EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from memo_replay.explain import compare_entries
+
+    store = resolve_store(args.store)
+    first, second = store.get(args.key1), store.get(args.key2)
+    if first is None or second is None:
+        missing = args.key1 if first is None else args.key2
+        print(f"memo-replay diff: no single recording with key {missing!r}", file=sys.stderr)
+        return EXIT_USAGE
+    differences = compare_entries(first, second)
+    if args.json:
+        _print_json({"first": first.key, "second": second.key, "differences": [
+            {"component": d.component, "name": d.name, "message": d.message, "detail": d.detail}
+            for d in differences]})
+    else:
+        print(f"{first.key} → {second.key}")
+        for d in differences:
+            print(f"  - {d.message}")
+            for line in d.detail.splitlines():
+                print(f"      {line}")
+        if not differences:
+            print("  the two recordings have the same key components")
+        elif first.payload.checksum != second.payload.checksum:
+            print("  (and their results differ)")
+    return EXIT_PROBLEMS if differences else EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:

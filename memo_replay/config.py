@@ -88,7 +88,7 @@ def _validate(table: object, pyproject: Path) -> Config:
         mode: str | None = None
         ttl: str | int | float | None = None
         replay_expired: Literal["warn", "fail"] = "warn"
-        lock_timeout: int | float | None = None
+        lock_timeout: str | int | float | None = None
 
     where = f"[tool.memo_replay] in {pyproject}"
     try:

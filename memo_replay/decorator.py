@@ -375,7 +375,7 @@ class Memo(Generic[P, R]):
                 f"\nTo re-record: {rerecord_command()}", function=self.id, key=call.key)
         warnings.warn(f"memo_replay: replaying an expired recording of `{self.id}` ({age}); "
                       f"re-record it with {rerecord_command()}", MemoReplayWarning,
-                      stacklevel=5)
+                      stacklevel=6)  # the caller of the wrapper (via _prepare, _recheck, _replay)
         return False
 
     def _replay(self, store: Store, call: CallKey, mode: Mode) -> Any:

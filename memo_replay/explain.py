@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from memo_replay.keys import CallKey
+from memo_replay.keys.code import CodeFingerprint
 from memo_replay.store import Entry
 from memo_replay.store.entry import timestamp
 
@@ -120,6 +121,27 @@ def compare(call: CallKey, preview: Mapping[str, Any], entry: Entry) -> list[Dif
                                 f"serializer option changed from {components.get('serializer')!r}"
                                 f" to {call.serializer!r}"))
     return found
+
+
+def compare_entries(first: Entry, second: Entry) -> list[Difference]:
+    """What changed from recording ``first`` to recording ``second`` (``memo-replay diff``);
+    "recorded" in the messages is ``first``, "now" is ``second``."""
+    found = [] if first.function == second.function else [Difference(
+        "function", "function", f"function `{first.function}` vs `{second.function}`")]
+    return found + compare(_call_of(second), second.arguments, first)
+
+
+def _call_of(entry: Entry) -> CallKey:
+    """The call an entry recorded, rebuilt from its stored components."""
+    components = entry.components
+    code = components.get("code", {})
+    fingerprint = CodeFingerprint(
+        hash=code.get("hash", ""), kind=code.get("kind", "source"), source=entry.source,
+        source_hash=code.get("source_hash", ""), helpers=code.get("helpers", {}),
+        constants=code.get("constants", {}), deps=code.get("deps", {}),
+        version=code.get("version"))
+    return CallKey(entry.function, entry.key, fingerprint, components.get("arguments", {}),
+                   components.get("files", {}), components.get("serializer"))
 
 
 def _code_differences(call: CallKey, recorded: Mapping[str, Any], entry: Entry

@@ -28,11 +28,14 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memo_replay.errors import CorruptEntry, StoreError
 from memo_replay.store.entry import Entry, Payload, parse_entry, render, same_recording
 from memo_replay.store.locks import KeyLock
+
+if TYPE_CHECKING:
+    from memo_replay.store.audit import Audit, Finding
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +400,42 @@ class Store:
             functions=functions,
             problems=problems,
         )
+
+    def audit(self) -> Audit:
+        """Stale, gone, expired and unchecked entries (imports the recorded functions)."""
+        from memo_replay.store.audit import audit
+
+        return audit(self)
+
+    def stale(self) -> list[Finding]:
+        """Entries whose function's code changed or whose function no longer exists."""
+        return self.audit().stale
+
+    def expired(self) -> list[Finding]:
+        """Entries older than their function's (or the project's) ``ttl``."""
+        return self.audit().expired
+
+    def prune(self, *, stale: bool = False, expired: bool = False, orphans: bool = False,
+              dry_run: bool = True) -> list[Finding]:
+        """Remove (or, by default, only list) stale/gone entries, expired entries and files
+        left by killed recordings. Entries that cannot be checked are never removed."""
+        from memo_replay.store.audit import Finding
+
+        findings: list[Finding] = []
+        if stale or expired:
+            report = self.audit()
+            findings += (report.stale if stale else []) + (report.expired if expired else [])
+        if orphans:
+            findings += [Finding(p.path, "orphan", p.message) for p in self.verify()
+                         if p.kind == "orphan"]
+        unique = list({f.path: f for f in findings}.values())
+        if not dry_run:
+            for finding in unique:
+                with contextlib.suppress(FileNotFoundError):
+                    finding.path.unlink()
+                if finding.key is not None:
+                    self._forget(finding.key)
+        return unique
 
     def verify(self) -> list[Problem]:
         """Integrity check of every file in the store: parse, checksum, placement, leftovers."""
