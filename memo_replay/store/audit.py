@@ -14,6 +14,7 @@ each entry's code fingerprint with the current code. It is deliberately conserva
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import time
@@ -68,7 +69,9 @@ def audit(store: Store, entries: Iterable[Entry] | None = None, *,
         finding = _finding(entry, memo, problem, detail)
         if finding is not None:
             (result.unchecked if finding.reason == "unchecked" else result.stale).append(finding)
-        ttl = memo._ttl() if memo is not None else config_ttl
+        # An entry that cannot be checked is never pruned, expired or not: its function's own
+        # ttl (which may be longer than the project's) is unknown.
+        ttl = memo._ttl() if memo is not None else None if problem == "unchecked" else config_ttl
         if ttl is not None and entry.recorded_at is not None \
                 and now - entry.recorded_at.timestamp() > ttl:
             age = (now - entry.recorded_at.timestamp()) / 86400
@@ -104,12 +107,14 @@ def _resolve(function: str) -> tuple[Memo[Any, Any] | None, Reason | None, str]:
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
         try:
-            module = importlib.import_module(module_name)
+            # Project code runs on import; what it prints must not corrupt `--json` output.
+            with contextlib.redirect_stdout(sys.stderr):
+                module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
                 continue  # no such module: maybe the qualname is longer (Class.method)
             return None, "unchecked", f"importing `{module_name}` failed: {exc}"
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a script without a __main__ guard may exit
             return None, "unchecked", f"importing `{module_name}` failed: " \
                                       f"{exc.__class__.__name__}: {exc}"
         value: Any = module

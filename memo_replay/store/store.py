@@ -30,8 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memo_replay.errors import CorruptEntry, StoreError
-from memo_replay.store.entry import Entry, Payload, parse_entry, render, same_recording
+from memo_replay.errors import CorruptEntry, StoreError, UnsupportedFormat
+from memo_replay.store.entry import (
+    FORMAT_VERSION,
+    Entry,
+    Payload,
+    parse_entry,
+    render,
+    same_recording,
+)
 from memo_replay.store.locks import KeyLock
 
 if TYPE_CHECKING:
@@ -214,6 +221,11 @@ class Store:
             existing = json.loads(raw)
         except (FileNotFoundError, NotADirectoryError, ValueError):
             existing = None
+        if isinstance(existing, dict) and isinstance(existing.get("format"), int) \
+                and existing["format"] > FORMAT_VERSION:
+            # Even in `record` mode: rewriting it in our older format would lose what the
+            # newer memo_replay wrote. Upgrading is the way forward.
+            raise UnsupportedFormat(path, existing["format"], FORMAT_VERSION)
         if isinstance(existing, dict) and same_recording(existing, document) \
                 and _readable(path, raw) and not _older(existing, stale_before):
             return path
@@ -363,7 +375,10 @@ class Store:
         removed = False
         for path in self._entry_files():
             if path.stem == key:
-                path.unlink()
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue  # another process deleted it first
                 removed = True
         if removed:
             self._forget(key)
@@ -459,6 +474,9 @@ class Store:
             return [Problem(path, "stray", "not an entry file", "move or delete it")]
         try:
             entry = self._read(path)
+        except UnsupportedFormat as exc:
+            return [Problem(path, "newer-format", exc.reason,
+                            "upgrade memo_replay (pip install -U memo-replay) to read it")]
         except CorruptEntry as exc:
             return [Problem(path, "corrupt", exc.reason,
                             "re-record it with MEMO_MODE=record, or delete it")]

@@ -172,8 +172,15 @@ def test_entry_from_newer_format_is_refused(memo_env: Store,
         fetch(1, log)
     assert log == [1]
     [problem] = memo_env.verify()
-    assert problem.kind == "corrupt"
+    assert problem.kind == "newer-format"
     assert "99" in problem.message
+    assert "upgrade" in problem.fix
+    # Not even `record` rewrites it in this older format: the newer writer's data would be lost.
+    before = path.read_bytes()
+    monkeypatch.setenv("MEMO_MODE", "record")
+    with pytest.raises(UnsupportedFormat, match=r"(?i)upgrade"):
+        fetch(1, log)
+    assert path.read_bytes() == before
 
 
 def test_entry_with_wrong_key_or_missing_fields_is_corrupt(memo_env: Store) -> None:
