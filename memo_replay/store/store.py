@@ -443,7 +443,10 @@ class Store:
         if orphans:
             findings += [Finding(p.path, "orphan", p.message) for p in self.verify()
                          if p.kind == "orphan"]
-        unique = list({f.path: f for f in findings}.values())
+        by_path: dict[Path, Finding] = {}
+        for finding in findings:  # an entry both stale and expired is reported as stale
+            by_path.setdefault(finding.path, finding)
+        unique = list(by_path.values())
         if not dry_run:
             for finding in unique:
                 with contextlib.suppress(FileNotFoundError):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import memo_replay
-from memo_replay import ConfigError, Store, recorded
+from memo_replay import ConfigError, CorruptEntry, Store, recorded
 from memo_replay.config import load_config
 from memo_replay.errors import LockTimeout
 from memo_replay.store.entry import render
@@ -551,13 +551,23 @@ def test_lock_timeout_is_exported() -> None:
 # -- known races in Store (store/store.py), reproduced with real threads ----------------------
 
 
+FLICKER = """
+import os, shutil, sys
+path, spare = sys.argv[1:]
+while True:
+    shutil.copyfile(spare, spare + ".new")
+    os.replace(spare + ".new", path)
+    os.unlink(path)
+"""
+
+
 def one_entry(store: Store) -> tuple[Path, bytes]:
     slow_square(2, [])
     (path,) = entry_files(store)
     return path, path.read_bytes()
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=CorruptEntry, reason=(
     "Store.lookup stats the entry file, then reads it; an entry deleted in between (Store.delete "
     "or `memo-replay prune` in another process) raises CorruptEntry('unreadable (No such file "
     "or directory)') instead of being a miss: in replay mode the call fails with CorruptEntry "
@@ -565,27 +575,20 @@ def one_entry(store: Store) -> tuple[Path, bytes]:
 def test_an_entry_deleted_during_a_lookup_is_a_miss(memo_env: Store) -> None:
     path, raw = one_entry(memo_env)
     function, key = slow_square.memo.id, path.stem
-    stop = threading.Event()
-
-    def appear_and_vanish() -> None:
-        spare = path.with_name(".spare.tmp")
-        while not stop.is_set():
-            spare.write_bytes(raw)
-            os.replace(spare, path)
-            os.unlink(path)
-
-    thread = threading.Thread(target=appear_and_vanish)
-    thread.start()
+    spare = path.with_name(".spare.tmp")
+    spare.write_bytes(raw)
+    # Another process makes the entry appear and vanish, as fast as it can.
+    flicker = subprocess.Popen([sys.executable, "-c", FLICKER, str(path), str(spare)])
     try:
-        for _ in range(20_000):
+        for _ in range(200_000):  # until the race shows (or never does)
             hit = memo_env.lookup(function, key)  # a Hit or None, never CorruptEntry
             assert hit is None or hit.payload.checksum
     finally:
-        stop.set()
-        thread.join()
+        flicker.kill()
+        flicker.wait()
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "Store.delete lists the entry files, then unlinks the match without missing_ok; when two "
     "processes delete the same key at once, the second raises FileNotFoundError instead of "
     "returning False"))
