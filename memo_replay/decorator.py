@@ -18,7 +18,6 @@ import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +29,10 @@ from memo_replay.errors import (
     CorruptEntry,
     ExpiredRecording,
     InvalidOption,
-    MemoReplayWarning,
     ReplayMiss,
     SerializationError,
     UnsupportedFormat,
+    warn,
 )
 from memo_replay.events import CallEvent, emit, listening
 from memo_replay.explain import Explanation, explain, rerecord_command
@@ -373,9 +372,8 @@ class Memo(Generic[P, R]):
                 f"memo_replay (replay mode): the recording of `{self.id}` for this call (key "
                 f"{call.key}) has expired ({age}); [tool.memo_replay] replay_expired = \"fail\"."
                 f"\nTo re-record: {rerecord_command()}", function=self.id, key=call.key)
-        warnings.warn(f"memo_replay: replaying an expired recording of `{self.id}` ({age}); "
-                      f"re-record it with {rerecord_command()}", MemoReplayWarning,
-                      stacklevel=6)  # the caller of the wrapper (via _prepare, _recheck, _replay)
+        warn(f"memo_replay: replaying an expired recording of `{self.id}` ({age}); "
+             f"re-record it with {rerecord_command()}")
         return False
 
     def _replay(self, store: Store, call: CallKey, mode: Mode) -> Any:
@@ -403,8 +401,7 @@ class Memo(Generic[P, R]):
                     raise
                 raise CorruptEntry(store.entry_path(self.id, call.key),
                                    f"its payload does not load ({exc})") from exc
-            warnings.warn(f"memo_replay: {exc} — re-recording it", MemoReplayWarning,
-                          stacklevel=4)
+            warn(f"memo_replay: {exc} — re-recording it")
             return _MISS
 
     def _serializer_for(self, payload: Payload) -> Serializer:

@@ -97,6 +97,13 @@ def _story(scratch: Path, latency: float) -> int:
     with contextlib.redirect_stdout(output):
         cli_main(["stats", "--store", str(scratch / "fixtures_store")])
     print("\n".join("  " + line for line in output.getvalue().splitlines()))
+    from memo_replay.store import Store
+
+    stale = len(Store(scratch / "fixtures_store").stale())
+    if stale:
+        print(f"  {stale} recordings are stale: they were made with the old prompt. "
+              f"`memo-replay prune --stale --yes` removes them;\n  `MEMO_MODE=record` makes "
+              f"new ones.")
 
     saved = sum(r.get("recorded_s") or 0.0 for r in second)
     ok = (all(r["outcome"] == "recorded" for r in first)

@@ -8,6 +8,8 @@ entry, and what to do about it.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,3 +113,14 @@ class StoreError(MemoReplayError, OSError):
 class MemoReplayWarning(UserWarning):
     """Something worth knowing that does not stop the call (a corrupt entry re-recorded, a
     function without source fingerprinted by bytecode, an unusable cache)."""
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`MemoReplayWarning` attributed to the first caller outside memo_replay,
+    however deep inside the library it is raised (so it names the user's line, and Python's
+    once-per-location filter works per call site)."""
+    level, frame = 2, sys._getframe(1)
+    while frame.f_back is not None and \
+            str(frame.f_globals.get("__name__", "")).partition(".")[0] == "memo_replay":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, MemoReplayWarning, stacklevel=level)

@@ -22,7 +22,6 @@ import inspect
 import logging
 import textwrap
 import types
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Literal
 
 from xxhash import xxh3_128
 
-from memo_replay.errors import InvalidOption, MemoReplayWarning
+from memo_replay.errors import InvalidOption, warn
 from memo_replay.keys.encoding import Encoder, Unencodable
 from memo_replay.project import is_project_file, module_name
 
@@ -65,13 +64,9 @@ def fingerprint(fn: Any, *, function_id: str, root: Path, deps: Sequence[object]
         source = walker.function_source(fn)
         kind: Kind = "source" if source is not None else "bytecode"
         if source is None:
-            warnings.warn(
-                f"memo_replay: no source code for `{function_id}` (defined in a REPL, with "
-                f"`python -c` or in a frozen app); its key uses a fingerprint of the bytecode, "
-                f"which differs between Python versions.",
-                MemoReplayWarning,
-                stacklevel=4,
-            )
+            warn(f"memo_replay: no source code for `{function_id}` (defined in a REPL, with "
+                 f"`python -c` or in a frozen app); its key uses a fingerprint of the bytecode, "
+                 f"which differs between Python versions.")
             source = _Rendered.of_text(_bytecode_text(fn))
     else:
         kind, source = "package", _Rendered.of_text(_package_identity(fn))

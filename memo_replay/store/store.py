@@ -204,7 +204,13 @@ class Store:
                 hit = _decode_cached(cached, signature)
                 if hit is not None:
                     return hit
-        entry = self._read(Path(path))
+        try:
+            raw = Path(path).read_bytes()
+        except FileNotFoundError:
+            return None  # deleted by another process since the stat: a miss, not damage
+        except OSError as exc:
+            raise CorruptEntry(Path(path), f"unreadable ({exc.strerror or exc})") from exc
+        entry = parse_entry(Path(path), raw)
         hit = Hit(entry.payload, entry.duration_s,
                   None if entry.recorded_at is None else entry.recorded_at.timestamp())
         self._remember(key, signature, hit)
