@@ -225,7 +225,7 @@ class Store:
         try:
             raw = path.read_bytes()
             existing = json.loads(raw)
-        except (FileNotFoundError, NotADirectoryError, ValueError):
+        except (OSError, ValueError):  # absent or unreadable: the write decides what happens
             existing = None
         if isinstance(existing, dict) and isinstance(existing.get("format"), int) \
                 and existing["format"] > FORMAT_VERSION:

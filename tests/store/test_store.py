@@ -645,3 +645,39 @@ def test_binary_payload_round_trips_through_store(memo_env: Store) -> None:
     assert entry is not None
     assert entry.load() == bytes(range(256)) * 2
     assert entry.size == 512
+
+
+def test_unreadable_entries_are_reported_and_never_replayed(memo_env: Store,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Bytes that are not text, and a directory where the entry file should be: both are
+    reported by verify, refused in replay, and (for the bytes) re-recorded in auto."""
+    log: list[int] = []
+    fetch(1, log)
+    fetch(2, log)
+    by_key = {path.stem: path for path in entry_files(memo_env)}
+    garbled, blocked = by_key[fetch.memo.key(1, [])], by_key[fetch.memo.key(2, [])]
+    garbled.write_bytes(b"\xff\xfe\x00\x81" * 64)
+    blocked.unlink()
+    blocked.mkdir()
+
+    problems = {p.path: p for p in memo_env.verify()}
+    assert problems[garbled].kind == "corrupt"
+    assert "not valid JSON" in problems[garbled].message
+    assert problems[blocked].kind == "corrupt"
+    assert "unreadable" in problems[blocked].message
+
+    monkeypatch.setenv("MEMO_MODE", "replay")
+    for n, path in ((1, garbled), (2, blocked)):
+        with pytest.raises(CorruptEntry) as info:
+            fetch(n, log)
+        assert str(path) in str(info.value)
+    assert log == [1, 2]
+
+    monkeypatch.setenv("MEMO_MODE", "auto")
+    with pytest.warns(MemoReplayWarning, match="re-recording"):
+        assert fetch(1, log) == {"n": 1, "word": "aaa"}
+    assert json.loads(garbled.read_text())["key"] == garbled.stem
+    with pytest.warns(MemoReplayWarning), pytest.raises(StoreError, match="cannot write"):
+        fetch(2, log)  # a directory cannot be replaced by a file: a clear error, nothing lost
+    assert blocked.is_dir()
