@@ -48,7 +48,13 @@ from memo_replay.project import (
     module_name,
     project_config,
 )
-from memo_replay.serializers import Serializer, SerializerOption, payload_kind, registry
+from memo_replay.serializers import (
+    EXCEPTION_SERIALIZER,
+    Serializer,
+    SerializerOption,
+    payload_kind,
+    registry,
+)
 from memo_replay.store import Entry, Hit, Payload, Store
 from memo_replay.store.entry import build_document
 from memo_replay.store.locks import KeyLock
@@ -95,6 +101,7 @@ class Options:
     store: str | None = None
     serializer: SerializerOption = None
     ttl: float | None = None
+    record_exceptions: bool = False
 
 
 @overload
@@ -112,6 +119,7 @@ def recorded(
     store: str | os.PathLike[str] | None = None,
     serializer: str | Serializer | None = None,
     ttl: float | dt.timedelta | str | None = None,
+    record_exceptions: bool = False,
 ) -> Callable[[Callable[P, R]], Recorded[P, R]]: ...
 
 
@@ -127,6 +135,7 @@ def recorded(
     store: str | os.PathLike[str] | None = None,
     serializer: str | Serializer | None = None,
     ttl: float | dt.timedelta | str | None = None,
+    record_exceptions: bool = False,
 ) -> Any:
     """Record the first call of a function and replay it while code, arguments and files match.
 
@@ -143,6 +152,8 @@ def recorded(
     ``ttl``: how long a recording stays valid (seconds, a ``timedelta`` or ``"30d"``); an expired
     one is re-recorded in ``auto``/``record`` and, in ``replay``, replayed with a warning or
     refused as ``[tool.memo_replay] replay_expired`` says.
+    ``record_exceptions``: also record an exception the call raises (type and message); it is
+    raised again on replay. By default exceptions propagate and nothing is recorded.
     """
     options = Options(
         files=(files,) if isinstance(files, str) else tuple(files),
@@ -153,6 +164,7 @@ def recorded(
         store=None if store is None else os.fspath(store),
         serializer=serializer,
         ttl=None if ttl is None else _option_duration(ttl),
+        record_exceptions=record_exceptions,
     )
     call_site = _call_site()
 
@@ -218,8 +230,9 @@ class Memo(Generic[P, R]):
 
     @property
     def store(self) -> Store:
-        """The store a call made now would use (``MEMO_STORE`` > ``store=`` > config)."""
-        env = os.environ.get("MEMO_STORE") or None
+        """The store a call made now would use (``--memo-store`` > ``MEMO_STORE`` > ``store=``
+        > config > ``fixtures_store/`` at the project root)."""
+        env = _session_store or os.environ.get("MEMO_STORE") or None
         # Resolved once per setting, not per call; a relative MEMO_STORE follows the cwd.
         setting = (env, os.getcwd() if env and not os.path.isabs(env) else None)
         cached = self._store_setting
@@ -253,13 +266,13 @@ class Memo(Generic[P, R]):
         # On a miss the real call runs under the key's record-once lock; whoever waited for it
         # re-checks the store first and replays what the holder recorded (see store/locks.py).
         function: Any = self.function
-        prepare, lock_for, recheck, finish = (self._prepare, self._lock_for, self._recheck,
-                                              self._finish)
+        prepare, lock_for, recheck = self._prepare, self._lock_for, self._recheck
+        finish, finish_raised = self._finish, self._finish_raised
         if inspect.iscoroutinefunction(function):
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 plan = prepare(args, kwargs)
                 if plan.replayed:
-                    return plan.value
+                    return _replayed(plan)
                 lock = lock_for(plan)
                 if lock is not None:
                     for delay in lock.waits(plan.lock_timeout):
@@ -268,9 +281,13 @@ class Memo(Generic[P, R]):
                         await asyncio.sleep(delay)
                 try:
                     if lock is not None and recheck(plan):
-                        return plan.value
+                        return _replayed(plan)
                     started = time.perf_counter()
-                    result = await function(*args, **kwargs)
+                    try:
+                        result = await function(*args, **kwargs)
+                    except BaseException as error:
+                        finish_raised(plan, error, time.perf_counter() - started)
+                        raise
                     finish(plan, result, time.perf_counter() - started)
                     return result
                 finally:
@@ -282,7 +299,7 @@ class Memo(Generic[P, R]):
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 plan = prepare(args, kwargs)
                 if plan.replayed:
-                    return plan.value
+                    return _replayed(plan)
                 lock = lock_for(plan)
                 if lock is not None:
                     for delay in lock.waits(plan.lock_timeout):
@@ -291,9 +308,13 @@ class Memo(Generic[P, R]):
                         time.sleep(delay)
                 try:
                     if lock is not None and recheck(plan):
-                        return plan.value
+                        return _replayed(plan)
                     started = time.perf_counter()
-                    result = function(*args, **kwargs)
+                    try:
+                        result = function(*args, **kwargs)
+                    except BaseException as error:
+                        finish_raised(plan, error, time.perf_counter() - started)
+                        raise
                     finish(plan, result, time.perf_counter() - started)
                     return result
                 finally:
@@ -321,8 +342,13 @@ class Memo(Generic[P, R]):
             return _Plan(mode)
         bound = self._arguments.bind(args, kwargs)
         plan = _Plan(mode, self._call_key(bound), bound, self.store)
-        if mode is not Mode.RECORD and not self._recheck(plan) and mode is Mode.REPLAY:
-            raise self._miss(plan, bound)
+        try:
+            if mode is not Mode.RECORD and not self._recheck(plan) and mode is Mode.REPLAY:
+                raise self._miss(plan, bound)
+        except ReplayMiss as miss:
+            if listening():
+                emit(CallEvent(self.id, miss.key, "missed", 0.0, 0.0, _where(plan), str(miss)))
+            raise
         return plan
 
     def _miss(self, plan: _Plan, bound: dict[str, Any]) -> ReplayMiss:
@@ -343,9 +369,10 @@ class Memo(Generic[P, R]):
             return False
         hit, plan.value = value
         plan.replayed = True
+        plan.raises = hit.payload.serializer == EXCEPTION_SERIALIZER
         if listening():
             emit(CallEvent(self.id, plan.call.key, "replayed", time.perf_counter() - started,
-                           hit.duration_s))
+                           hit.duration_s, _where(plan)))
         return True
 
     def _lock_for(self, plan: _Plan) -> KeyLock | None:
@@ -425,11 +452,18 @@ class Memo(Generic[P, R]):
         plan.store.save(self.id, plan.call.key, document,
                         stale_before=None if ttl is None else time.time() - ttl)
         if listening():
-            emit(CallEvent(self.id, plan.call.key, "recorded", duration, duration))
+            emit(CallEvent(self.id, plan.call.key, "recorded", duration, duration,
+                           _where(plan)))
+
+    def _finish_raised(self, plan: _Plan, error: BaseException, duration: float) -> None:
+        """Record an exception the call raised, when the function opted in."""
+        if self.options.record_exceptions and isinstance(error, Exception):
+            self._finish(plan, error, duration)
 
     def _serialize(self, result: Any) -> Payload:
-        serializer, type_path = registry.choose(result, self.options.serializer,
-                                                function=self.id)
+        serializer, type_path = registry.choose(
+            result, EXCEPTION_SERIALIZER if isinstance(result, BaseException)
+            else self.options.serializer, function=self.id)
         try:
             data = serializer.dumps(result)
             payload = Payload.create(serializer, type_path, payload_kind(serializer, data), data)
@@ -442,8 +476,9 @@ class Memo(Generic[P, R]):
                 f"{exc.__class__.__name__}: {exc}. Nothing was written. Return a value it "
                 f"supports, or choose another with @recorded(serializer=...)."
             ) from exc
-        if type(replayed) is not type(result) or (serializer.id != "pickle"
-                                                  and replayed != result):
+        same = str(replayed) == str(result) if isinstance(result, BaseException) else \
+            serializer.id == "pickle" or replayed == result
+        if type(replayed) is not type(result) or not same:
             raise SerializationError(
                 f"cannot record the result of `{self.id}`: the {serializer.id!r} serializer does "
                 f"not give back an equal `{type(result).__qualname__}` (a replay would differ "
@@ -472,8 +507,20 @@ class _Plan:
     bound: dict[str, Any] | None = None
     store: Store | None = None
     replayed: bool = False
+    raises: bool = False
+    """The replayed value is an exception the original call raised (``record_exceptions``)."""
     value: Any = None
     lock_timeout: float = 0.0
+
+
+def _replayed(plan: _Plan) -> Any:
+    if plan.raises:
+        raise plan.value
+    return plan.value
+
+
+def _where(plan: _Plan) -> str | None:
+    return None if plan.store is None else str(plan.store.path)
 
 
 _MISS: Any = object()
@@ -507,6 +554,15 @@ def _source_file(function: Callable[..., Any]) -> str | None:
         return inspect.getsourcefile(function)
     except TypeError:
         return None
+
+
+_session_store: str | None = None
+
+
+def set_session_store(path: str | os.PathLike[str] | None) -> None:
+    """Set the session-wide store directory (the pytest plugin's ``--memo-store``)."""
+    global _session_store
+    _session_store = None if path is None else os.fspath(Path(path).resolve())
 
 
 _stores: dict[Path, Store] = {}

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
-Outcome = Literal["replayed", "recorded", "bypassed"]
+Outcome = Literal["replayed", "recorded", "bypassed", "missed"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,10 @@ class CallEvent:
     outcome: Outcome
     duration_s: float
     recorded_duration_s: float
+    store: str | None = None
+    """The store directory the call used (None in ``off`` mode)."""
+    detail: str | None = None
+    """For a ``missed`` call: the explanation of the miss."""
 
 
 _listeners: ContextVar[tuple[list[CallEvent], ...]] = ContextVar("memo_replay_listeners",
@@ -48,10 +52,27 @@ def track() -> Iterator[list[CallEvent]]:
         _listeners.reset(token)
 
 
+# Process-wide logs (the pytest plugin's session log): they also see calls made in threads,
+# which start with an empty context.
+_process_logs: list[list[CallEvent]] = []
+
+
+@contextmanager
+def track_process() -> Iterator[list[CallEvent]]:
+    """Like :func:`track`, for every call in the process, in any thread or task."""
+    log: list[CallEvent] = []
+    _process_logs.append(log)
+    try:
+        yield log
+    finally:
+        # By identity: list.remove compares with ==, and two empty logs are equal.
+        _process_logs[:] = [other for other in _process_logs if other is not log]
+
+
 def listening() -> bool:
-    return bool(_listeners.get())
+    return bool(_process_logs) or bool(_listeners.get())
 
 
 def emit(event: CallEvent) -> None:
-    for log in _listeners.get():
+    for log in (*_process_logs, *_listeners.get()):
         log.append(event)

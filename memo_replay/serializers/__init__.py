@@ -20,18 +20,22 @@ from memo_replay.serializers.base import PayloadKind, Serializer
 from memo_replay.serializers.builtin import (
     BytesSerializer,
     DataclassSerializer,
+    ExceptionSerializer,
     JsonSerializer,
     PickleSerializer,
     PydanticSerializer,
+    imported_class,
     is_json_native,
 )
 
-__all__ = ["PayloadKind", "Registry", "Serializer", "payload_kind", "register_serializer",
-           "registry"]
+__all__ = ["EXCEPTION_SERIALIZER", "PayloadKind", "Registry", "Serializer", "payload_kind",
+           "register_serializer", "registry"]
 
 _PLAIN: dict[str, Serializer] = {
-    s.id: s for s in (JsonSerializer(), BytesSerializer(), PickleSerializer())
+    s.id: s for s in (JsonSerializer(), BytesSerializer(), PickleSerializer(),
+                      ExceptionSerializer())
 }
+EXCEPTION_SERIALIZER = ExceptionSerializer.id
 _CLASS_BOUND: dict[str, Callable[[type], Serializer]] = {
     "pydantic": PydanticSerializer,
     "dataclass": DataclassSerializer,
@@ -173,9 +177,8 @@ def _unserializable(function: str, tp: type, detail: str) -> SerializationError:
 def _import_type(serializer_id: str, stored_type: str | None, function: str) -> type:
     """The class a recording names, from modules already imported — never importing one: a
     recording is data, and importing a module it names would run that module's code."""
-    module_name, _, qualname = (stored_type or "").partition(":")
-    value: Any = sys.modules.get(module_name)
-    if value is None:
+    module_name = (stored_type or "").partition(":")[0]
+    if module_name not in sys.modules:
         raise SerializationError(
             f"the recording of `{function}` holds a {serializer_id} payload of type "
             f"{stored_type!r}, but module {module_name!r} is not imported in this process. "
@@ -183,14 +186,12 @@ def _import_type(serializer_id: str, stored_type: str | None, function: str) -> 
             f"code); import the class before replaying, e.g. at the top of the module that "
             f"defines `{function}`."
         )
-    try:
-        for part in qualname.split("."):
-            value = getattr(value, part)
-    except AttributeError:
+    value = imported_class(stored_type or "")
+    if value is None:
         raise SerializationError(
             f"the recording of `{function}` holds a {serializer_id} payload of type "
             f"{stored_type!r}, which does not exist; re-record it with MEMO_MODE=record"
-        ) from None
+        )
     if not isinstance(value, type) or (
         serializer_id == "pydantic" and not _is_pydantic_model_class(value)
     ) or (serializer_id == "dataclass" and not dataclasses.is_dataclass(value)):

@@ -7,6 +7,7 @@ The class-bound ones (pydantic, dataclass) are created per class; the entry reco
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, ClassVar
 
 from memo_replay.serializers.base import PayloadKind
@@ -131,3 +132,48 @@ class PickleSerializer:
         import pickle
 
         return pickle.loads(data if isinstance(data, bytes) else data.encode())
+
+
+def imported_class(path: str) -> Any:
+    """The object named ``module:qualname`` from modules already imported, else None.
+
+    A recording is data: importing a module it names would run that module's code.
+    """
+    module_name, _, qualname = path.partition(":")
+    value: Any = sys.modules.get(module_name)
+    for part in qualname.split(".") if value is not None else ():
+        value = getattr(value, part, None)
+    return value
+
+
+class ExceptionSerializer:
+    """An exception a recorded call raised (``record_exceptions=True``): its type, arguments and
+    message. Replay raises the same type with the same message."""
+
+    id: ClassVar[str] = "exception"
+    version: ClassVar[int] = 1
+    payload: ClassVar[PayloadKind] = "json"
+
+    def dumps(self, value: Any) -> str:
+        if not isinstance(value, BaseException):
+            raise TypeError(f"expected an exception, got {type(value).__qualname__}")
+        args = list(value.args) if is_json_native(list(value.args)) else [str(value)]
+        kind = type(value)
+        return json.dumps({"type": f"{kind.__module__}:{kind.__qualname__}", "args": args,
+                           "message": str(value)}, ensure_ascii=False, separators=(",", ":"))
+
+    def loads(self, data: bytes | str) -> BaseException:
+        document = json.loads(data)
+        kind = imported_class(document["type"])
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            raise ValueError(f"the recorded exception type {document['type']!r} is not an "
+                             f"exception imported in this process")
+        try:
+            error = kind(*document["args"])
+            if str(error) == document["message"]:
+                return error
+        except Exception:  # an exception class with a custom __init__
+            pass
+        error = kind.__new__(kind)
+        error.args = (document["message"],)
+        return error

@@ -1,0 +1,277 @@
+"""The pytest plugin (active once memo_replay is installed, through the ``pytest11`` entry point).
+
+- ``--memo-mode`` / ini ``memo_mode`` and ``--memo-store`` / ini ``memo_store``; the command line
+  beats ``MEMO_MODE``/``MEMO_STORE``, which beat the ini file.
+- ``@pytest.mark.memo(mode="replay")`` pins a test's mode; the ``memo_calls`` fixture lists what
+  each recorded call in the test did; ``memo_expect_replay`` fails the test unless every recorded
+  call in it replayed.
+- A terminal summary: replayed / recorded / missed / bypassed, the time replays saved, a line per
+  function with ``-v``, and each strict-replay miss with its explanation and the command that
+  re-records just that test.
+- After a full run (whole directories, no ``-k``/``-m``/node ids/deselection, no failures), the
+  recordings of exercised functions that no test used; ``--memo-prune-unused`` deletes them.
+- Under pytest-xdist, workers send their calls to the controller, which reports for the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import warnings
+from collections.abc import Generator, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memo_replay.decorator import set_session_store
+from memo_replay.errors import InvalidMode
+from memo_replay.events import CallEvent, track_process
+from memo_replay.modes import Mode, mode, parse_mode, set_session_mode
+from memo_replay.store import Entry, Store
+
+_VALID = [m.value for m in Mode]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("memo_replay", "memo_replay: record and replay expensive calls")
+    group.addoption("--memo-mode", dest="memo_mode", choices=_VALID, default=None,
+                    help="mode of every recorded call (beats MEMO_MODE and the ini memo_mode)")
+    group.addoption("--memo-store", dest="memo_store", default=None, metavar="DIR",
+                    help="store directory (beats MEMO_STORE and the ini memo_store)")
+    group.addoption("--memo-prune-unused", dest="memo_prune_unused", action="store_true",
+                    help="after a full run, delete recordings no test used")
+    parser.addini("memo_mode", "memo_replay mode for the test run (auto, record, replay, off)")
+    parser.addini("memo_store", "memo_replay store directory, relative to the rootdir")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "memo(mode): run this test's recorded calls in the given memo_replay mode")
+    option_mode, ini_mode = config.getoption("memo_mode"), config.getini("memo_mode")
+    if option_mode:
+        set_session_mode(option_mode, source="--memo-mode")
+    elif ini_mode and not os.environ.get("MEMO_MODE"):
+        try:
+            set_session_mode(ini_mode, source=f"memo_mode in {config.inipath}")
+        except InvalidMode as exc:
+            raise pytest.UsageError(str(exc)) from None
+    option_store, ini_store = config.getoption("memo_store"), config.getini("memo_store")
+    if option_store:
+        set_session_store(option_store)
+    elif ini_store and not os.environ.get("MEMO_STORE"):
+        set_session_store(config.rootpath / ini_store)
+    if int(pytest.__version__.split(".")[0]) < 8:  # new-style hook wrappers need pluggy >= 1.2
+        warnings.warn("memo_replay's pytest summary, markers and memo_expect_replay need "
+                      "pytest >= 8; they are off in this run", pytest.PytestConfigWarning,
+                      stacklevel=1)
+        return
+    session = MemoSession(config)
+    config.pluginmanager.register(session, "memo_replay_session")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistController(session), "memo_replay_xdist")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    set_session_mode(None, source="pytest")
+    set_session_store(None)
+
+
+@pytest.fixture
+def memo_calls() -> Iterator[list[CallEvent]]:
+    """What each recorded call made during the test did (``.outcome``: replayed, recorded,
+    missed or bypassed), in order — also calls made in threads."""
+    with track_process() as calls:
+        yield calls
+
+
+@pytest.fixture
+def memo_expect_replay(memo_calls: list[CallEvent]) -> list[CallEvent]:
+    """Fail the test unless every recorded call made during it replayed."""
+    return memo_calls
+
+
+class MemoSession:
+    """Collects every recorded call of the run, per test, and reports at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.calls: list[tuple[str, CallEvent]] = []
+        self.deselected = 0
+        self.skipped = 0
+        self._log: list[CallEvent] = []
+        self._tracking = track_process()
+
+    def pytest_sessionstart(self) -> None:
+        self._log = self._tracking.__enter__()
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            marker = item.get_closest_marker("memo")
+            if marker is not None:
+                try:
+                    _marker_mode(marker)
+                except (InvalidMode, TypeError) as exc:
+                    raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.memo: {exc}") from None
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += len(items)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        start = len(self._log)
+        marker = item.get_closest_marker("memo")
+        with mode(_marker_mode(marker)) if marker is not None else contextlib.nullcontext():
+            result = yield
+        self.calls.extend((item.nodeid, event) for event in self._log[start:])
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        result = yield
+        expected = getattr(item, "funcargs", {}).get("memo_expect_replay")
+        if isinstance(expected, list):
+            others = [e for e in expected if e.outcome != "replayed"]
+            if others:
+                listed = ", ".join(f"`{e.function}` ({e.outcome})" for e in others)
+                raise AssertionError(
+                    f"memo_expect_replay: {len(others)} recorded call(s) did not replay: "
+                    f"{listed}. Record them with: {_rerecord(item.nodeid)}")
+        return result
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped:
+            self.skipped += 1
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._tracking.__exit__(None, None, None)
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the controller reports
+            workeroutput["memo_replay"] = [[nodeid, asdict(event)]
+                                           for nodeid, event in self.calls]
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        report = _Report(self.calls, verbose=self.config.getoption("verbose") > 0)
+        unused = self._unused(exitstatus)
+        if not self.calls and not unused:
+            return
+        terminalreporter.write_sep("=", "memo_replay")
+        for line in report.lines():
+            terminalreporter.write_line(line)
+        if unused:
+            self._report_unused(terminalreporter, unused)
+
+    # -- unused recordings -------------------------------------------------------------------
+
+    def _full_run(self, exitstatus: int) -> bool:
+        option = self.config.option
+        args = [Path(a) for a in self.config.args]
+        return (exitstatus == 0 and not getattr(option, "keyword", "")
+                and not getattr(option, "markexpr", "") and not getattr(option, "deselect", None)
+                and not getattr(option, "lf", False) and self.deselected == 0
+                and all("::" not in str(a) and a.is_dir() for a in args))
+
+    def _unused(self, exitstatus: int) -> list[Entry]:
+        if not self._full_run(exitstatus):
+            return []
+        used: dict[str, set[tuple[str, str | None]]] = {}
+        for _, event in self.calls:
+            if event.store and Path(event.store).is_relative_to(self.config.rootpath):
+                used.setdefault(event.store, set()).add((event.function, event.key))
+        unused = []
+        for store_path, keys in used.items():
+            functions = {function for function, _ in keys}
+            for function in sorted(functions):
+                unused += [entry for entry in Store(store_path).entries(function)
+                           if (function, entry.key) not in keys]
+        return unused
+
+    def _report_unused(self, terminalreporter: Any, unused: list[Entry]) -> None:
+        root = self.config.rootpath
+        terminalreporter.write_line(f"{len(unused)} recording(s) of exercised functions were "
+                                    f"not used by any test:")
+        for entry in unused:
+            terminalreporter.write_line(f"  {_relative(entry.path, root)}  ({entry.function})")
+        if not self.config.getoption("memo_prune_unused"):
+            terminalreporter.write_line("Delete them with: python -m pytest --memo-prune-unused")
+        elif self.skipped:
+            terminalreporter.write_line(f"Not pruning: {self.skipped} test(s) were skipped and "
+                                        f"may use these recordings.")
+        else:
+            for entry in unused:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.path.unlink()
+            terminalreporter.write_line(f"Deleted {len(unused)} unused recording(s).")
+
+
+class _XdistController:
+    """Receives each worker's calls (only registered when pytest-xdist is installed)."""
+
+    def __init__(self, session: MemoSession) -> None:
+        self.session = session
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        for nodeid, fields in getattr(node, "workeroutput", {}).get("memo_replay", []):
+            self.session.calls.append((nodeid, CallEvent(**fields)))
+
+
+class _Report:
+    """The summary text: a pure computation over the run's calls."""
+
+    def __init__(self, calls: list[tuple[str, CallEvent]], *, verbose: bool) -> None:
+        self.calls = calls
+        self.verbose = verbose
+
+    def lines(self) -> list[str]:
+        counts = {outcome: 0 for outcome in ("replayed", "recorded", "missed", "bypassed")}
+        per_function: dict[str, dict[str, float]] = {}
+        for _, event in self.calls:
+            counts[event.outcome] += 1
+            stats = per_function.setdefault(event.function,
+                                            {o: 0.0 for o in (*counts, "saved")})
+            stats[event.outcome] += 1
+            if event.outcome == "replayed":
+                stats["saved"] += max(event.recorded_duration_s - event.duration_s, 0.0)
+        saved = sum(s["saved"] for s in per_function.values())
+        lines = [", ".join(f"{n} {outcome}" for outcome, n in counts.items())
+                 + f"; replaying saved {_seconds(saved)}"]
+        if self.verbose:
+            for function, s in sorted(per_function.items()):
+                lines.append(f"  {function}: " + ", ".join(
+                    f"{int(s[o])} {o}" for o in counts if s[o]) + f"; saved {_seconds(s['saved'])}")
+        misses = [(nodeid, e) for nodeid, e in self.calls if e.outcome == "missed"]
+        if misses:
+            lines.append(f"{len(misses)} call(s) had no recording in replay mode:")
+        for nodeid, event in misses:
+            lines.append(f"- {nodeid}: `{event.function}`")
+            detail = (event.detail or "").removeprefix("memo_replay (replay mode): ")
+            lines += [f"    {line}" for line in detail.splitlines()
+                      if not line.startswith(("To re-record", "To record"))]
+            lines.append(f"    re-record just this test: {_rerecord(nodeid)}")
+        return lines
+
+
+def _marker_mode(marker: pytest.Mark) -> Mode:
+    value = marker.kwargs.get("mode", marker.args[0] if marker.args else None)
+    if value is None:
+        raise TypeError("give a mode: @pytest.mark.memo(mode=\"replay\")")
+    return parse_mode(value, source="@pytest.mark.memo")
+
+
+def _rerecord(nodeid: str) -> str:
+    return f"MEMO_MODE=record python -m pytest {shlex.quote(nodeid)}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f} s" if value >= 0.01 else f"{value * 1000:.1f} ms"
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
