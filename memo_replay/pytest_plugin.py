@@ -101,6 +101,8 @@ class MemoSession:
         self.calls: list[tuple[str, CallEvent]] = []
         self.deselected = 0
         self.skipped = 0
+        self.usage_error: str | None = None
+        self.failed: set[str] = set()
         self._log: list[CallEvent] = []
         self._tracking = track_process()
 
@@ -114,7 +116,10 @@ class MemoSession:
                 try:
                     _marker_mode(marker)
                 except (InvalidMode, TypeError) as exc:
-                    raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.memo: {exc}") from None
+                    # Under xdist this runs in a worker: the controller raises it again (see
+                    # _XdistController), else xdist reports an internal error without the text.
+                    self.usage_error = f"{item.nodeid}: @pytest.mark.memo: {exc}"
+                    raise pytest.UsageError(self.usage_error) from None
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += len(items)
@@ -144,6 +149,8 @@ class MemoSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.skipped:
             self.skipped += 1
+        if report.failed:
+            self.failed.add(report.nodeid)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self._tracking.__exit__(None, None, None)
@@ -151,11 +158,13 @@ class MemoSession:
         if workeroutput is not None:  # an xdist worker: the controller reports
             workeroutput["memo_replay"] = [[nodeid, asdict(event)]
                                            for nodeid, event in self.calls]
+            workeroutput["memo_replay_usage_error"] = self.usage_error
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
             return
-        report = _Report(self.calls, verbose=self.config.getoption("verbose") > 0)
+        report = _Report(self.calls, failed=self.failed,
+                         verbose=self.config.getoption("verbose") > 0)
         unused = self._unused(exitstatus)
         if not self.calls and not unused:
             return
@@ -215,15 +224,20 @@ class _XdistController:
         self.session = session
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        for nodeid, fields in getattr(node, "workeroutput", {}).get("memo_replay", []):
+        workeroutput = getattr(node, "workeroutput", {})
+        for nodeid, fields in workeroutput.get("memo_replay", []):
             self.session.calls.append((nodeid, CallEvent(**fields)))
+        if workeroutput.get("memo_replay_usage_error"):
+            raise pytest.UsageError(workeroutput["memo_replay_usage_error"])
 
 
 class _Report:
     """The summary text: a pure computation over the run's calls."""
 
-    def __init__(self, calls: list[tuple[str, CallEvent]], *, verbose: bool) -> None:
+    def __init__(self, calls: list[tuple[str, CallEvent]], *, failed: set[str],
+                 verbose: bool) -> None:
         self.calls = calls
+        self.failed = failed
         self.verbose = verbose
 
     def lines(self) -> list[str]:
@@ -243,7 +257,16 @@ class _Report:
             for function, s in sorted(per_function.items()):
                 lines.append(f"  {function}: " + ", ".join(
                     f"{int(s[o])} {o}" for o in counts if s[o]) + f"; saved {_seconds(s['saved'])}")
-        misses = [(nodeid, e) for nodeid, e in self.calls if e.outcome == "missed"]
+        misses = [(nodeid, e) for nodeid, e in self.calls
+                  if e.outcome == "missed" and nodeid in self.failed]
+        expected = [(nodeid, e) for nodeid, e in self.calls
+                    if e.outcome == "missed" and nodeid not in self.failed]
+        if expected:
+            # A passing test that missed expected it (pytest.raises(ReplayMiss)): no alarm.
+            lines.append(f"{len(expected)} miss(es) happened in tests that passed"
+                         + (":" if self.verbose else " (-v lists them)"))
+            if self.verbose:
+                lines += [f"  {nodeid}: `{event.function}`" for nodeid, event in expected]
         if misses:
             lines.append(f"{len(misses)} call(s) had no recording in replay mode:")
         for nodeid, event in misses:

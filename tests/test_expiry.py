@@ -304,7 +304,7 @@ def test_config_replay_expired_fail_raises_expired_recording(project: Project) -
     assert "To re-record: MEMO_MODE=record" in message
     # century's own ttl (100 years) beats the config's hour: it replays, silently.
     assert out["century"] == {"n": 1, "century": True}
-    assert out["outcomes"] == ["replayed"]
+    assert out["outcomes"] == ["missed", "replayed"]  # the refused expired call is a miss
     assert len(project.calls()) == 2  # strict replay called nothing
 
     out = run_both(project, "auto")  # config ttl: daily re-records, century replays
