@@ -29,7 +29,7 @@ import pytest
 from memo_replay.decorator import set_session_store
 from memo_replay.errors import InvalidMode
 from memo_replay.events import CallEvent, track_process
-from memo_replay.modes import Mode, mode, parse_mode, set_session_mode
+from memo_replay.modes import Mode, mode, parse_mode, resolve_mode, set_session_mode
 from memo_replay.store import Entry, Store
 
 _VALID = [m.value for m in Mode]
@@ -137,7 +137,9 @@ class MemoSession:
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         result = yield
         expected = getattr(item, "funcargs", {}).get("memo_expect_replay")
-        if isinstance(expected, list):
+        # In record mode (--memo-mode record, MEMO_MODE=record, a record marker) recording is
+        # what was asked for; the check would make the suggested re-record command fail.
+        if isinstance(expected, list) and resolve_mode(None, None) is not Mode.RECORD:
             others = [e for e in expected if e.outcome != "replayed"]
             if others:
                 listed = ", ".join(f"`{e.function}` ({e.outcome})" for e in others)
@@ -159,6 +161,8 @@ class MemoSession:
             workeroutput["memo_replay"] = [[nodeid, asdict(event)]
                                            for nodeid, event in self.calls]
             workeroutput["memo_replay_usage_error"] = self.usage_error
+            # Workers collect and deselect; the controller never sees pytest_deselected.
+            workeroutput["memo_replay_deselected"] = self.deselected
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
@@ -227,6 +231,7 @@ class _XdistController:
         workeroutput = getattr(node, "workeroutput", {})
         for nodeid, fields in workeroutput.get("memo_replay", []):
             self.session.calls.append((nodeid, CallEvent(**fields)))
+        self.session.deselected += workeroutput.get("memo_replay_deselected", 0)
         if workeroutput.get("memo_replay_usage_error"):
             raise pytest.UsageError(workeroutput["memo_replay_usage_error"])
 
