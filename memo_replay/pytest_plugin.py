@@ -251,13 +251,16 @@ class _Report:
         for _, event in self.calls:
             counts[event.outcome] += 1
             stats = per_function.setdefault(event.function,
-                                            {o: 0.0 for o in (*counts, "saved")})
+                                            {o: 0.0 for o in (*counts, "original", "saved")})
             stats[event.outcome] += 1
             if event.outcome == "replayed":
+                stats["original"] += event.recorded_duration_s
                 stats["saved"] += max(event.recorded_duration_s - event.duration_s, 0.0)
+        original = sum(s["original"] for s in per_function.values())
         saved = sum(s["saved"] for s in per_function.values())
         lines = [", ".join(f"{n} {outcome}" for outcome, n in counts.items())
-                 + f"; replaying saved {_seconds(saved)}"]
+                 + f"; replayed calls originally took {_seconds(original)}, replaying saved "
+                 f"{_seconds(saved)}"]
         if self.verbose:
             for function, s in sorted(per_function.items()):
                 lines.append(f"  {function}: " + ", ".join(
