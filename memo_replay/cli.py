@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", action="store_true",
                       help="only list what would be removed (the default); exit 1 if anything")
     mode.add_argument("--yes", "-y", action="store_true", help="really remove them")
+    command("scan", "look for secret-shaped strings in every entry; exit 1 when one is found",
+            _scan)
     diff = command("diff", "what differs between two recordings (exit 1 when they differ)",
                    _diff)
     diff.add_argument("key1", help="the first entry's key (or a unique prefix)")
@@ -205,6 +207,32 @@ def _prune(args: argparse.Namespace) -> int:
               f"{total} to remove; run again with --yes to remove them" if findings else
               "nothing to prune")
     return EXIT_PROBLEMS if findings and not args.yes else EXIT_OK
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from memo_replay.project import find_root, project_config
+    from memo_replay.secrets import scanner
+
+    store = resolve_store(args.store)
+    config = project_config(find_root(store.path.resolve()))
+    check = scanner(config.secret_patterns, config.allow_secrets)
+    found = []
+    for path in store.entry_files():
+        try:
+            document = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue  # damaged entries are `memo-replay verify`'s business
+        found += [(path, leak) for leak in check.scan_document(document)]
+    if args.json:
+        _print_json([{"path": str(path), "field": leak.field, "kind": leak.kind,
+                      "excerpt": leak.excerpt} for path, leak in found])
+    else:
+        for path, leak in found:
+            print(f"{path}\n    {leak.field} contains {leak.kind} ({leak.excerpt})")
+        print(f"{store.path}: " + (f"{len(found)} secret-shaped string(s); rotate any real key "
+                                   f"(see docs/security.md), then delete or re-record the "
+                                   f"entries" if found else "no secret-shaped strings"))
+    return EXIT_PROBLEMS if found else EXIT_OK
 
 
 def _diff(args: argparse.Namespace) -> int:

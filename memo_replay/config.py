@@ -39,6 +39,12 @@ class Config:
     """What strict replay does with an expired recording: replay it with a warning, or fail."""
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     """Seconds a call waits for another process recording the same key."""
+    secret_patterns: tuple[str, ...] = ()
+    """Extra regular expressions the secret scan refuses."""
+    allow_secrets: tuple[str, ...] = ()
+    """Regular expressions for secret-shaped strings that are not secrets (test fixtures)."""
+    redact: str | None = None
+    """``module:function`` of the project's redaction hook (see ``@recorded(redact=...)``)."""
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -89,6 +95,9 @@ def _validate(table: object, pyproject: Path) -> Config:
         ttl: str | int | float | None = None
         replay_expired: Literal["warn", "fail"] = "warn"
         lock_timeout: str | int | float | None = None
+        secret_patterns: list[str] = []
+        allow_secrets: list[str] = []
+        redact: str | None = None
 
     where = f"[tool.memo_replay] in {pyproject}"
     try:
@@ -105,5 +114,16 @@ def _validate(table: object, pyproject: Path) -> Config:
     ttl = None if parsed.ttl is None else parse_duration(parsed.ttl, source=f"`ttl` in {where}")
     lock_timeout = DEFAULT_LOCK_TIMEOUT_S if parsed.lock_timeout is None else \
         parse_duration(parsed.lock_timeout, source=f"`lock_timeout` in {where}")
+    for key in ("secret_patterns", "allow_secrets"):
+        for pattern in getattr(parsed, key):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"invalid {where}: `{key}` pattern {pattern!r} is not a "
+                                  f"regular expression ({exc})") from None
+    if parsed.redact is not None and ":" not in parsed.redact:
+        raise ConfigError(f"invalid {where}: `redact` must be \"module:function\", got "
+                          f"{parsed.redact!r}")
     return Config(store=parsed.store, mode=mode, ttl=ttl, replay_expired=parsed.replay_expired,
-                  lock_timeout=lock_timeout)
+                  lock_timeout=lock_timeout, secret_patterns=tuple(parsed.secret_patterns),
+                  allow_secrets=tuple(parsed.allow_secrets), redact=parsed.redact)

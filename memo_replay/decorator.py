@@ -30,6 +30,7 @@ from memo_replay.errors import (
     ExpiredRecording,
     InvalidOption,
     ReplayMiss,
+    SecretDetected,
     SerializationError,
     UnsupportedFormat,
     warn,
@@ -48,6 +49,7 @@ from memo_replay.project import (
     module_name,
     project_config,
 )
+from memo_replay.secrets import scanner
 from memo_replay.serializers import (
     EXCEPTION_SERIALIZER,
     Serializer,
@@ -102,6 +104,7 @@ class Options:
     serializer: SerializerOption = None
     ttl: float | None = None
     record_exceptions: bool = False
+    redact: Callable[..., Any] | None = None
 
 
 @overload
@@ -120,6 +123,7 @@ def recorded(
     serializer: str | Serializer | None = None,
     ttl: float | dt.timedelta | str | None = None,
     record_exceptions: bool = False,
+    redact: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[P, R]], Recorded[P, R]]: ...
 
 
@@ -136,6 +140,7 @@ def recorded(
     serializer: str | Serializer | None = None,
     ttl: float | dt.timedelta | str | None = None,
     record_exceptions: bool = False,
+    redact: Callable[..., Any] | None = None,
 ) -> Any:
     """Record the first call of a function and replay it while code, arguments and files match.
 
@@ -154,6 +159,10 @@ def recorded(
     refused as ``[tool.memo_replay] replay_expired`` says.
     ``record_exceptions``: also record an exception the call raises (type and message); it is
     raised again on replay. By default exceptions propagate and nothing is recorded.
+    ``redact``: ``redact(value, *, field)`` rewrites what is stored: each argument's preview
+    (``field`` is the parameter name) and the result (``field="return"``; replays return the
+    rewritten result). Every entry is also scanned for secret-shaped strings before it is
+    written; a match raises :class:`SecretDetected` and nothing is written.
     """
     options = Options(
         files=(files,) if isinstance(files, str) else tuple(files),
@@ -165,6 +174,7 @@ def recorded(
         serializer=serializer,
         ttl=None if ttl is None else _option_duration(ttl),
         record_exceptions=record_exceptions,
+        redact=redact,
     )
     call_site = _call_site()
 
@@ -445,15 +455,40 @@ class Memo(Generic[P, R]):
             if listening():
                 emit(CallEvent(self.id, None, "bypassed", duration, duration))
             return
+        redact = self._redactor()
+        preview = self._arguments.preview(plan.bound)
+        if redact is not None:
+            result = redact(result, field="return")
+            preview = {name: redact(value, field=name) for name, value in preview.items()}
         payload = self._serialize(result)
-        document = build_document(plan.call, preview=self._arguments.preview(plan.bound),
-                                  payload=payload, duration_s=duration)
+        document = build_document(plan.call, preview=preview, payload=payload,
+                                  duration_s=duration)
+        self._refuse_secrets(document)
         ttl = self._ttl()
         plan.store.save(self.id, plan.call.key, document,
                         stale_before=None if ttl is None else time.time() - ttl)
         if listening():
             emit(CallEvent(self.id, plan.call.key, "recorded", duration, duration,
                            _where(plan)))
+
+    def _redactor(self) -> Callable[..., Any] | None:
+        if self.options.redact is not None:
+            return self.options.redact
+        path = project_config(self.root).redact
+        return None if path is None else _import_hook(path, self.root)
+
+    def _refuse_secrets(self, document: dict[str, Any]) -> None:
+        config = project_config(self.root)
+        leaks = scanner(config.secret_patterns, config.allow_secrets).scan_document(document)
+        if leaks:
+            found = "; ".join(f"{leak.field} contains {leak.kind} ({leak.excerpt})"
+                              for leak in leaks[:3])
+            raise SecretDetected(
+                f"refusing to record `{self.id}`: {found}. Nothing was written. Fix: leave the "
+                f"argument out with @recorded(ignore=[...]) if it does not affect the result; "
+                f"rewrite it with a redact= hook (per function, or [tool.memo_replay] redact); "
+                f"move a secret out of the source into the environment; or, if it is not a "
+                f"secret (a test fixture), allow it in [tool.memo_replay] allow_secrets.")
 
     def _finish_raised(self, plan: _Plan, error: BaseException, duration: float) -> None:
         """Record an exception the call raised, when the function opted in."""
@@ -530,6 +565,22 @@ def function_id(function: Callable[..., Any]) -> str:
     """``module.qualname`` — never a file path (see :func:`~memo_replay.project.module_name`)."""
     qualname = getattr(function, "__qualname__", None) or type(function).__qualname__
     return f"{module_name(function)}.{qualname}"
+
+
+def _import_hook(path: str, root: Path) -> Callable[..., Any]:
+    """The project's ``module:function`` hook from ``[tool.memo_replay]`` (project code)."""
+    import importlib
+
+    module_name, _, name = path.partition(":")
+    try:
+        hook = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"`redact = {path!r}` in [tool.memo_replay] of "
+                          f"{root / 'pyproject.toml'} cannot be imported: {exc}") from None
+    if not callable(hook):
+        raise ConfigError(f"`redact = {path!r}` in [tool.memo_replay] of "
+                          f"{root / 'pyproject.toml'} is not callable")
+    return hook  # type: ignore[no-any-return]
 
 
 def _option_duration(value: float | dt.timedelta | str) -> float:

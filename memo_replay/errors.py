@@ -56,6 +56,10 @@ class LockTimeout(MemoReplayError, TimeoutError):
     """A call waited longer than ``lock_timeout`` for another process recording the same key."""
 
 
+class SecretDetected(MemoReplayError, ValueError):
+    """A recording would store something shaped like a secret; nothing was written."""
+
+
 class UnhashableArgument(MemoReplayError, TypeError):
     """An argument (or constant, or closure value) cannot be encoded into a stable key."""
 

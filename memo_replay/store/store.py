@@ -342,7 +342,8 @@ class Store:
 
     # -- inspection --------------------------------------------------------------------------
 
-    def _entry_files(self, function: str | None = None) -> Iterator[Path]:
+    def entry_files(self, function: str | None = None) -> Iterator[Path]:
+        """Paths of the entry files (of one function when given), sorted, unread."""
         if not self.path.is_dir():
             return
         if function is not None:
@@ -360,7 +361,7 @@ class Store:
 
         Damaged entries are skipped here (and logged); :meth:`verify` reports them.
         """
-        for path in self._entry_files(function):
+        for path in self.entry_files(function):
             try:
                 entry = self._read(path)
             except CorruptEntry as exc:
@@ -371,7 +372,7 @@ class Store:
 
     def get(self, key: str) -> Entry | None:
         """The entry with this key (or a unique prefix of it), or None."""
-        matches = [p for p in self._entry_files() if p.stem.startswith(key)]
+        matches = [p for p in self.entry_files() if p.stem.startswith(key)]
         if len(matches) != 1:
             return None
         return self._read(matches[0])
@@ -379,7 +380,7 @@ class Store:
     def delete(self, key: str) -> bool:
         """Remove the entry with this key; True when something was removed."""
         removed = False
-        for path in self._entry_files():
+        for path in self.entry_files():
             if path.stem == key:
                 try:
                     path.unlink()
@@ -394,7 +395,7 @@ class Store:
         """Entries, bytes and ages per function."""
         per_function: dict[str, dict[str, Any]] = {}
         problems = 0
-        for path in self._entry_files():
+        for path in self.entry_files():
             try:
                 entry = self._read(path)
             except CorruptEntry:

@@ -1,0 +1,90 @@
+"""Secret scanning: well-known token shapes never reach a store.
+
+Every entry is scanned before it is written — the argument preview, the payload (decoded when it
+is binary, so base64 hides nothing), a recorded exception's text and the normalized source — and
+a match refuses the write with :class:`~memo_replay.errors.SecretDetected`, naming the function,
+the field and the fixes. ``[tool.memo_replay] secret_patterns`` adds patterns;
+``allow_secrets`` lists patterns for strings that look like secrets but are not (test fixtures).
+``memo-replay scan`` runs the same scanner over an existing store.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_PATTERNS: Mapping[str, str] = {
+    "an OpenAI/Anthropic-style API key": r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}",
+    "an AWS access key id": r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    "a GitHub token": r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+    "a bearer token": r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*",
+    "a private key block": r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+    "a Slack token": r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
+}
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A secret-shaped string in one field of an entry (``excerpt`` is masked)."""
+
+    field: str
+    kind: str
+    excerpt: str
+
+
+class Scanner:
+    """The default patterns plus a project's own, minus its allow-list."""
+
+    def __init__(self, extra: Sequence[str] = (), allow: Sequence[str] = ()) -> None:
+        self._patterns = [(kind, re.compile(p)) for kind, p in DEFAULT_PATTERNS.items()]
+        self._patterns += [(f"a match of secret_patterns {p!r}", re.compile(p)) for p in extra]
+        self._allow = [re.compile(p) for p in allow]
+
+    def scan_text(self, text: str, field: str) -> list[Leak]:
+        leaks = []
+        for kind, pattern in self._patterns:
+            for match in pattern.finditer(text):
+                found = match.group(0)
+                if not any(allowed.search(found) for allowed in self._allow):
+                    leaks.append(Leak(field, kind, found[:6] + "…"))
+        return leaks
+
+    def scan_document(self, document: Mapping[str, Any]) -> list[Leak]:
+        """Every leak in an entry document, field by field."""
+        leaks: list[Leak] = []
+        for field, text in _fields(document):
+            leaks += self.scan_text(text, field)
+        return leaks
+
+
+@functools.lru_cache(maxsize=32)
+def scanner(extra: tuple[str, ...] = (), allow: tuple[str, ...] = ()) -> Scanner:
+    """A compiled :class:`Scanner` for a project's settings (compiled once per process)."""
+    return Scanner(extra, allow)
+
+
+def _fields(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    for name, value in (document.get("arguments") or {}).items():
+        yield f"argument `{name}`", json.dumps(value, ensure_ascii=False)
+    result = document.get("result") or {}
+    payload = result.get("payload")
+    if result.get("encoding") == "binary" and isinstance(payload, str):
+        try:
+            yield "the result", base64.b64decode(payload).decode("latin-1")
+        except (binascii.Error, ValueError):
+            yield "the result", payload
+    elif payload is not None:
+        label = "the recorded exception" if result.get("serializer") == "exception" \
+            else "the result"
+        yield label, payload if isinstance(payload, str) else json.dumps(payload,
+                                                                          ensure_ascii=False)
+    source = (document.get("components") or {}).get("code", {}).get("source")
+    if source:
+        yield "the function's source", "\n".join(source) if isinstance(source, list) \
+            else str(source)
