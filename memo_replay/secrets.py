@@ -76,7 +76,9 @@ def _fields(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     payload = result.get("payload")
     if result.get("encoding") == "binary" and isinstance(payload, str):
         try:
-            yield "the result", base64.b64decode(payload).decode("latin-1")
+            # Non-ASCII bytes become U+FFFD, not letters (latin-1 would turn b"\xff" into "ÿ",
+            # a word character, and hide a token right after it from the patterns' `\b`).
+            yield "the result", base64.b64decode(payload).decode("ascii", errors="replace")
         except (binascii.Error, ValueError):
             yield "the result", payload
     elif payload is not None:

@@ -1,0 +1,514 @@
+"""Secret scanning: secret-shaped strings never reach a store; redaction, config, `scan`.
+
+Every canary is assembled at runtime, so this file itself holds no full secret shape and the
+repository's own store stays clean under `memo-replay scan`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pydantic import BaseModel
+
+from memo_replay import SecretDetected, Store, recorded
+from memo_replay.config import load_config
+from memo_replay.errors import ConfigError
+
+if TYPE_CHECKING:
+    from conftest import Project
+
+REPO = Path(__file__).resolve().parents[1]
+
+# -- canaries (built at runtime) ----------------------------------------------------------------
+
+API_KEY = "sk-" + "test" + "Z" * 30
+ANTHROPIC_KEY = "sk-" + "ant-" + "Q" * 28
+AWS_KEY = "AKIA" + "Q" * 16
+GITHUB_TOKEN = "ghp_" + "a" * 36
+BEARER = "Bearer " + "x" * 24
+PRIVATE_KEY = ("-----BEGIN " + "RSA " + "PRIVATE KEY-----\n" + "M" * 64 + "\n-----END "
+               + "RSA " + "PRIVATE KEY-----")
+SLACK = "xox" + "b-" + "1" * 12 + "-abcdef"
+
+FIXES = ("ignore=", "redact=", "environment", "allow_secrets", "Nothing was written")
+
+
+class Reply(BaseModel):
+    text: str
+    tokens: list[str]
+
+
+def forms(secret: str | bytes) -> list[bytes]:
+    """The canary's raw bytes and its base64 forms (at each of the three alignments)."""
+    raw = secret.encode() if isinstance(secret, str) else secret
+    found = [raw, base64.b64encode(raw)]
+    for pad in (0, 1, 2):
+        encoded = base64.b64encode(b"\x00" * pad + raw)
+        # Drop the characters that depend on the prefix and on what follows the canary.
+        found.append(encoded[4 if pad else 0:-4])
+    return found
+
+
+def store_bytes(path: Path) -> list[tuple[Path, bytes]]:
+    """Every file under `path` (including `.cache/`), with its content."""
+    if not path.exists():
+        return []
+    return [(p, p.read_bytes()) for p in sorted(path.rglob("*")) if p.is_file()]
+
+
+def assert_absent(store_dir: Path, secret: str | bytes) -> None:
+    for file, content in store_bytes(store_dir):
+        for form in forms(secret):
+            assert form not in content, f"{form!r} found in {file}"
+
+
+def assert_refusal(error: pytest.ExceptionInfo[SecretDetected], function: str,
+                   field: str) -> None:
+    message = str(error.value)
+    assert function in message
+    assert field in message, message
+    for fix in FIXES:
+        assert fix in message, f"{fix!r} missing from: {message}"
+
+
+# -- refusals, in process -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", [API_KEY, ANTHROPIC_KEY, AWS_KEY, GITHUB_TOKEN, BEARER,
+                                    PRIVATE_KEY, SLACK],
+                         ids=["openai", "anthropic", "aws", "github", "bearer", "pem", "slack"])
+def test_positional_argument_is_refused(memo_env: Store, secret: str) -> None:
+    calls: list[str] = []
+
+    @recorded
+    def ask(api_key: str, prompt: str) -> str:
+        calls.append(prompt)
+        return prompt.upper()
+
+    with pytest.raises(SecretDetected) as error:
+        ask(secret, "hi")
+    assert_refusal(error, "ask", "argument `api_key`")
+    assert calls == ["hi"]  # the function ran; only storing was refused
+    assert_absent(memo_env.path, secret)
+    with pytest.raises(SecretDetected):
+        ask(secret, "hi")  # nothing was stored, so auto mode calls (and refuses) again
+    assert calls == ["hi", "hi"]
+    assert list(memo_env.entry_files()) == []
+
+
+def test_keyword_argument_is_refused(memo_env: Store) -> None:
+    calls: list[str] = []
+
+    @recorded
+    def ask(prompt: str, *, headers: dict[str, str] | None = None) -> str:
+        calls.append(prompt)
+        return prompt
+
+    with pytest.raises(SecretDetected) as error:
+        ask("hi", headers={"Authorization": BEARER})
+    assert_refusal(error, "ask", "argument `headers`")
+    assert calls == ["hi"]
+    assert_absent(memo_env.path, BEARER)
+    with pytest.raises(SecretDetected):
+        ask("hi", headers={"Authorization": BEARER})
+    assert calls == ["hi", "hi"]
+
+
+@pytest.mark.parametrize("shape", ["dict", "list", "pydantic"])
+def test_nested_result_is_refused(memo_env: Store, shape: str) -> None:
+    calls: list[str] = []
+    secret = AWS_KEY if shape == "list" else API_KEY
+
+    @recorded
+    def lookup(name: str) -> Any:
+        calls.append(name)
+        if shape == "dict":
+            return {"user": name, "credentials": {"keys": [{"value": secret}]}}
+        if shape == "list":
+            return [name, [1, 2, ["deep", secret]]]
+        return Reply(text=name, tokens=["a", secret])
+
+    with pytest.raises(SecretDetected) as error:
+        lookup("ada")
+    assert_refusal(error, "lookup", "the result")
+    assert calls == ["ada"]
+    assert_absent(memo_env.path, secret)
+    with pytest.raises(SecretDetected):
+        lookup("ada")
+    assert calls == ["ada", "ada"]
+    assert list(memo_env.entry_files()) == []
+
+
+def test_bytes_result_is_refused(memo_env: Store) -> None:
+    calls: list[int] = []
+    # The byte before the token is non-ASCII: decoded as latin-1 it was a word character ("ÿ")
+    # and hid the token from the patterns' `\b` (regression).
+    blob = b"\x89PNG\x00\xff" + GITHUB_TOKEN.encode() + b"\x00\x01trailer"
+
+    @recorded
+    def download(n: int) -> bytes:
+        calls.append(n)
+        return blob
+
+    with pytest.raises(SecretDetected) as error:
+        download(1)
+    assert_refusal(error, "download", "the result")
+    assert calls == [1]
+    assert_absent(memo_env.path, GITHUB_TOKEN)
+    assert_absent(memo_env.path, blob)
+    with pytest.raises(SecretDetected):
+        download(1)
+    assert calls == [1, 1]
+
+
+def test_recorded_exception_text_is_refused(memo_env: Store) -> None:
+    calls: list[str] = []
+
+    @recorded(record_exceptions=True)
+    def connect(host: str) -> str:
+        calls.append(host)
+        raise PermissionError(f"401 from {host}: key {API_KEY} was revoked")
+
+    with pytest.raises(SecretDetected) as error:
+        connect("api.example")
+    assert_refusal(error, "connect", "the recorded exception")
+    assert calls == ["api.example"]
+    assert_absent(memo_env.path, API_KEY)
+    with pytest.raises(SecretDetected):
+        connect("api.example")
+    assert calls == ["api.example", "api.example"]
+
+
+def test_clean_exception_is_still_recorded(memo_env: Store) -> None:
+    calls: list[str] = []
+
+    @recorded(record_exceptions=True)
+    def connect(host: str) -> str:
+        calls.append(host)
+        raise PermissionError(f"401 from {host}")
+
+    for _ in range(2):
+        with pytest.raises(PermissionError):
+            connect("api.example")
+    assert calls == ["api.example"]
+
+
+def test_ignored_argument_never_reaches_the_store(memo_env: Store) -> None:
+    calls: list[str] = []
+
+    @recorded(ignore=["api_key"])
+    def ask(prompt: str, api_key: str) -> str:
+        calls.append(prompt)
+        return prompt.upper()
+
+    assert ask("hi", api_key=API_KEY) == "HI"
+    assert ask("hi", api_key=API_KEY) == "HI"
+    assert calls == ["hi"]
+    assert len(list(memo_env.entry_files())) == 1
+    assert_absent(memo_env.path, API_KEY)
+
+
+# -- redaction ----------------------------------------------------------------------------------
+
+
+def scrub(value: Any, *, field: str) -> Any:
+    """Replace every canary (recursively) with "<redacted>"."""
+    if isinstance(value, str):
+        for secret in (API_KEY, BEARER):
+            value = value.replace(secret, "<redacted>")
+        return value
+    if isinstance(value, dict):
+        return {k: scrub(v, field=field) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, field=field) for v in value]
+    return value
+
+
+def test_redact_hook_rewrites_arguments_and_result(memo_env: Store) -> None:
+    calls: list[str] = []
+    seen: list[str] = []
+
+    def hook(value: Any, *, field: str) -> Any:
+        seen.append(field)
+        return scrub(value, field=field)
+
+    @recorded(redact=hook)
+    def ask(prompt: str, api_key: str) -> dict[str, Any]:
+        calls.append(prompt)
+        return {"text": prompt.upper(), "echo": [f"used {api_key}"]}
+
+    first = ask("hi", API_KEY)
+    assert first == {"text": "HI", "echo": [f"used {API_KEY}"]}  # the real call's value
+    assert {"return", "prompt", "api_key"} <= set(seen)
+    entries = list(memo_env.entry_files())
+    assert len(entries) == 1
+    text = entries[0].read_text(encoding="utf-8")
+    assert "<redacted>" in text
+    document = json.loads(text)
+    assert document["arguments"]["api_key"] == "<redacted>"
+    assert_absent(memo_env.path, API_KEY)
+
+    replayed = ask("hi", API_KEY)
+    assert calls == ["hi"]
+    assert replayed == {"text": "HI", "echo": ["used <redacted>"]}
+
+
+def test_project_redact_hook(project: Project) -> None:
+    project.write("pyproject.toml", """
+        [project]
+        name = "proj"
+        version = "0"
+
+        [tool.memo_replay]
+        redact = "hooks:scrub"
+    """)
+    project.write("hooks.py", """
+        import os
+
+        def scrub(value, *, field):
+            secret = os.environ["CANARY"]
+            if isinstance(value, str):
+                return value.replace(secret, "<redacted>")
+            if isinstance(value, dict):
+                return {k: scrub(v, field=field) for k, v in value.items()}
+            return value
+    """)
+    project.write("app.py", """
+        from memo_replay import recorded
+
+        @recorded
+        def ask(prompt, token):
+            with open("calls.log", "a") as fh:
+                fh.write(prompt + "\\n")
+            return {"text": prompt, "auth": "Bearer-ish " + token}
+    """)
+    code = """
+        import json, os, app
+        print(json.dumps(app.ask("hi", os.environ["CANARY"])))
+    """
+    env = {"CANARY": API_KEY}
+    first = project.run(code, mode="auto", env=env)
+    assert json.loads(first.stdout) == {"text": "hi", "auth": f"Bearer-ish {API_KEY}"}
+    second = project.run(code, mode="replay", env=env)
+    assert json.loads(second.stdout) == {"text": "hi", "auth": "Bearer-ish <redacted>"}
+    assert project.calls() == ["hi"]
+    store_dir = project.root / "fixtures_store"
+    entries = list(Store(store_dir).entry_files())
+    assert len(entries) == 1
+    assert "<redacted>" in entries[0].read_text(encoding="utf-8")
+    assert_absent(store_dir, API_KEY)
+
+
+def test_unimportable_project_redact_hook(project: Project) -> None:
+    pyproject = project.write("pyproject.toml", """
+        [project]
+        name = "proj"
+        version = "0"
+
+        [tool.memo_replay]
+        redact = "no_such_hooks:scrub"
+    """)
+    project.write("app.py", """
+        from memo_replay import recorded
+
+        @recorded
+        def ask(prompt):
+            return prompt
+    """)
+    result = project.run("""
+        from memo_replay import ConfigError
+        import app
+        try:
+            app.ask("hi")
+        except ConfigError as exc:
+            print("CONFIG-ERROR", exc)
+    """, mode="auto")
+    assert "CONFIG-ERROR" in result.stdout, result.stdout + result.stderr
+    assert "redact" in result.stdout
+    assert str(pyproject) in result.stdout
+    assert list(project.store.entry_files()) == []
+
+
+def test_redact_without_colon_is_a_config_error(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.memo_replay]\nredact = "hooks.scrub"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(pyproject)
+    assert "redact" in str(error.value)
+    assert str(pyproject) in str(error.value)
+
+
+# -- source -------------------------------------------------------------------------------------
+
+
+def test_hard_coded_secret_in_source_is_refused(project: Project) -> None:
+    project.write("leaky.py", f"""
+        from memo_replay import recorded
+
+        @recorded
+        def fetch(query):
+            with open("calls.log", "a") as fh:
+                fh.write(query + "\\n")
+            token = "{AWS_KEY}"
+            return query.upper() + str(len(token))
+    """)
+    code = """
+        import leaky
+        from memo_replay import SecretDetected
+        try:
+            leaky.fetch("q")
+        except SecretDetected as exc:
+            print("REFUSED", exc)
+    """
+    first = project.run(code, mode="auto")
+    assert "REFUSED" in first.stdout, first.stdout + first.stderr
+    assert "the function's source" in first.stdout
+    for fix in FIXES:
+        assert fix in first.stdout
+    assert project.calls() == ["q"]
+    store_dir = project.root / "fixtures_store"
+    assert_absent(store_dir, AWS_KEY)
+    second = project.run(code, mode="auto")
+    assert "REFUSED" in second.stdout
+    assert project.calls() == ["q", "q"]
+    assert list(Store(store_dir).entry_files()) == []
+
+
+# -- project patterns ---------------------------------------------------------------------------
+
+
+def _project_with(project: Project, settings: str) -> Path:
+    pyproject = project.write("pyproject.toml", f"""
+        [project]
+        name = "proj"
+        version = "0"
+
+        [tool.memo_replay]
+        {settings}
+    """)
+    project.write("app.py", """
+        from memo_replay import recorded
+
+        @recorded
+        def echo(text):
+            with open("calls.log", "a") as fh:
+                fh.write("call\\n")
+            return {"echo": text}
+    """)
+    return pyproject
+
+
+_ECHO = """
+    import os, app
+    from memo_replay import SecretDetected
+    try:
+        print("OK", app.echo(os.environ["VALUE"]))
+    except SecretDetected as exc:
+        print("REFUSED", exc)
+"""
+
+
+def test_project_secret_patterns_refuse(project: Project) -> None:
+    _project_with(project, 'secret_patterns = ["INTERNAL-[0-9]{6}"]')
+    value = "INTERNAL-" + "123456"
+    result = project.run(_ECHO, mode="auto", env={"VALUE": value})
+    assert "REFUSED" in result.stdout, result.stdout + result.stderr
+    assert "INTERNAL-[0-9]{6}" in result.stdout
+    assert_absent(project.root / "fixtures_store", value)
+    ok = project.run(_ECHO, mode="auto", env={"VALUE": "INTERNAL-12"})
+    assert "OK" in ok.stdout
+
+
+def test_allow_secrets_lets_a_fixture_key_through(project: Project) -> None:
+    _project_with(project, "")
+    refused = project.run(_ECHO, mode="auto", env={"VALUE": API_KEY})
+    assert "REFUSED" in refused.stdout, refused.stdout + refused.stderr
+    _project_with(project, 'allow_secrets = ["sk-test[A-Za-z0-9]*"]')
+    result = project.run(_ECHO, mode="auto", env={"VALUE": API_KEY})
+    assert "OK" in result.stdout, result.stdout + result.stderr
+    replay = project.run(_ECHO, mode="replay", env={"VALUE": API_KEY})
+    assert "OK" in replay.stdout, replay.stdout + replay.stderr
+    assert project.calls() == ["call", "call"]
+    # The allow-list is per pattern: another key shape is still refused.
+    other = project.run(_ECHO, mode="auto", env={"VALUE": ANTHROPIC_KEY})
+    assert "REFUSED" in other.stdout
+
+
+@pytest.mark.parametrize("key", ["secret_patterns", "allow_secrets"])
+def test_invalid_regex_is_a_config_error(tmp_path: Path, key: str) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(f'[tool.memo_replay]\n{key} = ["ok", "unclosed[("]\n',
+                         encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(pyproject)
+    assert f"`{key}`" in str(error.value)
+    assert str(pyproject) in str(error.value)
+
+
+# -- memo-replay scan ---------------------------------------------------------------------------
+
+
+def _scan(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMO_") and k != "CI"}
+    return subprocess.run([sys.executable, "-m", "memo_replay", "scan", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_scan_finds_a_planted_secret(memo_env: Store, tmp_path: Path) -> None:
+    @recorded
+    def greet(name: str) -> str:
+        return f"hello {name}"
+
+    assert greet("ada") == "hello ada"
+    store = str(memo_env.path)
+    clean = _scan("--store", store, cwd=tmp_path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "no secret-shaped strings" in clean.stdout
+
+    (entry,) = list(memo_env.entry_files())
+    document = json.loads(entry.read_text(encoding="utf-8"))
+    document["arguments"]["name"] = f"ada {API_KEY}"
+    entry.write_text(json.dumps(document), encoding="utf-8")
+
+    found = _scan("--store", store, cwd=tmp_path)
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert str(entry) in found.stdout
+    assert "argument `name`" in found.stdout
+    assert API_KEY not in found.stdout  # the excerpt is masked
+
+    as_json = _scan("--store", store, "--json", cwd=tmp_path)
+    assert as_json.returncode == 1
+    leaks: list[dict[str, Any]] = json.loads(as_json.stdout)
+    assert [(Path(leak["path"]), leak["field"]) for leak in leaks] == \
+        [(entry, "argument `name`")]
+    assert API_KEY not in as_json.stdout
+
+
+def test_scan_json_on_a_clean_store(memo_env: Store, tmp_path: Path) -> None:
+    @recorded
+    def greet(name: str) -> str:
+        return f"hello {name}"
+
+    greet("ada")
+    result = _scan("--store", str(memo_env.path), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_repository_store_scans_clean() -> None:
+    result = _scan("--store", str(REPO / "fixtures_store"), cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_this_file_holds_no_secret_shape() -> None:
+    from memo_replay.secrets import scanner
+
+    text = Path(__file__).read_text(encoding="utf-8")
+    assert scanner().scan_text(text, "tests/test_secrets.py") == []
