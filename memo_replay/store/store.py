@@ -204,13 +204,9 @@ class Store:
                 hit = _decode_cached(cached, signature)
                 if hit is not None:
                     return hit
-        try:
-            raw = Path(path).read_bytes()
-        except FileNotFoundError:
-            return None  # deleted by another process since the stat: a miss, not damage
-        except OSError as exc:
-            raise CorruptEntry(Path(path), f"unreadable ({exc.strerror or exc})") from exc
-        entry = parse_entry(Path(path), raw)
+        entry = self._read(Path(path))
+        if entry is None:
+            return None
         hit = Hit(entry.payload, entry.duration_s,
                   None if entry.recorded_at is None else entry.recorded_at.timestamp())
         self._remember(key, signature, hit)
@@ -266,9 +262,13 @@ class Store:
                                  f"nothing was written and existing entries are intact") from exc
             raise
 
-    def _read(self, path: Path) -> Entry:
+    def _read(self, path: Path) -> Entry | None:
+        """The entry at ``path``; None when another process deleted it since it was listed
+        (or stat-ed) — a vanished entry is absent, not damaged."""
         try:
             raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
         except OSError as exc:
             raise CorruptEntry(path, f"unreadable ({exc.strerror or exc})") from exc
         return parse_entry(path, raw)
@@ -367,7 +367,7 @@ class Store:
             except CorruptEntry as exc:
                 log.warning("%s", exc)
                 continue
-            if function is None or entry.function == function:
+            if entry is not None and (function is None or entry.function == function):
                 yield entry
 
     def get(self, key: str) -> Entry | None:
@@ -400,6 +400,8 @@ class Store:
                 entry = self._read(path)
             except CorruptEntry:
                 problems += 1
+                continue
+            if entry is None:
                 continue
             s = per_function.setdefault(entry.function, {"entries": 0, "bytes": 0, "dates": [],
                                                          "serializers": {}})
@@ -490,6 +492,8 @@ class Store:
         except CorruptEntry as exc:
             return [Problem(path, "corrupt", exc.reason,
                             "re-record it with MEMO_MODE=record, or delete it")]
+        if entry is None:
+            return []
         if function_dir_name(entry.function) != directory.name:
             return [Problem(path, "misplaced", f"entry of `{entry.function}` in {directory.name}/",
                             f"move it to {function_dir_name(entry.function)}/")]
