@@ -10,7 +10,6 @@ True
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
 import inspect
@@ -285,10 +284,7 @@ class Memo(Generic[P, R]):
                     return _replayed(plan)
                 lock = lock_for(plan)
                 if lock is not None:
-                    for delay in lock.waits(plan.lock_timeout):
-                        if lock.try_acquire():
-                            break
-                        await asyncio.sleep(delay)
+                    await lock.acquire_async(plan.lock_timeout)
                 try:
                     if lock is not None and recheck(plan):
                         return _replayed(plan)
@@ -312,10 +308,7 @@ class Memo(Generic[P, R]):
                     return _replayed(plan)
                 lock = lock_for(plan)
                 if lock is not None:
-                    for delay in lock.waits(plan.lock_timeout):
-                        if lock.try_acquire():
-                            break
-                        time.sleep(delay)
+                    lock.acquire(plan.lock_timeout)
                 try:
                     if lock is not None and recheck(plan):
                         return _replayed(plan)

@@ -18,6 +18,7 @@ Acquiring is a non-blocking attempt; the caller waits between attempts (``time.s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -68,7 +69,21 @@ class KeyLock:
         os.close(self._fd)
         self._fd = None
 
-    def waits(self, timeout: float) -> Iterator[float]:
+    def acquire(self, timeout: float) -> None:
+        """Wait for the lock (sleeping between attempts); :class:`LockTimeout` at the end."""
+        for delay in self._waits(timeout):
+            if self.try_acquire():
+                return
+            time.sleep(delay)
+
+    async def acquire_async(self, timeout: float) -> None:
+        """Like :meth:`acquire`, yielding to the event loop between attempts."""
+        for delay in self._waits(timeout):
+            if self.try_acquire():
+                return
+            await asyncio.sleep(delay)
+
+    def _waits(self, timeout: float) -> Iterator[float]:
         """Delays to sleep between attempts; raises :class:`LockTimeout` at the deadline."""
         deadline = time.monotonic() + timeout
         delay = 0.001
