@@ -212,6 +212,7 @@ def _prune(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     from memo_replay.project import find_root, project_config
     from memo_replay.secrets import scanner
+    from memo_replay.store.entry import sidecar_of
 
     store = resolve_store(args.store)
     config = project_config(find_root(store.path.resolve()))
@@ -220,9 +221,11 @@ def _scan(args: argparse.Namespace) -> int:
     for path in store.entry_files():
         try:
             document = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+            sidecar = sidecar_of(document)
+            beside = None if sidecar is None else (path.parent / sidecar).read_bytes()
+        except (OSError, ValueError, AttributeError):
             continue  # damaged entries are `memo-replay verify`'s business
-        found += [(path, leak) for leak in check.scan_document(document)]
+        found += [(path, leak) for leak in check.scan_document(document, beside)]
     if args.json:
         _print_json([{"path": str(path), "field": leak.field, "kind": leak.kind,
                       "excerpt": leak.excerpt} for path, leak in found])

@@ -456,9 +456,9 @@ class Memo(Generic[P, R]):
         payload = self._serialize(result)
         document = build_document(plan.call, preview=preview, payload=payload,
                                   duration_s=duration)
-        self._refuse_secrets(document)
+        self._refuse_secrets(document, payload)
         ttl = self._ttl()
-        plan.store.save(self.id, plan.call.key, document,
+        plan.store.save(self.id, plan.call.key, document, payload=payload,
                         stale_before=None if ttl is None else time.time() - ttl)
         if listening():
             emit(CallEvent(self.id, plan.call.key, "recorded", duration, duration,
@@ -470,9 +470,10 @@ class Memo(Generic[P, R]):
         path = project_config(self.root).redact
         return None if path is None else _import_hook(path, self.root)
 
-    def _refuse_secrets(self, document: dict[str, Any]) -> None:
+    def _refuse_secrets(self, document: dict[str, Any], payload: Payload) -> None:
         config = project_config(self.root)
-        leaks = scanner(config.secret_patterns, config.allow_secrets).scan_document(document)
+        leaks = scanner(config.secret_patterns, config.allow_secrets).scan_document(
+            document, payload.beside)
         if leaks:
             found = "; ".join(f"{leak.field} contains {leak.kind} ({leak.excerpt})"
                               for leak in leaks[:3])

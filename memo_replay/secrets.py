@@ -55,10 +55,12 @@ class Scanner:
                     leaks.append(Leak(field, kind, found[:6] + "…"))
         return leaks
 
-    def scan_document(self, document: Mapping[str, Any]) -> list[Leak]:
-        """Every leak in an entry document, field by field."""
+    def scan_document(self, document: Mapping[str, Any], beside: bytes | None = None
+                      ) -> list[Leak]:
+        """Every leak in an entry document, field by field (``beside``: the payload stored in
+        a file beside the entry, when it is)."""
         leaks: list[Leak] = []
-        for field, text in _fields(document):
+        for field, text in _fields(document, beside):
             leaks += self.scan_text(text, field)
         return leaks
 
@@ -69,16 +71,16 @@ def scanner(extra: tuple[str, ...] = (), allow: tuple[str, ...] = ()) -> Scanner
     return Scanner(extra, allow)
 
 
-def _fields(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+def _fields(document: Mapping[str, Any], beside: bytes | None) -> Iterator[tuple[str, str]]:
     for name, value in (document.get("arguments") or {}).items():
         yield f"argument `{name}`", json.dumps(value, ensure_ascii=False)
     result = document.get("result") or {}
     payload = result.get("payload")
-    if result.get("encoding") == "binary" and isinstance(payload, str):
+    if beside is not None:
+        yield "the result", _as_text(beside)
+    elif result.get("encoding") == "binary" and isinstance(payload, str):
         try:
-            # Non-ASCII bytes become U+FFFD, not letters (latin-1 would turn b"\xff" into "ÿ",
-            # a word character, and hide a token right after it from the patterns' `\b`).
-            yield "the result", base64.b64decode(payload).decode("ascii", errors="replace")
+            yield "the result", _as_text(base64.b64decode(payload))
         except (binascii.Error, ValueError):
             yield "the result", payload
     elif payload is not None:
@@ -90,3 +92,9 @@ def _fields(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     if source:
         yield "the function's source", "\n".join(source) if isinstance(source, list) \
             else str(source)
+
+
+def _as_text(data: bytes) -> str:
+    # Non-ASCII bytes become U+FFFD, not letters (latin-1 would turn b"\xff" into "ÿ", a word
+    # character, and hide a token right after it from the patterns' `\b`).
+    return data.decode("ascii", errors="replace")

@@ -7,6 +7,13 @@ call's duration and the Python/package versions. Keys are written sorted, with a
 and a trailing newline, so the file diffs and merges well in git. The payload keeps the order
 the serializer gave it.
 
+A binary payload larger than :data:`SIDECAR_THRESHOLD` is not inflated into base64 inside the
+JSON: it is stored beside the entry in ``<key>.<checksum prefix>.bin`` (content-addressed, so a
+reader holding an older entry never pairs it with a newer payload), and the entry names it in
+``result.file``. Such entries are written as format 2, every other entry as format 1: ``format``
+is the oldest reader version that understands the entry, so entries that do not need the sidecar
+stay readable by older memo_replay versions and unchanged across the upgrade.
+
 Bump :data:`FORMAT_VERSION` when the document's shape changes; a reader refuses entries from a
 newer format rather than misreading them.
 """
@@ -29,7 +36,13 @@ from memo_replay.errors import CorruptEntry, UnsupportedFormat
 from memo_replay.keys import CallKey
 from memo_replay.serializers import PayloadKind, Serializer, SerializerOption, registry
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest entry format this version reads (and writes, for payloads stored beside)."""
+INLINE_FORMAT = 1
+"""The format of entries whose payload is embedded in the JSON."""
+SIDECAR_THRESHOLD = 64 * 1024
+"""Binary payloads above this many bytes are stored beside the entry, not base64 inside it."""
+SIDECAR_SUFFIX = ".bin"
 VOLATILE_FIELDS = ("recorded_at", "duration_s", "versions")
 """Fields that may differ between two recordings of the same result."""
 
@@ -60,8 +73,18 @@ class Payload:
             data = data.encode()
         return cls(serializer.id, serializer.version, type_path, kind, data, _checksum(data))
 
+    @property
+    def beside(self) -> bytes | None:
+        """The payload's bytes when they are stored in a file beside the entry, else None."""
+        if self.kind == "binary" and isinstance(self.data, bytes) \
+                and len(self.data) > SIDECAR_THRESHOLD:
+            return self.data
+        return None
+
     def embedded(self) -> Any:
-        """The payload as it appears inside the entry file."""
+        """The payload as it appears inside the entry file (None when stored beside it)."""
+        if self.beside is not None:
+            return None
         if self.kind == "json":
             return json.loads(self.data)
         if self.kind == "binary":
@@ -82,11 +105,34 @@ def _checksum(data: str | bytes) -> str:
     return xxh3_128_hexdigest(data.encode() if isinstance(data, str) else data)
 
 
+def sidecar_name(key: str, checksum: str) -> str:
+    """The file beside entry ``key`` holding a payload with ``checksum``."""
+    return f"{key}.{checksum[:16]}{SIDECAR_SUFFIX}"
+
+
+def sidecar_of(document: Mapping[str, Any]) -> str | None:
+    """The payload file an entry document names (None for an embedded payload)."""
+    result = document.get("result")
+    name = result.get("file") if isinstance(result, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
 def build_document(call: CallKey, *, preview: Mapping[str, Any], payload: Payload,
                    duration_s: float, recorded_at: dt.datetime | None = None) -> dict[str, Any]:
     """The entry document for a fresh recording."""
     when = (recorded_at or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     code = call.code
+    result = {
+        "checksum": payload.checksum,
+        "encoding": payload.kind,
+        "payload": payload.embedded(),
+        "serializer": payload.serializer,
+        "serializer_version": payload.serializer_version,
+        "size": len(payload.data),
+        "type": payload.type,
+    }
+    if payload.beside is not None:
+        result["file"] = sidecar_name(call.key, payload.checksum)
     return {
         "arguments": dict(sorted(preview.items())),
         "components": {
@@ -105,19 +151,11 @@ def build_document(call: CallKey, *, preview: Mapping[str, Any], payload: Payloa
             "serializer": call.serializer,
         },
         "duration_s": round(duration_s, 6),
-        "format": FORMAT_VERSION,
+        "format": INLINE_FORMAT if payload.beside is None else FORMAT_VERSION,
         "function": call.function,
         "key": call.key,
         "recorded_at": timestamp(when),
-        "result": {
-            "checksum": payload.checksum,
-            "encoding": payload.kind,
-            "payload": payload.embedded(),
-            "serializer": payload.serializer,
-            "serializer_version": payload.serializer_version,
-            "size": len(payload.data),
-            "type": payload.type,
-        },
+        "result": dict(sorted(result.items())),
         "versions": {"memo_replay": __version__, "python": platform.python_version()},
     }
 
@@ -154,6 +192,8 @@ class Entry:
     payload: Payload = field(repr=False)
     components: Mapping[str, Any] = field(repr=False, default_factory=dict)
     versions: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    payload_file: str | None = None
+    """The file beside the entry holding its payload (large binary payloads), else None."""
 
     def load(self, serializer: SerializerOption = None) -> Any:
         """The recorded result, rebuilt by its serializer (the same type that was recorded)."""
@@ -167,7 +207,8 @@ class Entry:
 
 
 def parse_entry(path: Path, raw: bytes) -> Entry:
-    """Read and check an entry file's bytes; a damaged entry raises :class:`CorruptEntry`."""
+    """Read and check an entry file's bytes (and its payload file, when it has one); a damaged
+    entry raises :class:`CorruptEntry`, one whose payload file is gone :class:`MissingPayload`."""
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -203,6 +244,7 @@ def parse_entry(path: Path, raw: bytes) -> Entry:
             payload=payload,
             components=_typed(document, "components", dict),
             versions=document.get("versions", {}),
+            payload_file=sidecar_of(document),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CorruptEntry(path, f"missing or malformed field ({exc.__class__.__name__}: {exc})"
@@ -212,7 +254,10 @@ def parse_entry(path: Path, raw: bytes) -> Entry:
 def _payload_from(path: Path, result: Mapping[str, Any], kind: str) -> Payload:
     embedded = result["payload"]
     data: str | bytes
-    if kind == "json":
+    checksum = _typed(result, "checksum", str)
+    if result.get("file") is not None:
+        data = _read_sidecar(path, _typed(result, "file", str), kind, checksum)
+    elif kind == "json":
         data = _canonical_json(embedded)
     elif kind == "text":
         data = _typed(result, "payload", str)
@@ -220,7 +265,6 @@ def _payload_from(path: Path, result: Mapping[str, Any], kind: str) -> Payload:
         data = base64.b64decode(_typed(result, "payload", str), validate=True)
     else:
         raise ValueError(f"unknown payload encoding {kind!r}")
-    checksum = _typed(result, "checksum", str)
     if _checksum(data) != checksum:
         raise CorruptEntry(path, "payload checksum mismatch: the payload was edited or damaged")
     return Payload(
@@ -231,6 +275,23 @@ def _payload_from(path: Path, result: Mapping[str, Any], kind: str) -> Payload:
         data=data,
         checksum=checksum,
     )
+
+
+def _read_sidecar(path: Path, name: str, kind: str, checksum: str) -> bytes:
+    if kind != "binary" or name != sidecar_name(path.stem, checksum):
+        # Only the file right beside the entry named after it: an entry never reads elsewhere.
+        raise CorruptEntry(path, f"names an invalid payload file {name!r}")
+    try:
+        return (path.parent / name).read_bytes()
+    except FileNotFoundError:
+        raise MissingPayload(path, f"its payload file {name} is missing") from None
+    except OSError as exc:
+        raise CorruptEntry(path, f"its payload file {name} is unreadable "
+                                 f"({exc.strerror or exc})") from exc
+
+
+class MissingPayload(CorruptEntry):
+    """An entry whose payload file is gone: damaged, or replaced by a concurrent re-record."""
 
 
 def _typed(document: Mapping[str, Any], name: str, tp: type) -> Any:

@@ -4,6 +4,7 @@ Layout::
 
     fixtures_store/
       <module.qualname>/<key>.json     one committed entry per recording
+      <module.qualname>/<key>.<checksum>.bin   a large binary payload, beside its entry
       .cache/                          diskcache index (ignores itself: holds a `*` .gitignore)
 
 Entry files are written to a temporary file and renamed into place, so a reader never sees half
@@ -33,11 +34,14 @@ from typing import TYPE_CHECKING, Any
 from memo_replay.errors import CorruptEntry, StoreError, UnsupportedFormat
 from memo_replay.store.entry import (
     FORMAT_VERSION,
+    SIDECAR_SUFFIX,
     Entry,
+    MissingPayload,
     Payload,
     parse_entry,
     render,
     same_recording,
+    sidecar_of,
 )
 from memo_replay.store.locks import KeyLock
 
@@ -50,6 +54,7 @@ CACHE_DIR = ".cache"
 _TEMP_SUFFIX = ".tmp"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _KEY = re.compile(r"^[0-9a-f]{32}$")
+_SIDECAR = re.compile(r"^([0-9a-f]{32})\.[0-9a-f]{16}" + re.escape(SIDECAR_SUFFIX) + "$")
 
 
 def _file_mode() -> int:
@@ -213,10 +218,15 @@ class Store:
         return hit
 
     def save(self, function: str, key: str, document: Mapping[str, Any], *,
-             stale_before: float | None = None) -> Path:
+             payload: Payload | None = None, stale_before: float | None = None) -> Path:
         """Write an entry atomically; an identical recording on disk is left byte-for-byte,
         unless it was recorded before ``stale_before`` (epoch seconds: it expired, and renewing
-        its ``recorded_at`` is the point of re-recording it)."""
+        its ``recorded_at`` is the point of re-recording it).
+
+        When the document names a payload file (a large binary payload), ``payload`` is
+        written there first, so the entry never points at a file that does not exist yet;
+        payload files of earlier recordings of the key are removed after the entry is in place.
+        """
         path = self.entry_path(function, key)
         try:
             raw = path.read_bytes()
@@ -231,9 +241,37 @@ class Store:
         if isinstance(existing, dict) and same_recording(existing, document) \
                 and _readable(path, raw) and not _older(existing, stale_before):
             return path
-        data = render(document)
-        self._atomic_write(path, data)
+        sidecar = sidecar_of(document)
+        if sidecar is not None:
+            data = None if payload is None else payload.beside
+            if data is None:
+                raise ValueError(f"{path}: the entry names the payload file {sidecar}; pass "
+                                 f"its payload to save()")
+            self._atomic_write(path.parent / sidecar, data)
+        self._atomic_write(path, render(document))
+        self._remove_sidecars(path, keep=sidecar)
         return path
+
+    @staticmethod
+    def _sidecars(entry: Path) -> list[Path]:
+        """Payload files belonging to the entry at ``entry``."""
+        return sorted(entry.parent.glob(f"{entry.stem}.*{SIDECAR_SUFFIX}"))
+
+    def _remove_sidecars(self, entry: Path, keep: str | None = None) -> None:
+        for sidecar in self._sidecars(entry):
+            if sidecar.name != keep:
+                with contextlib.suppress(FileNotFoundError):
+                    sidecar.unlink()
+
+    def _remove_entry(self, path: Path) -> bool:
+        """Delete an entry file and its payload files; True when the entry was there."""
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False  # another process deleted it first
+        finally:
+            self._remove_sidecars(path)
+        return True
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
         try:
@@ -265,13 +303,27 @@ class Store:
     def _read(self, path: Path) -> Entry | None:
         """The entry at ``path``; None when another process deleted it since it was listed
         (or stat-ed) — a vanished entry is absent, not damaged."""
+        raw = self._raw(path)
+        while raw is not None:
+            try:
+                return parse_entry(path, raw)
+            except MissingPayload:
+                # A concurrent re-record replaces the entry, then removes the old payload file:
+                # read the entry again; the payload is missing for real if it did not change.
+                again = self._raw(path)
+                if again == raw:
+                    raise
+                raw = again
+        return None
+
+    @staticmethod
+    def _raw(path: Path) -> bytes | None:
         try:
-            raw = path.read_bytes()
+            return path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise CorruptEntry(path, f"unreadable ({exc.strerror or exc})") from exc
-        return parse_entry(path, raw)
 
     def lock(self, function: str, key: str) -> KeyLock | None:
         """The record-once lock for ``key`` (None where the store cannot be written at all)."""
@@ -382,11 +434,7 @@ class Store:
         removed = False
         for path in self.entry_files():
             if path.stem == key:
-                try:
-                    path.unlink()
-                except FileNotFoundError:
-                    continue  # another process deleted it first
-                removed = True
+                removed = self._remove_entry(path) or removed
         if removed:
             self._forget(key)
         return removed
@@ -406,7 +454,7 @@ class Store:
             s = per_function.setdefault(entry.function, {"entries": 0, "bytes": 0, "dates": [],
                                                          "serializers": {}})
             s["entries"] += 1
-            s["bytes"] += path.stat().st_size
+            s["bytes"] += sum(p.stat().st_size for p in (path, *self._sidecars(path)))
             if entry.recorded_at is not None:
                 s["dates"].append(entry.recorded_at)
             s["serializers"][entry.serializer] = s["serializers"].get(entry.serializer, 0) + 1
@@ -458,8 +506,11 @@ class Store:
         unique = list(by_path.values())
         if not dry_run:
             for finding in unique:
-                with contextlib.suppress(FileNotFoundError):
-                    finding.path.unlink()
+                if finding.reason == "orphan":
+                    with contextlib.suppress(FileNotFoundError):
+                        finding.path.unlink()
+                else:
+                    self._remove_entry(finding.path)
                 if finding.key is not None:
                     self._forget(finding.key)
         return unique
@@ -474,11 +525,18 @@ class Store:
                 problems.append(Problem(directory, "stray", "a file at the top of the store",
                                         "move or delete it"))
                 continue
-            for path in sorted(directory.iterdir()):
-                problems.extend(self._check(directory, path))
-        return problems
+            referenced: set[str] = set()
+            files = sorted(directory.iterdir())
+            for path in files:  # entries first: they say which payload files are in use
+                if not _SIDECAR.match(path.name):
+                    problems.extend(self._check(directory, path, referenced))
+            problems.extend(
+                Problem(path, "orphan", "a payload file no entry refers to (left by an "
+                        "interrupted recording or a deleted entry)", "delete it")
+                for path in files if _SIDECAR.match(path.name) and path.name not in referenced)
+        return sorted(problems, key=lambda p: p.path)
 
-    def _check(self, directory: Path, path: Path) -> list[Problem]:
+    def _check(self, directory: Path, path: Path, referenced: set[str]) -> list[Problem]:
         if path.name.endswith(_TEMP_SUFFIX):
             return [Problem(path, "orphan", "a temporary file left by an interrupted recording",
                             "delete it")]
@@ -486,14 +544,18 @@ class Store:
             return [Problem(path, "stray", "not an entry file", "move or delete it")]
         try:
             entry = self._read(path)
-        except UnsupportedFormat as exc:
-            return [Problem(path, "newer-format", exc.reason,
-                            "upgrade memo_replay (pip install -U memo-replay) to read it")]
-        except CorruptEntry as exc:
+        except (UnsupportedFormat, CorruptEntry) as exc:
+            # The payload files of an entry that cannot be read go with it, not as orphans.
+            referenced.update(p.name for p in self._sidecars(path))
+            if isinstance(exc, UnsupportedFormat):
+                return [Problem(path, "newer-format", exc.reason,
+                                "upgrade memo_replay (pip install -U memo-replay) to read it")]
             return [Problem(path, "corrupt", exc.reason,
                             "re-record it with MEMO_MODE=record, or delete it")]
         if entry is None:
             return []
+        if entry.payload_file is not None:
+            referenced.add(entry.payload_file)
         if function_dir_name(entry.function) != directory.name:
             return [Problem(path, "misplaced", f"entry of `{entry.function}` in {directory.name}/",
                             f"move it to {function_dir_name(entry.function)}/")]

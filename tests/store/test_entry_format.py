@@ -18,7 +18,7 @@ from xxhash import xxh3_128_hexdigest
 
 import memo_replay
 from memo_replay import Store
-from memo_replay.store import FORMAT_VERSION
+from memo_replay.store.entry import INLINE_FORMAT
 
 if TYPE_CHECKING:
     from conftest import Project
@@ -123,7 +123,7 @@ def test_entry_is_self_describing(project: Project) -> None:
 
     assert set(document) >= {"format", "function", "key", "components", "arguments", "result",
                              "recorded_at", "duration_s", "versions"}
-    assert document["format"] == FORMAT_VERSION
+    assert document["format"] == INLINE_FORMAT  # format 2 only for payloads stored beside
     assert document["function"] == "entry_mod.measure"
     assert path.parent.name == "entry_mod.measure"
     assert document["key"] == out["key"] == path.stem
