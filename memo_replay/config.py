@@ -8,6 +8,7 @@ the file.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
 import sys
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ class Config:
     """Regular expressions for secret-shaped strings that are not secrets (test fixtures)."""
     redact: str | None = None
     """``module:function`` of the project's redaction hook (see ``@recorded(redact=...)``)."""
+    pickle_functions: tuple[str, ...] = ()
+    """Function ids (glob patterns, ``app.models.*``) allowed to record and load cloudpickle
+    payloads, as if each had ``@recorded(serializer="pickle")`` for results nothing else fits."""
+
+    def allows_pickle(self, function: str) -> bool:
+        return any(fnmatch.fnmatchcase(function, p) for p in self.pickle_functions)
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -98,6 +105,7 @@ def _validate(table: object, pyproject: Path) -> Config:
         secret_patterns: list[str] = []
         allow_secrets: list[str] = []
         redact: str | None = None
+        pickle_functions: list[str] = []
 
     where = f"[tool.memo_replay] in {pyproject}"
     try:
@@ -121,9 +129,13 @@ def _validate(table: object, pyproject: Path) -> Config:
             except re.error as exc:
                 raise ConfigError(f"invalid {where}: `{key}` pattern {pattern!r} is not a "
                                   f"regular expression ({exc})") from None
+    if any(not p.strip() for p in parsed.pickle_functions):
+        raise ConfigError(f"invalid {where}: `pickle_functions` entries must be function ids "
+                          f"or glob patterns such as \"app.models.load\" or \"app.legacy.*\"")
     if parsed.redact is not None and ":" not in parsed.redact:
         raise ConfigError(f"invalid {where}: `redact` must be \"module:function\", got "
                           f"{parsed.redact!r}")
     return Config(store=parsed.store, mode=mode, ttl=ttl, replay_expired=parsed.replay_expired,
                   lock_timeout=lock_timeout, secret_patterns=tuple(parsed.secret_patterns),
-                  allow_secrets=tuple(parsed.allow_secrets), redact=parsed.redact)
+                  allow_secrets=tuple(parsed.allow_secrets), redact=parsed.redact,
+                  pickle_functions=tuple(parsed.pickle_functions))

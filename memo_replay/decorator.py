@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ from memo_replay.serializers import (
     SerializerOption,
     payload_kind,
     registry,
+    round_trips,
 )
 from memo_replay.store import Entry, Hit, Payload, Store
 from memo_replay.store.entry import build_document
@@ -212,6 +214,7 @@ class Memo(Generic[P, R]):
         self._check_ignore()
         self._code: CodeFingerprint | None = None
         self._serializers: dict[tuple[str, str | None], Serializer] = {}
+        self._annotation: Any = _UNKNOWN
         self._store_setting: tuple[tuple[str | None, str | None], Store] | None = None
         self._lock = threading.Lock()
         self.wrapper = self._wrap()
@@ -439,7 +442,9 @@ class Memo(Generic[P, R]):
         serializer = self._serializers.get(cache_key)
         if serializer is None:
             serializer = registry.resolve(payload.serializer, payload.type,
-                                          self.options.serializer, function=self.id)
+                                          self.options.serializer, function=self.id,
+                                          annotation=self.return_annotation,
+                                          pickle_allowed=self._pickle_allowed())
             self._serializers[cache_key] = serializer
         return serializer
 
@@ -489,10 +494,26 @@ class Memo(Generic[P, R]):
         if self.options.record_exceptions and isinstance(error, Exception):
             self._finish(plan, error, duration)
 
+    @property
+    def return_annotation(self) -> Any:
+        """The function's return annotation (None without one, or when it cannot be
+        resolved): a fallback serializer for results like ``list[Item]``."""
+        if self._annotation is _UNKNOWN:
+            try:
+                hints = typing.get_type_hints(self.function)
+            except Exception:  # a forward reference that does not resolve, a C function
+                hints = {}
+            self._annotation = hints.get("return")
+        return self._annotation
+
+    def _pickle_allowed(self) -> bool:
+        return project_config(self.root).allows_pickle(self.id)
+
     def _serialize(self, result: Any) -> Payload:
         serializer, type_path = registry.choose(
             result, EXCEPTION_SERIALIZER if isinstance(result, BaseException)
-            else self.options.serializer, function=self.id)
+            else self.options.serializer, function=self.id,
+            annotation=self.return_annotation, pickle_allowed=self._pickle_allowed())
         try:
             data = serializer.dumps(result)
             payload = Payload.create(serializer, type_path, payload_kind(serializer, data), data)
@@ -505,9 +526,7 @@ class Memo(Generic[P, R]):
                 f"{exc.__class__.__name__}: {exc}. Nothing was written. Return a value it "
                 f"supports, or choose another with @recorded(serializer=...)."
             ) from exc
-        same = str(replayed) == str(result) if isinstance(result, BaseException) else \
-            serializer.id == "pickle" or replayed == result
-        if type(replayed) is not type(result) or not same:
+        if not round_trips(serializer, result, replayed):
             raise SerializationError(
                 f"cannot record the result of `{self.id}`: the {serializer.id!r} serializer does "
                 f"not give back an equal `{type(result).__qualname__}` (a replay would differ "
@@ -553,6 +572,7 @@ def _where(plan: _Plan) -> str | None:
 
 
 _MISS: Any = object()
+_UNKNOWN: Any = object()
 
 
 def function_id(function: Callable[..., Any]) -> str:

@@ -1,11 +1,14 @@
 """Choosing a serializer for a result, and finding it again to replay an entry.
 
 Order for a result: the function's ``serializer=``; a serializer registered for the value's type
-(:func:`register_serializer`, most recent first); pydantic models; ``bytes``; dataclasses; plain
-JSON data. Nothing else is guessed: a result no serializer accepts is a
-:class:`~memo_replay.errors.SerializationError`. cloudpickle is used only with
-``serializer="pickle"`` and an entry claiming a pickle payload is refused for any function that
-did not opt in — loading a recording never runs code by default.
+(:func:`register_serializer`, most recent first); pydantic models (generic ones included);
+``bytes``; numpy arrays; dataclasses; plain JSON data; and last the function's return annotation
+(``list[Item]``, ``tuple[int, str]``…, through a pydantic ``TypeAdapter``). Nothing else is
+guessed: a result no serializer accepts is a :class:`~memo_replay.errors.SerializationError`.
+
+cloudpickle is used only with ``serializer="pickle"`` (or ``[tool.memo_replay] pickle_functions``)
+and an entry claiming a pickle payload is refused for any function that did not opt in —
+loading a recording never runs code by default.
 """
 
 from __future__ import annotations
@@ -22,29 +25,29 @@ from memo_replay.serializers.builtin import (
     DataclassSerializer,
     ExceptionSerializer,
     JsonSerializer,
+    NumpySerializer,
     PickleSerializer,
     PydanticSerializer,
-    imported_class,
+    TypedSerializer,
     is_json_native,
 )
+from memo_replay.serializers.typenames import resolve_type, type_name
 
 __all__ = ["EXCEPTION_SERIALIZER", "PayloadKind", "Registry", "Serializer", "payload_kind",
-           "register_serializer", "registry"]
+           "register_serializer", "registry", "round_trips"]
 
 _PLAIN: dict[str, Serializer] = {
-    s.id: s for s in (JsonSerializer(), BytesSerializer(), PickleSerializer(),
-                      ExceptionSerializer())
+    s.id: s for s in (JsonSerializer(), BytesSerializer(), NumpySerializer(),
+                      PickleSerializer(), ExceptionSerializer())
 }
 EXCEPTION_SERIALIZER = ExceptionSerializer.id
-_CLASS_BOUND: dict[str, Callable[[type], Serializer]] = {
+_CLASS_BOUND: dict[str, Callable[[Any], Serializer]] = {
     "pydantic": PydanticSerializer,
     "dataclass": DataclassSerializer,
+    "typed": TypedSerializer,
 }
 SerializerOption = str | Serializer | None
-
-
-def type_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
+_NO_ANNOTATION: Any = object()
 
 
 def payload_kind(serializer: Serializer, data: bytes | str) -> PayloadKind:
@@ -78,9 +81,14 @@ class Registry:
         self._by_type = [(t, s) for t, s in self._by_type if t is not type_]
         self._by_type.insert(0, (type_, serializer))
 
-    def choose(self, value: Any, option: SerializerOption, *, function: str
+    def choose(self, value: Any, option: SerializerOption, *, function: str,
+               annotation: Any = None, pickle_allowed: bool = False
                ) -> tuple[Serializer, str | None]:
-        """The serializer for ``value`` and the type path to store (class-bound ones)."""
+        """The serializer for ``value`` and the type name to store (class-bound ones).
+
+        ``annotation`` is the function's return annotation (None when it has none);
+        ``pickle_allowed`` (``[tool.memo_replay] pickle_functions``) makes cloudpickle the last
+        resort instead of an error."""
         if option is not None and not isinstance(option, str):
             return option, None
         if option in _PLAIN:
@@ -91,20 +99,27 @@ class Registry:
                 if isinstance(value, registered_type):
                     return serializer, None
         if option in (None, "pydantic") and _is_pydantic_model_class(tp):
-            return PydanticSerializer(tp), type_path(tp)
+            return _class_bound("pydantic", tp, function)
         if option is None and tp is bytes:
             return _PLAIN["bytes"], None
+        if option is None and _is_numpy_array(value):
+            return _PLAIN["numpy"], None
         if option in (None, "dataclass") and dataclasses.is_dataclass(value) \
                 and not isinstance(value, type):
-            try:
-                return DataclassSerializer(tp), type_path(tp)
-            except Exception as exc:  # pydantic cannot build a schema for some field types
-                raise _unserializable(function, tp, f" ({exc.__class__.__name__}: {exc})"
-                                      ) from exc
+            return _class_bound("dataclass", tp, function)
         if option is None and is_json_native(value):
             return _PLAIN["json"], None
+        if option in (None, "typed") and annotation not in (None, Any, object):
+            try:
+                return _class_bound("typed", annotation, function)
+            except SerializationError:
+                if option is not None or not pickle_allowed:
+                    raise
+        if option is None and pickle_allowed:
+            return _PLAIN["pickle"], None
         if option in _CLASS_BOUND:  # a known serializer that does not fit this value
-            needs = "a pydantic model" if option == "pydantic" else "a dataclass instance"
+            needs = {"pydantic": "a pydantic model", "dataclass": "a dataclass instance",
+                     "typed": "a return annotation"}[option]
             raise _unserializable(function, tp,
                                   f" (@recorded(serializer={option!r}) needs {needs})")
         if option is not None:
@@ -119,20 +134,28 @@ class Registry:
         raise _unserializable(function, tp, "")
 
     def resolve(self, serializer_id: str, stored_type: str | None, option: SerializerOption,
-                *, function: str) -> Serializer:
-        """The serializer that reads an entry written by ``serializer_id``."""
+                *, function: str, annotation: Any = _NO_ANNOTATION,
+                pickle_allowed: bool = False) -> Serializer:
+        """The serializer that reads an entry written by ``serializer_id``.
+
+        A ``typed`` entry is read with ``annotation`` (the function's current return annotation)
+        when it names the same type, without parsing the stored name."""
         if option is not None and not isinstance(option, str) and option.id == serializer_id:
             return option
-        if serializer_id == "pickle" and option != "pickle":
+        if serializer_id == "pickle" and option != "pickle" and not pickle_allowed:
             raise SerializationError(
                 f"the recording of `{function}` holds a pickle payload, but `{function}` did "
-                f"not opt in with @recorded(serializer=\"pickle\"); it is refused unread because "
-                f"unpickling runs code. Re-record it, or opt in if you trust the store."
+                f"not opt in with @recorded(serializer=\"pickle\") or [tool.memo_replay] "
+                f"pickle_functions; it is refused unread because unpickling runs code. Re-record "
+                f"it, or opt in if you trust everyone who can change the store."
             )
         if serializer_id in _PLAIN:
             return _PLAIN[serializer_id]
         if serializer_id in _CLASS_BOUND:
-            return _CLASS_BOUND[serializer_id](_import_type(serializer_id, stored_type, function))
+            if annotation is not _NO_ANNOTATION and serializer_id == "typed" \
+                    and _name_or_none(annotation) == stored_type:
+                return TypedSerializer(annotation)
+            return _CLASS_BOUND[serializer_id](_stored_type(serializer_id, stored_type, function))
         named = self._named(serializer_id)
         if named is None:
             raise SerializationError(
@@ -158,43 +181,77 @@ def _protocol_problems(serializer: object) -> str:
     return "; ".join(problems)
 
 
+def round_trips(serializer: Serializer, value: Any, replayed: Any) -> bool:
+    """True when ``replayed`` (``value`` dumped and loaded back) is the same type and equal —
+    what every recording is checked for before it is written. A serializer may define
+    ``same(a, b)`` where ``==`` does not say it (numpy arrays)."""
+    if type(replayed) is not type(value):
+        return False
+    if isinstance(value, BaseException):
+        return str(replayed) == str(value)
+    if serializer.id == "pickle":
+        return True  # arbitrary objects: equality is often identity
+    same = getattr(serializer, "same", None)
+    try:
+        return bool(same(value, replayed)) if callable(same) else bool(replayed == value)
+    except Exception:  # an `==` that does not give a truth value
+        return False
+
+
+def _class_bound(serializer_id: str, tp: Any, function: str) -> tuple[Serializer, str]:
+    try:
+        return _CLASS_BOUND[serializer_id](tp), type_name(tp)
+    except Exception as exc:  # a type pydantic cannot handle, or one that cannot be named
+        raise _unserializable(function, tp, f" ({exc.__class__.__name__}: {exc})") from exc
+
+
+def _name_or_none(tp: Any) -> str | None:
+    try:
+        return type_name(tp)
+    except TypeError:
+        return None
+
+
 def _is_pydantic_model_class(tp: type) -> bool:
     pydantic = sys.modules.get("pydantic")
     return pydantic is not None and issubclass(tp, pydantic.BaseModel)
 
 
-def _unserializable(function: str, tp: type, detail: str) -> SerializationError:
-    name = f"{tp.__module__}.{tp.__qualname__}"
+def _is_numpy_array(value: object) -> bool:
+    numpy = sys.modules.get("numpy")  # never imported here: an array implies numpy is loaded
+    return numpy is not None and type(value) is numpy.ndarray
+
+
+def _unserializable(function: str, tp: Any, detail: str) -> SerializationError:
+    name = f"{tp.__module__}.{tp.__qualname__}" if isinstance(tp, type) else repr(tp)
     return SerializationError(
         f"cannot record the result of `{function}`: no serializer accepts a `{name}`{detail}. "
-        f"Nothing was written. Fix: return a pydantic model, a dataclass, bytes or plain JSON "
-        f"data (lists, not tuples; string keys); or register one with "
-        f"memo_replay.register_serializer({tp.__qualname__}, ...); or opt in to cloudpickle "
+        f"Nothing was written. Fix: return a pydantic model, a dataclass, bytes, a numpy array "
+        f"or plain JSON data (lists, not tuples; string keys), or annotate the return type "
+        f"(-> list[Item], -> tuple[int, str]); or register one with "
+        f"memo_replay.register_serializer({getattr(tp, '__qualname__', tp)}, ...); or opt in "
+        f"to cloudpickle "
         f"with @recorded(serializer=\"pickle\") if everyone who can change the store is trusted."
     )
 
 
-def _import_type(serializer_id: str, stored_type: str | None, function: str) -> type:
-    """The class a recording names, from modules already imported — never importing one: a
+def _stored_type(serializer_id: str, stored_type: str | None, function: str) -> Any:
+    """The type a recording names, from modules already imported — never importing one: a
     recording is data, and importing a module it names would run that module's code."""
-    module_name = (stored_type or "").partition(":")[0]
-    if module_name not in sys.modules:
+    try:
+        value = resolve_type(stored_type or "")
+    except LookupError as exc:
         raise SerializationError(
             f"the recording of `{function}` holds a {serializer_id} payload of type "
-            f"{stored_type!r}, but module {module_name!r} is not imported in this process. "
-            f"memo_replay never imports modules named by a recording (that would run their "
-            f"code); import the class before replaying, e.g. at the top of the module that "
-            f"defines `{function}`."
-        )
-    value = imported_class(stored_type or "")
-    if value is None:
-        raise SerializationError(
-            f"the recording of `{function}` holds a {serializer_id} payload of type "
-            f"{stored_type!r}, which does not exist; re-record it with MEMO_MODE=record"
-        )
-    if not isinstance(value, type) or (
-        serializer_id == "pydantic" and not _is_pydantic_model_class(value)
-    ) or (serializer_id == "dataclass" and not dataclasses.is_dataclass(value)):
+            f"{stored_type!r}, which cannot be found in this process: {exc}. memo_replay never "
+            f"imports modules named by a recording (that would run their code); import the "
+            f"type before replaying (e.g. at the top of the module that defines `{function}`), "
+            f"or re-record it with MEMO_MODE=record if it no longer exists."
+        ) from None
+    model = getattr(value, "__pydantic_generic_metadata__", {}).get("origin") or value
+    if serializer_id != "typed" and (not isinstance(model, type) or (
+        serializer_id == "pydantic" and not _is_pydantic_model_class(model)
+    ) or (serializer_id == "dataclass" and not dataclasses.is_dataclass(model))):
         raise SerializationError(
             f"the recording of `{function}` names {stored_type!r} as its {serializer_id} type, "
             f"which is not one; re-record it with MEMO_MODE=record"

@@ -1,16 +1,18 @@
-"""Built-in serializers: JSON, pydantic models, dataclasses, bytes and opt-in cloudpickle.
+"""Built-in serializers: JSON, pydantic models, dataclasses, annotated types, bytes, numpy
+arrays and opt-in cloudpickle.
 
-The class-bound ones (pydantic, dataclass) are created per class; the entry records the class as
-``module:qualname`` so replay returns the same type.
+The class-bound ones (pydantic, dataclass, typed) are created per type; the entry records the
+type's name (:mod:`memo_replay.serializers.typenames`) so replay returns the same type.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import sys
 from typing import Any, ClassVar
 
 from memo_replay.serializers.base import PayloadKind
+from memo_replay.serializers.typenames import imported_class
 
 
 class JsonSerializer:
@@ -73,8 +75,39 @@ class BytesSerializer:
         return data if isinstance(data, bytes) else data.encode()
 
 
+class NumpySerializer:
+    """A ``numpy.ndarray`` in the ``.npy`` format: dtype, shape and bytes, never a pickle
+    (object arrays are refused). numpy is imported only when an array is recorded or replayed.
+    """
+
+    id: ClassVar[str] = "numpy"
+    version: ClassVar[int] = 1
+    payload: ClassVar[PayloadKind] = "binary"
+
+    def dumps(self, value: Any) -> bytes:
+        import numpy
+
+        if type(value) is not numpy.ndarray:
+            raise TypeError(f"expected a numpy.ndarray, got {type(value).__qualname__}")
+        out = io.BytesIO()
+        numpy.save(out, value, allow_pickle=False)
+        return out.getvalue()
+
+    def loads(self, data: bytes | str) -> Any:
+        import numpy
+
+        raw = data if isinstance(data, bytes) else data.encode()
+        return numpy.load(io.BytesIO(raw), allow_pickle=False)
+
+    @staticmethod
+    def same(a: Any, b: Any) -> bool:
+        """Bit-for-bit: the same dtype, shape and bytes (NaNs included)."""
+        return bool(a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes())
+
+
 class PydanticSerializer:
-    """A pydantic v2 model class, through ``model_dump_json``/``model_validate_json``."""
+    """A pydantic v2 model class (generic ones included, e.g. ``Page[Item]``), through
+    ``model_dump_json``/``model_validate_json``."""
 
     id: ClassVar[str] = "pydantic"
     version: ClassVar[int] = 1
@@ -115,6 +148,28 @@ class DataclassSerializer:
         return self._adapter.validate_json(data)
 
 
+class TypedSerializer:
+    """Any type pydantic can validate, taken from the function's return annotation:
+    ``list[Item]``, ``dict[str, Item]``, ``tuple[int, str]``, ``Item | None``… through a
+    ``TypeAdapter`` (so a tuple comes back as a tuple)."""
+
+    id: ClassVar[str] = "typed"
+    version: ClassVar[int] = 1
+    payload: ClassVar[PayloadKind] = "json"
+
+    def __init__(self, annotation: Any) -> None:
+        from pydantic import TypeAdapter
+
+        self.annotation = annotation
+        self._adapter: Any = TypeAdapter(annotation)
+
+    def dumps(self, value: Any) -> str:
+        return bytes(self._adapter.dump_json(value, warnings=False)).decode()
+
+    def loads(self, data: bytes | str) -> Any:
+        return self._adapter.validate_json(data)
+
+
 class PickleSerializer:
     """cloudpickle — only for functions that opt in with ``serializer="pickle"``: loading a
     pickle runs code, so a store changed by someone else must be trusted first."""
@@ -132,18 +187,6 @@ class PickleSerializer:
         import pickle
 
         return pickle.loads(data if isinstance(data, bytes) else data.encode())
-
-
-def imported_class(path: str) -> Any:
-    """The object named ``module:qualname`` from modules already imported, else None.
-
-    A recording is data: importing a module it names would run that module's code.
-    """
-    module_name, _, qualname = path.partition(":")
-    value: Any = sys.modules.get(module_name)
-    for part in qualname.split(".") if value is not None else ():
-        value = getattr(value, part, None)
-    return value
 
 
 class ExceptionSerializer:

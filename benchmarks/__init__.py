@@ -1,0 +1,1 @@
+"""Benchmarks of memo_replay against its peers: see benchmarks/README.md."""
