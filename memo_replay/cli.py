@@ -124,7 +124,8 @@ def _show(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     payload = entry.payload.embedded()
     if args.json:
-        _print_json({**_summary(entry), "components": entry.components, "payload": payload})
+        _print_json({**_summary(entry), "components": entry.components, "payload": payload,
+                     "payload_file": entry.payload_file})
         return EXIT_OK
     code = entry.components.get("code", {})
     print(f"key          {entry.key}\nfunction     {entry.function}\nfile         {entry.path}")
@@ -139,8 +140,13 @@ def _show(args: argparse.Namespace) -> int:
     for path, digest in entry.files.items():
         print(f"file         {path}  {digest}")
     print("payload")
-    text = payload if isinstance(payload, str) else json.dumps(payload, indent=2,
-                                                              ensure_ascii=False)
+    if isinstance(entry.payload.data, bytes):  # binary: a summary, not a screenful of base64
+        where = f"in {entry.payload_file}" if entry.payload_file else "base64 in the entry"
+        text = f"{_size(entry.size)} of binary data ({where}), starting " \
+               f"{entry.payload.data[:16].hex(' ')}"
+    else:
+        text = payload if isinstance(payload, str) else json.dumps(payload, indent=2,
+                                                                  ensure_ascii=False)
     print("\n".join("  " + line for line in text.splitlines()))
     return EXIT_OK
 
@@ -212,7 +218,7 @@ def _prune(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     from memo_replay.project import find_root, project_config
     from memo_replay.secrets import scanner
-    from memo_replay.store.entry import sidecar_of
+    from memo_replay.store.entry import sidecar_path
 
     store = resolve_store(args.store)
     config = project_config(find_root(store.path.resolve()))
@@ -221,8 +227,8 @@ def _scan(args: argparse.Namespace) -> int:
     for path in store.entry_files():
         try:
             document = json.loads(path.read_bytes())
-            sidecar = sidecar_of(document)
-            beside = None if sidecar is None else (path.parent / sidecar).read_bytes()
+            sidecar = sidecar_path(path, document)
+            beside = None if sidecar is None else sidecar.read_bytes()
         except (OSError, ValueError, AttributeError):
             continue  # damaged entries are `memo-replay verify`'s business
         found += [(path, leak) for leak in check.scan_document(document, beside)]

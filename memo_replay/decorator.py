@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from memo_replay.config import parse_duration
+from memo_replay.config import Config, parse_duration
 from memo_replay.errors import (
     ConfigError,
     CorruptEntry,
@@ -215,6 +215,7 @@ class Memo(Generic[P, R]):
         self._code: CodeFingerprint | None = None
         self._serializers: dict[tuple[str, str | None], Serializer] = {}
         self._annotation: Any = _UNKNOWN
+        self._config: Config | None = None
         self._store_setting: tuple[tuple[str | None, str | None], Store] | None = None
         self._lock = threading.Lock()
         self.wrapper = self._wrap()
@@ -236,9 +237,17 @@ class Memo(Generic[P, R]):
         return self._code
 
     @property
+    def config(self) -> Config:
+        """``[tool.memo_replay]`` of the function's project (read once per process)."""
+        config = self._config
+        if config is None:
+            config = self._config = project_config(self.root)
+        return config
+
+    @property
     def mode(self) -> Mode:
         """The mode a call made now would use."""
-        return resolve_mode(self.options.mode, project_config(self.root).mode)
+        return resolve_mode(self.options.mode, self.config.mode)
 
     @property
     def store(self) -> Store:
@@ -253,7 +262,7 @@ class Memo(Generic[P, R]):
         if env:
             store = open_store(Path(env).resolve())
         else:
-            configured = self.options.store or project_config(self.root).store or DEFAULT_STORE
+            configured = self.options.store or self.config.store or DEFAULT_STORE
             store = open_store(self.root / configured)
         self._store_setting = (setting, store)
         return store
@@ -384,12 +393,12 @@ class Memo(Generic[P, R]):
     def _lock_for(self, plan: _Plan) -> KeyLock | None:
         if plan.call is None or plan.store is None:
             return None
-        plan.lock_timeout = project_config(self.root).lock_timeout
+        plan.lock_timeout = self.config.lock_timeout
         return plan.store.lock(self.id, plan.call.key)
 
     def _ttl(self) -> float | None:
         return self.options.ttl if self.options.ttl is not None else \
-            project_config(self.root).ttl
+            self.config.ttl
 
     def _expired(self, hit: Hit, mode: Mode, call: CallKey) -> bool:
         """True when ``hit`` is past its ttl and must not replay (strict replay may warn)."""
@@ -400,7 +409,7 @@ class Memo(Generic[P, R]):
             return True
         age = f"recorded {(time.time() - hit.recorded_at) / 86400:.1f} days ago, ttl " \
               f"{ttl / 86400:g} days"
-        if project_config(self.root).replay_expired == "fail":
+        if self.config.replay_expired == "fail":
             raise ExpiredRecording(
                 f"memo_replay (replay mode): the recording of `{self.id}` for this call (key "
                 f"{call.key}) has expired ({age}); [tool.memo_replay] replay_expired = \"fail\"."
@@ -472,11 +481,11 @@ class Memo(Generic[P, R]):
     def _redactor(self) -> Callable[..., Any] | None:
         if self.options.redact is not None:
             return self.options.redact
-        path = project_config(self.root).redact
+        path = self.config.redact
         return None if path is None else _import_hook(path, self.root)
 
     def _refuse_secrets(self, document: dict[str, Any], payload: Payload) -> None:
-        config = project_config(self.root)
+        config = self.config
         leaks = scanner(config.secret_patterns, config.allow_secrets).scan_document(
             document, payload.beside)
         if leaks:
@@ -507,7 +516,7 @@ class Memo(Generic[P, R]):
         return self._annotation
 
     def _pickle_allowed(self) -> bool:
-        return project_config(self.root).allows_pickle(self.id)
+        return self.config.allows_pickle(self.id)
 
     def _serialize(self, result: Any) -> Payload:
         serializer, type_path = registry.choose(

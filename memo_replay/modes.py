@@ -34,6 +34,7 @@ class Mode(str, Enum):
 
 
 _VALID = ", ".join(m.value for m in Mode)
+_BY_TEXT = {m.value: m for m in Mode}
 _FALSY = {"", "0", "false", "no", "off"}
 
 _context_mode: ContextVar[Mode | None] = ContextVar("memo_replay_mode", default=None)
@@ -50,6 +51,9 @@ def parse_mode(value: str | Mode, *, source: str) -> Mode:
     """
     if isinstance(value, Mode):
         return value
+    known = _BY_TEXT.get(value)  # the hot path: MEMO_MODE is read on every call
+    if known is not None:
+        return known
     try:
         return Mode(str(value).strip().lower())
     except ValueError:

@@ -46,6 +46,15 @@ class ArgumentSpec:
         # `ignore=` names that are not parameters may arrive through **kwargs.
         self._var_keyword = next((p.name for p in parameters if p.kind is p.VAR_KEYWORD),
                                  "kwargs" if self.signature is None else None)
+        # The fast path of bind(): plain parameters only (no positional-only, keyword-only,
+        # *args or **kwargs); anything unusual goes through Signature.bind.
+        self._plain: tuple[str, ...] | None = None
+        if self.signature is not None and all(
+                p.kind is p.POSITIONAL_OR_KEYWORD for p in self.signature.parameters.values()):
+            self._plain = tuple(self.signature.parameters)
+            self._names = frozenset(self._plain)
+            self._defaults = {name: p.default for name, p in self.signature.parameters.items()
+                              if p.default is not p.empty}
 
     @property
     def accepts_any_keyword(self) -> bool:
@@ -64,6 +73,23 @@ class ArgumentSpec:
         """
         if self.signature is None:
             return {"args": args, "kwargs": dict(kwargs)}
+        names = self._plain
+        if names is not None and len(args) <= len(names):
+            fast = dict(zip(names, args, strict=False))
+            if not kwargs and len(args) == len(names):
+                return fast
+            for name, value in kwargs.items():
+                if name in fast or name not in self._names:
+                    break  # a duplicate or unknown name: let Signature.bind say so
+                fast[name] = value
+            else:
+                for name in names:
+                    if name not in fast:
+                        if name not in self._defaults:
+                            break  # a missing argument: let Signature.bind say so
+                        fast[name] = self._defaults[name]
+                else:
+                    return {name: fast[name] for name in names}
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return bound.arguments

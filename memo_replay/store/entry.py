@@ -117,6 +117,16 @@ def sidecar_of(document: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def sidecar_path(path: Path, document: Mapping[str, Any]) -> Path | None:
+    """The payload file of the entry at ``path`` — only the one its key and checksum name, so
+    an edited entry can never point a reader elsewhere (None when there is no valid one)."""
+    name = sidecar_of(document)
+    checksum = document["result"].get("checksum") if name is not None else None
+    if not isinstance(checksum, str) or name != sidecar_name(path.stem, checksum):
+        return None
+    return path.parent / name
+
+
 def build_document(call: CallKey, *, preview: Mapping[str, Any], payload: Payload,
                    duration_s: float, recorded_at: dt.datetime | None = None) -> dict[str, Any]:
     """The entry document for a fresh recording."""

@@ -13,6 +13,10 @@ derived data: each cached item remembers the (size, mtime_ns, inode) of the entr
 from and is used only while they still match, so a ``git pull``, a checkout, a hand edit or a
 deleted ``.cache/`` never makes the store answer wrongly — and where the index cannot be created
 (a read-only checkout) the store answers from the entry files alone.
+
+In front of the index sits a small in-memory hot cache, validated the same way (one ``stat`` per
+hit) and bounded in bytes (:data:`HOT_CACHE_BYTES`, ``MEMO_HOT_CACHE_MB``): replaying 100,000
+entries in one process holds at most that much, whatever the store's size.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from memo_replay.store.entry import (
     parse_entry,
     render,
     same_recording,
+    sidecar_name,
     sidecar_of,
 )
 from memo_replay.store.locks import KeyLock
@@ -51,6 +56,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CACHE_DIR = ".cache"
+HOT_CACHE_BYTES = 64 * 1024 * 1024
+"""Default bound of the in-memory hot cache (payload bytes plus a per-item overhead)."""
+_HOT_ITEM_OVERHEAD = 256
 _TEMP_SUFFIX = ".tmp"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -103,7 +111,20 @@ class Problem:
     fix: str
 
 
-def _encode_cached(signature: tuple[int, int, int], hit: Hit) -> bytes:
+Signature = tuple[int, ...]
+"""(size, mtime_ns, inode) of an entry file, followed by those of its payload file if it has one:
+a cached hit is used only while every file it was read from is unchanged."""
+
+
+def _stat_signature(path: str) -> Signature | None:
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _encode_cached(signature: Signature, hit: Hit) -> bytes:
     # A JSON header and the raw payload: never a pickle, so even a `.cache/` someone managed to
     # commit cannot run code when read.
     p = hit.payload
@@ -113,8 +134,8 @@ def _encode_cached(signature: tuple[int, int, int], hit: Hit) -> bytes:
     return header.encode() + b"\n" + data
 
 
-def _decode_cached(raw: object, signature: tuple[int, int, int]) -> Hit | None:
-    """The cached hit when it still describes the entry file with ``signature``."""
+def _decode_cached(raw: object) -> tuple[Signature, Hit] | None:
+    """The signature a cached hit was read with, and the hit."""
     if not isinstance(raw, bytes):
         return None
     header_end = raw.find(b"\n")
@@ -123,11 +144,10 @@ def _decode_cached(raw: object, signature: tuple[int, int, int]) -> Hit | None:
             json.loads(raw[:header_end])
     except ValueError:  # unreadable, or written by another version of this format
         return None
-    if tuple(sig) != signature:
-        return None
     body = raw[header_end + 1:]
     data: str | bytes = body if kind == "binary" else body.decode()
-    return Hit(Payload(serializer, version, type_, kind, data, checksum), duration, recorded_at)
+    return tuple(sig), Hit(Payload(serializer, version, type_, kind, data, checksum), duration,
+                           recorded_at)
 
 
 def _readable(path: Path, raw: bytes) -> bool:
@@ -147,6 +167,62 @@ def _older(document: Mapping[str, Any], threshold: float | None) -> bool:
     except (KeyError, ValueError):
         return True
     return when.timestamp() < threshold
+
+
+class _HotCache:
+    """key → (entry file signature, hit), bounded in bytes; the oldest item leaves first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: dict[str, tuple[Signature, Hit, int]] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[Signature, Hit] | None:
+        item = self._items.get(key)
+        return None if item is None else (item[0], item[1])
+
+    def put(self, key: str, signature: Signature, hit: Hit) -> None:
+        cost = len(hit.payload.data) + _HOT_ITEM_OVERHEAD
+        if cost > self.limit // 4:
+            return  # one huge payload must not flush everything else
+        with self._lock:
+            self._drop(key)
+            while self._items and self._size + cost > self.limit:
+                self._drop(next(iter(self._items)))
+            self._items[key] = (signature, hit, cost)
+            self._size += cost
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        item = self._items.pop(key, None)
+        if item is not None:
+            self._size -= item[2]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size(self) -> int:
+        """Bytes held (payloads plus a fixed overhead per item)."""
+        return self._size
+
+
+def _hot_cache_limit() -> int:
+    value = os.environ.get("MEMO_HOT_CACHE_MB")
+    if not value:
+        return HOT_CACHE_BYTES
+    try:
+        megabytes = float(value)
+        if megabytes < 0:
+            raise ValueError(value)
+    except ValueError:
+        raise StoreError(f"invalid MEMO_HOT_CACHE_MB={value!r}: use a number of megabytes "
+                         f"(0 turns the in-memory hot cache off)") from None
+    return int(megabytes * 1024 * 1024)
 
 
 def function_dir_name(function: str) -> str:
@@ -175,6 +251,7 @@ class Store:
         self._index: Any = None
         self._index_state = "unopened"  # "open", "unavailable"
         self._lock = threading.Lock()
+        self._hot = _HotCache(_hot_cache_limit())
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -201,21 +278,38 @@ class Store:
             return None
         except NotADirectoryError:
             return None
-        signature = (st.st_size, st.st_mtime_ns, st.st_ino)
-        index = self._open_index()
-        if index is not None:
-            cached = self._index_call("get", key)
-            if cached is not None:
-                hit = _decode_cached(cached, signature)
-                if hit is not None:
-                    return hit
+        signature: Signature = (st.st_size, st.st_mtime_ns, st.st_ino)
+        hot = self._hot.get(key)
+        if hot is not None and self._unchanged(path, signature, *hot):
+            return hot[1]
+        if self._open_index() is not None:
+            cached = _decode_cached(self._index_call("get", key))
+            if cached is not None and self._unchanged(path, signature, *cached):
+                self._hot.put(key, *cached)
+                return cached[1]
         entry = self._read(Path(path))
         if entry is None:
             return None
         hit = Hit(entry.payload, entry.duration_s,
                   None if entry.recorded_at is None else entry.recorded_at.timestamp())
+        if entry.payload_file is not None:
+            beside = _stat_signature(os.path.join(os.path.dirname(path), entry.payload_file))
+            if beside is None:
+                return hit  # deleted since it was read: answer, but cache nothing
+            signature += beside
         self._remember(key, signature, hit)
         return hit
+
+    @staticmethod
+    def _unchanged(path: str, entry: Signature, cached: Signature, hit: Hit) -> bool:
+        """True when the files ``hit`` was read from still have the cached signature."""
+        if cached[:3] != entry:
+            return False
+        if len(cached) == 3:
+            return True
+        beside = os.path.join(os.path.dirname(path), sidecar_name(os.path.basename(path)[:-5],
+                                                                  hit.payload.checksum))
+        return _stat_signature(beside) == cached[3:]
 
     def save(self, function: str, key: str, document: Mapping[str, Any], *,
              payload: Payload | None = None, stale_before: float | None = None) -> Path:
@@ -377,11 +471,13 @@ class Store:
             self._index_state = "unavailable"
             return None
 
-    def _remember(self, key: str, signature: tuple[int, int, int], hit: Hit) -> None:
+    def _remember(self, key: str, signature: Signature, hit: Hit) -> None:
+        self._hot.put(key, signature, hit)
         if self._open_index() is not None:
             self._index_call("set", key, _encode_cached(signature, hit))
 
     def _forget(self, key: str) -> None:
+        self._hot.discard(key)
         if self._open_index() is not None:
             self._index_call("delete", key)
 
