@@ -11,31 +11,68 @@ the same code, arguments and declared files replay it. See ``docs/`` for the ful
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # not `from typing import ...`: typing alone costs more than this module
+
 __version__ = "0.1.0"
 
-from memo_replay.decorator import Memo, Recorded, recorded
-from memo_replay.errors import (
-    ConfigError,
-    CorruptEntry,
-    ExpiredRecording,
-    InvalidMode,
-    InvalidOption,
-    LockTimeout,
-    MemoReplayError,
-    MemoReplayWarning,
-    MissingDeclaredFile,
-    ReplayMiss,
-    SecretDetected,
-    SerializationError,
-    StoreError,
-    UnhashableArgument,
-    UnsupportedFormat,
-)
-from memo_replay.events import CallEvent, track
-from memo_replay.explain import Difference, Explanation
-from memo_replay.modes import Mode, mode
-from memo_replay.serializers import Serializer, register_serializer
-from memo_replay.store import Entry, Store
+# Public name -> the module defining it. `import memo_replay` loads none of them: each module
+# loads on first access (PEP 562), so a process pays only for what it uses — the decorator's
+# modules when a function is decorated, the store's on the first call, explanations on a miss.
+_EXPORTS = {
+    "recorded": "decorator", "Memo": "decorator", "Recorded": "decorator",
+    "CallEvent": "events", "track": "events",
+    "Difference": "explain", "Explanation": "explain",
+    "Mode": "modes", "mode": "modes",
+    "Serializer": "serializers", "register_serializer": "serializers",
+    "Entry": "store", "Store": "store",
+    **dict.fromkeys([
+        "ConfigError", "CorruptEntry", "ExpiredRecording", "InvalidMode", "InvalidOption",
+        "LockTimeout", "MemoReplayError", "MemoReplayWarning", "MissingDeclaredFile",
+        "ReplayMiss", "SecretDetected", "SerializationError", "StoreError",
+        "UnhashableArgument", "UnsupportedFormat",
+    ], "errors"),
+}
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from memo_replay.decorator import Memo, Recorded, recorded
+    from memo_replay.errors import (
+        ConfigError,
+        CorruptEntry,
+        ExpiredRecording,
+        InvalidMode,
+        InvalidOption,
+        LockTimeout,
+        MemoReplayError,
+        MemoReplayWarning,
+        MissingDeclaredFile,
+        ReplayMiss,
+        SecretDetected,
+        SerializationError,
+        StoreError,
+        UnhashableArgument,
+        UnsupportedFormat,
+    )
+    from memo_replay.events import CallEvent, track
+    from memo_replay.explain import Difference, Explanation
+    from memo_replay.modes import Mode, mode
+    from memo_replay.serializers import Serializer, register_serializer
+    from memo_replay.store import Entry, Store
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'memo_replay' has no attribute {name!r}")
+    value = getattr(__import__(f"memo_replay.{module}", fromlist=[name]), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "CallEvent",

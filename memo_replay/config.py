@@ -18,12 +18,6 @@ from typing import Literal
 from memo_replay.errors import ConfigError
 from memo_replay.modes import Mode, parse_mode
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
-
 ReplayExpired = Literal["warn", "fail"]
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 
@@ -81,6 +75,11 @@ def parse_duration(value: object, *, source: str) -> float:
 
 def load_config(pyproject: Path) -> Config:
     """Read and validate ``[tool.memo_replay]`` from ``pyproject`` (defaults when absent)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
     try:
         with pyproject.open("rb") as fh:
             document = tomllib.load(fh)

@@ -21,7 +21,7 @@ import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from memo_replay.config import Config, parse_duration
 from memo_replay.errors import (
@@ -36,10 +36,8 @@ from memo_replay.errors import (
     warn,
 )
 from memo_replay.events import CallEvent, emit, listening
-from memo_replay.explain import Explanation, explain, rerecord_command
 from memo_replay.keys import CallKey, compose
 from memo_replay.keys.arguments import ArgumentSpec
-from memo_replay.keys.code import CodeFingerprint, fingerprint
 from memo_replay.keys.files import DeclaredFiles
 from memo_replay.modes import Mode, parse_mode, resolve_mode
 from memo_replay.project import (
@@ -49,7 +47,6 @@ from memo_replay.project import (
     module_name,
     project_config,
 )
-from memo_replay.secrets import scanner
 from memo_replay.serializers import (
     EXCEPTION_SERIALIZER,
     Serializer,
@@ -60,7 +57,11 @@ from memo_replay.serializers import (
 )
 from memo_replay.store import Entry, Hit, Payload, Store
 from memo_replay.store.entry import build_document
-from memo_replay.store.locks import KeyLock
+
+if TYPE_CHECKING:
+    from memo_replay.explain import Explanation
+    from memo_replay.keys.code import CodeFingerprint
+    from memo_replay.store.locks import KeyLock
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -229,6 +230,8 @@ class Memo(Generic[P, R]):
     def code(self) -> CodeFingerprint:
         """The code fingerprint (computed once per process, on first use)."""
         if self._code is None:
+            from memo_replay.keys.code import fingerprint  # parses source: first call only
+
             with self._lock:
                 if self._code is None:
                     self._code = fingerprint(self.function, function_id=self.id, root=self.root,
@@ -275,6 +278,8 @@ class Memo(Generic[P, R]):
         """Whether a call with these arguments would replay, and if not, what differs."""
         bound = self._arguments.bind(args, kwargs)
         call = self._call_key(bound)
+        from memo_replay.explain import explain  # explaining is rare: imported on demand
+
         return explain(call, self._arguments.preview(bound), self.store.entries(self.id))
 
     def entries(self) -> Iterator[Entry]:
@@ -370,6 +375,8 @@ class Memo(Generic[P, R]):
         call, store = plan.call, plan.store
         if call is None or store is None:  # pragma: no cover - only plans of `off` lack them
             raise AssertionError("a miss needs a key and a store")
+        from memo_replay.explain import explain
+
         explanation = explain(call, self._arguments.preview(bound), store.entries(self.id))
         return ReplayMiss(f"memo_replay (replay mode): {explanation}", function=self.id,
                           key=call.key, explanation=explanation)
@@ -413,9 +420,9 @@ class Memo(Generic[P, R]):
             raise ExpiredRecording(
                 f"memo_replay (replay mode): the recording of `{self.id}` for this call (key "
                 f"{call.key}) has expired ({age}); [tool.memo_replay] replay_expired = \"fail\"."
-                f"\nTo re-record: {rerecord_command()}", function=self.id, key=call.key)
+                f"\nTo re-record: {_rerecord_command()}", function=self.id, key=call.key)
         warn(f"memo_replay: replaying an expired recording of `{self.id}` ({age}); "
-             f"re-record it with {rerecord_command()}")
+             f"re-record it with {_rerecord_command()}")
         return False
 
     def _replay(self, store: Store, call: CallKey, mode: Mode) -> Any:
@@ -431,7 +438,7 @@ class Memo(Generic[P, R]):
                         f"(key {call.key}) was written by version "
                         f"{hit.payload.serializer_version} of the {serializer.id!r} serializer; "
                         f"this process has version {serializer.version}, so it is not "
-                        f"replayed.\nTo re-record: {rerecord_command()}",
+                        f"replayed.\nTo re-record: {_rerecord_command()}",
                         function=self.id, key=call.key)
                 return _MISS  # written by another serializer version: re-record
             return hit, serializer.loads(hit.payload.data)
@@ -486,6 +493,8 @@ class Memo(Generic[P, R]):
 
     def _refuse_secrets(self, document: dict[str, Any], payload: Payload) -> None:
         config = self.config
+        from memo_replay.secrets import scanner
+
         leaks = scanner(config.secret_patterns, config.allow_secrets).scan_document(
             document, payload.beside)
         if leaks:
@@ -538,8 +547,9 @@ class Memo(Generic[P, R]):
         if not round_trips(serializer, result, replayed):
             raise SerializationError(
                 f"cannot record the result of `{self.id}`: the {serializer.id!r} serializer does "
-                f"not give back an equal `{type(result).__qualname__}` (a replay would differ "
-                f"from the real call). Nothing was written. Return plain JSON data, a pydantic "
+                f"not give back an equal `{type(result).__qualname__}`, so a replay would differ "
+                f"from the real call (returned {_short(result)}, would replay "
+                f"{_short(replayed)}). Nothing was written. Return plain JSON data, a pydantic "
                 f"model or a dataclass, or choose another serializer with @recorded(serializer="
                 f"...)."
             )
@@ -578,6 +588,17 @@ def _replayed(plan: _Plan) -> Any:
 
 def _where(plan: _Plan) -> str | None:
     return None if plan.store is None else str(plan.store.path)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _rerecord_command() -> str:
+    from memo_replay.explain import rerecord_command
+
+    return rerecord_command()
 
 
 _MISS: Any = object()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from xxhash import xxh3_128
 
-from memo_replay.keys.code import CodeFingerprint
+if TYPE_CHECKING:
+    from memo_replay.keys.code import CodeFingerprint
 
 KEY_FRAMING_VERSION = 1
 

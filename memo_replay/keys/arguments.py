@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import decimal
 import enum
 import inspect
 import math
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay.errors import UnhashableArgument
-from memo_replay.keys.encoding import Encoder, Unencodable, type_id
+from memo_replay.keys.encoding import Encoder, Unencodable, instance_of, type_id
 
 _SUPPORTED = (
     "str, bytes, int, float, bool, None, list, tuple, dict, set, frozenset, Path, datetime, "
@@ -159,7 +157,8 @@ def preview_value(value: Any, root: Path | None = None, depth: int = 0) -> Any:
         if root is not None and value.is_absolute() and value.is_relative_to(root):
             return value.relative_to(root).as_posix()
         return value.as_posix()
-    if isinstance(value, (dt.date, dt.time, dt.timedelta, uuid.UUID, decimal.Decimal, complex)):
+    if isinstance(value, (dt.date, dt.time, dt.timedelta, complex)) \
+            or instance_of(value, "uuid", "UUID") or instance_of(value, "decimal", "Decimal"):
         return str(value)
     if isinstance(value, type):
         return f"<class {type_id(value)}>"

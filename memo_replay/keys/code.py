@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
-import logging
 import textwrap
 import types
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,8 +31,6 @@ from xxhash import xxh3_128
 from memo_replay.errors import InvalidOption, warn
 from memo_replay.keys.encoding import Encoder, Unencodable
 from memo_replay.project import is_project_file, module_name
-
-log = logging.getLogger(__name__)
 
 CODE_FRAMING_VERSION = 1
 

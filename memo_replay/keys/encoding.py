@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import decimal
 import enum
 import io
 import pickle
 import sys
-import uuid
 from pathlib import PurePath
 from typing import Any
 
@@ -143,9 +141,9 @@ class Encoder:
             out += b"ti%s;" % value.isoformat().encode()
         elif isinstance(value, dt.timedelta):
             out += b"td%d,%d,%d;" % (value.days, value.seconds, value.microseconds)
-        elif isinstance(value, uuid.UUID):
+        elif instance_of(value, "uuid", "UUID"):
             out += b"u%s;" % value.hex.encode()
-        elif isinstance(value, decimal.Decimal):
+        elif instance_of(value, "decimal", "Decimal"):
             out += b"x%s;" % str(value).encode()
         elif isinstance(value, complex):
             out += b"c%s;" % repr(value).encode()
@@ -262,6 +260,13 @@ def _describe(where: Where) -> str:
     if kind == "index":
         return f"[{position}]"
     return f"[{position!r}] (key)" if kind == "key" else f"[{position!r}]"
+
+
+def instance_of(value: object, module: str, name: str) -> bool:
+    """``isinstance(value, module.name)`` without importing ``module``: a value of that type
+    means it is already imported (uuid and decimal are not free at startup)."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(value, getattr(loaded, name))
 
 
 def _is_pydantic_model(value: object) -> bool:

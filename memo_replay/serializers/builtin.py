@@ -7,6 +7,8 @@ type's name (:mod:`memo_replay.serializers.typenames`) so replay returns the sam
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import io
 import json
 from typing import Any, ClassVar
@@ -75,6 +77,43 @@ class BytesSerializer:
         return data if isinstance(data, bytes) else data.encode()
 
 
+def deep_same(a: Any, b: Any) -> bool:
+    """``a == b`` all the way down, with the same type at every level: what a pydantic-based
+    round trip must give back. ``==`` alone misses what validation changes silently — an int in
+    a ``float`` field coming back a float, an aware datetime coming back with a fixed-offset
+    time zone (same instant, other ``tzname()`` and daylight-saving rules)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (dt.datetime, dt.time)):
+        return bool(a == b and a.utcoffset() == b.utcoffset()
+                    and (a.tzinfo is None) == (b.tzinfo is None)
+                    and _same_zone(a.tzinfo, b.tzinfo))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(deep_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(deep_same(a[k], b[k]) for k in a)
+    fields = _field_values(a)
+    if fields is not None:
+        other = _field_values(b)
+        return other is not None and deep_same(fields, other)
+    return bool(a == b)
+
+
+def _same_zone(a: Any, b: Any) -> bool:
+    # A named zone (ZoneInfo) must come back as itself; fixed offsets only need equal offsets.
+    key_a, key_b = getattr(a, "key", None), getattr(b, "key", None)
+    return key_a == key_b
+
+
+def _field_values(value: Any) -> dict[str, Any] | None:
+    fields = getattr(type(value), "model_fields", None)  # a pydantic model
+    if isinstance(fields, dict):
+        return {name: getattr(value, name) for name in fields}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return None
+
+
 class NumpySerializer:
     """A ``numpy.ndarray`` in the ``.npy`` format: dtype, shape and bytes, never a pickle
     (object arrays are refused). numpy is imported only when an array is recorded or replayed.
@@ -113,6 +152,8 @@ class PydanticSerializer:
     version: ClassVar[int] = 1
     payload: ClassVar[PayloadKind] = "json"
 
+    same = staticmethod(deep_same)
+
     def __init__(self, model: type[Any]) -> None:
         self.model = model
 
@@ -132,6 +173,8 @@ class DataclassSerializer:
     id: ClassVar[str] = "dataclass"
     version: ClassVar[int] = 1
     payload: ClassVar[PayloadKind] = "json"
+
+    same = staticmethod(deep_same)
 
     def __init__(self, cls: type[Any]) -> None:
         from pydantic import TypeAdapter
@@ -156,6 +199,8 @@ class TypedSerializer:
     id: ClassVar[str] = "typed"
     version: ClassVar[int] = 1
     payload: ClassVar[PayloadKind] = "json"
+
+    same = staticmethod(deep_same)
 
     def __init__(self, annotation: Any) -> None:
         from pydantic import TypeAdapter

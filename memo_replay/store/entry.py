@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +129,8 @@ def sidecar_path(path: Path, document: Mapping[str, Any]) -> Path | None:
 def build_document(call: CallKey, *, preview: Mapping[str, Any], payload: Payload,
                    duration_s: float, recorded_at: dt.datetime | None = None) -> dict[str, Any]:
     """The entry document for a fresh recording."""
+    import platform
+
     when = (recorded_at or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     code = call.code
     result = {

@@ -18,7 +18,6 @@ Acquiring is a non-blocking attempt; the caller waits between attempts (``time.s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import time
@@ -78,6 +77,7 @@ class KeyLock:
 
     async def acquire_async(self, timeout: float) -> None:
         """Like :meth:`acquire`, yielding to the event loop between attempts."""
+        import asyncio  # only async callers pay for importing it
         for delay in self._waits(timeout):
             if self.try_acquire():
                 return

@@ -24,11 +24,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import logging
 import os
 import re
-import sqlite3
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -53,7 +50,12 @@ from memo_replay.store.locks import KeyLock
 if TYPE_CHECKING:
     from memo_replay.store.audit import Audit, Finding
 
-log = logging.getLogger(__name__)
+
+
+def _log() -> Any:
+    import logging  # imported when there is something to say: it is not free at startup
+
+    return logging.getLogger(__name__)
 
 CACHE_DIR = ".cache"
 HOT_CACHE_BYTES = 64 * 1024 * 1024
@@ -114,6 +116,12 @@ class Problem:
 Signature = tuple[int, ...]
 """(size, mtime_ns, inode) of an entry file, followed by those of its payload file if it has one:
 a cached hit is used only while every file it was read from is unchanged."""
+
+
+def _sqlite_error() -> type[Exception]:
+    import sqlite3  # diskcache has imported it by the time the index is used
+
+    return sqlite3.Error
 
 
 def _stat_signature(path: str) -> Signature | None:
@@ -373,6 +381,8 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot record {path}: cannot create {path.parent} in the store "
                              f"{self.path}: {exc.strerror or exc}") from exc
+        import tempfile
+
         try:
             fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=_TEMP_SUFFIX,
                                         dir=path.parent)
@@ -456,17 +466,17 @@ class Store:
             import diskcache
 
             return diskcache.Cache(str(directory), eviction_policy="none")
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, _sqlite_error()) as exc:
             # A read-only checkout, a full disk: the entry files still answer every lookup.
-            log.info("memo_replay: no index for store %s (%s); reading entry files directly",
+            _log().info("memo_replay: no index for store %s (%s); reading entry files directly",
                      self.path, exc)
             return None
 
     def _index_call(self, method: str, *args: Any) -> Any:
         try:
             return getattr(self._index, method)(*args)
-        except (OSError, sqlite3.Error) as exc:
-            log.warning("memo_replay: index of store %s failed (%s); using entry files only",
+        except (OSError, _sqlite_error()) as exc:
+            _log().warning("memo_replay: index of store %s failed (%s); using entry files only",
                         self.path, exc)
             self._index_state = "unavailable"
             return None
@@ -513,7 +523,7 @@ class Store:
             try:
                 entry = self._read(path)
             except CorruptEntry as exc:
-                log.warning("%s", exc)
+                _log().warning("%s", exc)
                 continue
             if entry is not None and (function is None or entry.function == function):
                 yield entry
