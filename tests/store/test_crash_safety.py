@@ -241,8 +241,9 @@ def test_sigkill_at_many_points_of_recording_never_leaves_a_partial_entry(
             kills += 1
 
             done = {int(line.split()[1]) for line in out.splitlines() if line.startswith("done")}
-            started = [(int(line.split()[1]), line.split()[2])
-                       for line in out.splitlines() if line.startswith("start")]
+            # The kill may cut the last line short: only whole "start <i> <key>" lines count.
+            started = [(int(fields[1]), fields[2]) for fields in map(str.split, out.splitlines())
+                       if len(fields) == 3 and fields[0] == "start" and len(fields[2]) == 32]
             big_entries, now_orphans = check_store(store, seed, seed_bytes)
             # Every call that returned is on disk, complete; nothing else is but the call cut
             # short at the moment it had renamed its file.
