@@ -44,6 +44,7 @@ from memo_replay.store.entry import (
     same_recording,
     sidecar_name,
     sidecar_of,
+    sidecar_path,
 )
 from memo_replay.store.locks import KeyLock
 
@@ -122,6 +123,38 @@ def _sqlite_error() -> type[Exception]:
     import sqlite3  # diskcache has imported it by the time the index is used
 
     return sqlite3.Error
+
+
+def _summarize(path: str) -> tuple[str, int, dt.datetime | None, str] | None:
+    """(function, bytes on disk, recorded_at, serializer) of an entry file, read without
+    checking its payload; None when it does not parse (or vanished)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            document = json.loads(os.read(fd, size + 1))
+        finally:
+            os.close(fd)
+        function, result = document["function"], document["result"]
+        serializer, when, beside = result["serializer"], document.get("recorded_at"), \
+            result.get("file")
+        if not isinstance(function, str) or not isinstance(serializer, str):
+            return None
+        if isinstance(beside, str) and _SIDECAR.match(beside) \
+                and beside.startswith(os.path.basename(path)[:-5]):
+            size += os.stat(os.path.join(os.path.dirname(path), beside)).st_size
+        recorded_at = dt.datetime.fromisoformat(when.replace("Z", "+00:00")) \
+            if isinstance(when, str) else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return function, size, recorded_at, serializer
+
+
+def _payload_file(entry: Path, document: object) -> Path | None:
+    """The payload file a (possibly edited) entry document validly names, else None."""
+    if not isinstance(document, dict) or not isinstance(document.get("result"), dict):
+        return None
+    return sidecar_path(entry, document)
 
 
 def _stat_signature(path: str) -> Signature | None:
@@ -351,28 +384,25 @@ class Store:
                                  f"its payload to save()")
             self._atomic_write(path.parent / sidecar, data)
         self._atomic_write(path, render(document))
-        self._remove_sidecars(path, keep=sidecar)
+        previous = _payload_file(path, existing)
+        if previous is not None and previous.name != sidecar:
+            with contextlib.suppress(FileNotFoundError):
+                previous.unlink()  # the payload of the recording just replaced
         return path
 
-    @staticmethod
-    def _sidecars(entry: Path) -> list[Path]:
-        """Payload files belonging to the entry at ``entry``."""
-        return sorted(entry.parent.glob(f"{entry.stem}.*{SIDECAR_SUFFIX}"))
-
-    def _remove_sidecars(self, entry: Path, keep: str | None = None) -> None:
-        for sidecar in self._sidecars(entry):
-            if sidecar.name != keep:
-                with contextlib.suppress(FileNotFoundError):
-                    sidecar.unlink()
-
     def _remove_entry(self, path: Path) -> bool:
-        """Delete an entry file and its payload files; True when the entry was there."""
+        """Delete an entry file and its payload file; True when the entry was there."""
+        try:
+            payload_file = _payload_file(path, json.loads(path.read_bytes()))
+        except (OSError, ValueError):
+            payload_file = None  # unreadable: a payload left behind is reported as an orphan
         try:
             path.unlink()
         except FileNotFoundError:
             return False  # another process deleted it first
-        finally:
-            self._remove_sidecars(path)
+        if payload_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                payload_file.unlink()
         return True
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
@@ -502,17 +532,30 @@ class Store:
 
     def entry_files(self, function: str | None = None) -> Iterator[Path]:
         """Paths of the entry files (of one function when given), sorted, unread."""
+        for directory, names in self._listing(function):
+            for name in names:
+                yield directory / name
+
+    def _listing(self, function: str | None = None) -> Iterator[tuple[Path, list[str]]]:
+        """Each function directory and its entry file names, sorted (plain strings: sorting
+        100,000 Path objects costs more than reading the directory)."""
         if not self.path.is_dir():
             return
         if function is not None:
-            directories = [self.path / function_dir_name(function)]
+            directories = [function_dir_name(function)]
         else:
-            directories = sorted(p for p in self.path.iterdir()
-                                 if p.is_dir() and not p.name.startswith("."))
-        for directory in directories:
-            if directory.is_dir():
-                yield from sorted(p for p in directory.glob("*.json")
-                                  if not p.name.startswith("."))
+            with os.scandir(self.path) as it:
+                directories = sorted(e.name for e in it
+                                     if e.is_dir() and not e.name.startswith("."))
+        for name in directories:
+            directory = self.path / name
+            try:
+                with os.scandir(directory) as it:
+                    names = sorted(e.name for e in it
+                                   if e.name.endswith(".json") and not e.name.startswith("."))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            yield directory, names
 
     def entries(self, function: str | None = None) -> Iterator[Entry]:
         """Every readable entry (of one function when given), sorted by path.
@@ -546,24 +589,26 @@ class Store:
         return removed
 
     def stats(self) -> StoreStats:
-        """Entries, bytes and ages per function."""
+        """Entries, bytes and ages per function. Fast: each entry's envelope is read, its
+        payload is not checked (``problems`` counts entries that do not even parse; use
+        :meth:`verify` for checksums and placement)."""
         per_function: dict[str, dict[str, Any]] = {}
         problems = 0
-        for path in self.entry_files():
-            try:
-                entry = self._read(path)
-            except CorruptEntry:
-                problems += 1
-                continue
-            if entry is None:
-                continue
-            s = per_function.setdefault(entry.function, {"entries": 0, "bytes": 0, "dates": [],
-                                                         "serializers": {}})
-            s["entries"] += 1
-            s["bytes"] += sum(p.stat().st_size for p in (path, *self._sidecars(path)))
-            if entry.recorded_at is not None:
-                s["dates"].append(entry.recorded_at)
-            s["serializers"][entry.serializer] = s["serializers"].get(entry.serializer, 0) + 1
+        for directory, names in self._listing():
+            for name in names:
+                path = os.path.join(directory, name)
+                summary = _summarize(path)
+                if summary is None:
+                    problems += 1
+                    continue
+                function, size, recorded_at, serializer = summary
+                s = per_function.setdefault(function, {"entries": 0, "bytes": 0, "dates": [],
+                                                       "serializers": {}})
+                s["entries"] += 1
+                s["bytes"] += size
+                if recorded_at is not None:
+                    s["dates"].append(recorded_at)
+                s["serializers"][serializer] = s["serializers"].get(serializer, 0) + 1
         functions = {
             name: FunctionStats(
                 entries=s["entries"], bytes=s["bytes"],
@@ -631,7 +676,7 @@ class Store:
                 problems.append(Problem(directory, "stray", "a file at the top of the store",
                                         "move or delete it"))
                 continue
-            referenced: set[str] = set()
+            referenced: set[str] = set()  # payload files in use, and keys of damaged entries
             files = sorted(directory.iterdir())
             for path in files:  # entries first: they say which payload files are in use
                 if not _SIDECAR.match(path.name):
@@ -639,7 +684,8 @@ class Store:
             problems.extend(
                 Problem(path, "orphan", "a payload file no entry refers to (left by an "
                         "interrupted recording or a deleted entry)", "delete it")
-                for path in files if _SIDECAR.match(path.name) and path.name not in referenced)
+                for path in files if (match := _SIDECAR.match(path.name))
+                and path.name not in referenced and match.group(1) not in referenced)
         return sorted(problems, key=lambda p: p.path)
 
     def _check(self, directory: Path, path: Path, referenced: set[str]) -> list[Problem]:
@@ -652,7 +698,7 @@ class Store:
             entry = self._read(path)
         except (UnsupportedFormat, CorruptEntry) as exc:
             # The payload files of an entry that cannot be read go with it, not as orphans.
-            referenced.update(p.name for p in self._sidecars(path))
+            referenced.add(path.stem)
             if isinstance(exc, UnsupportedFormat):
                 return [Problem(path, "newer-format", exc.reason,
                                 "upgrade memo_replay (pip install -U memo-replay) to read it")]
