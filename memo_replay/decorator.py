@@ -217,6 +217,7 @@ class Memo(Generic[P, R]):
         self._serializers: dict[tuple[str, str | None], Serializer] = {}
         self._annotation: Any = _UNKNOWN
         self._config: Config | None = None
+        self._recent_keys: dict[bytes, CallKey] = {}
         self._store_setting: tuple[tuple[str | None, str | None], Store] | None = None
         self._lock = threading.Lock()
         self.wrapper = self._wrap()
@@ -347,6 +348,20 @@ class Memo(Generic[P, R]):
         return wrapper  # type: ignore[no-any-return]
 
     def _call_key(self, bound: dict[str, Any]) -> CallKey:
+        if self._files.patterns:  # declared files can change between calls: compose anew
+            return self._compose(bound)
+        # Same code, same arguments, no files: the same key. Remembering the keys of recent
+        # argument sets skips hashing each argument apart and composing them on a repeat call.
+        digest = self._arguments.digest(bound)
+        call = self._recent_keys.get(digest)
+        if call is None:
+            call = self._compose(bound)
+            if len(self._recent_keys) >= _RECENT_KEYS:
+                self._recent_keys.clear()
+            self._recent_keys[digest] = call
+        return call
+
+    def _compose(self, bound: dict[str, Any]) -> CallKey:
         serializer = self.options.serializer
         return compose(
             self.id,
@@ -407,10 +422,9 @@ class Memo(Generic[P, R]):
         return self.options.ttl if self.options.ttl is not None else \
             self.config.ttl
 
-    def _expired(self, hit: Hit, mode: Mode, call: CallKey) -> bool:
-        """True when ``hit`` is past its ttl and must not replay (strict replay may warn)."""
-        ttl = self._ttl()
-        if ttl is None or hit.recorded_at is None or time.time() - hit.recorded_at <= ttl:
+    def _expired(self, hit: Hit, mode: Mode, call: CallKey, ttl: float) -> bool:
+        """True when ``hit`` is past ``ttl`` and must not replay (strict replay may warn)."""
+        if hit.recorded_at is None or time.time() - hit.recorded_at <= ttl:
             return False
         if mode is not Mode.REPLAY:
             return True
@@ -428,7 +442,10 @@ class Memo(Generic[P, R]):
     def _replay(self, store: Store, call: CallKey, mode: Mode) -> Any:
         try:
             hit = store.lookup(self.id, call.key)
-            if hit is None or self._expired(hit, mode, call):
+            if hit is None:
+                return _MISS
+            ttl = self._ttl()
+            if ttl is not None and self._expired(hit, mode, call, ttl):
                 return _MISS
             serializer = self._serializer_for(hit.payload)
             if serializer.version != hit.payload.serializer_version:
@@ -601,6 +618,8 @@ def _rerecord_command() -> str:
     return rerecord_command()
 
 
+_RECENT_KEYS = 4096
+"""How many argument sets' keys a function remembers (per process)."""
 _MISS: Any = object()
 _UNKNOWN: Any = object()
 

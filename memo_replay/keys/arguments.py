@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
-from xxhash import xxh3_128_hexdigest
+from xxhash import xxh3_128_digest, xxh3_128_hexdigest
 
 from memo_replay.errors import UnhashableArgument
 from memo_replay.keys.encoding import Encoder, Unencodable, instance_of, type_id
@@ -95,7 +95,7 @@ class ArgumentSpec:
     def hashes(self, bound: Mapping[str, Any]) -> dict[str, str]:
         """Name → hex hash of each argument that counts (``ignore=`` names left out)."""
         result: dict[str, str] = {}
-        for name, value in self._counted(bound):
+        for name, value in self._counted(bound) if self.ignore else bound.items():
             try:
                 encoded = self._encoder.encode(value)
             except Unencodable as exc:
@@ -106,6 +106,20 @@ class ArgumentSpec:
                 ) from None
             result[name] = xxh3_128_hexdigest(encoded)
         return result
+
+    def digest(self, bound: Mapping[str, Any]) -> bytes:
+        """One digest over every argument that counts: a cheap identity for the call's
+        arguments, to find a key computed before (the key itself needs :meth:`hashes`)."""
+        parts = []
+        for name, value in self._counted(bound) if self.ignore else bound.items():
+            try:
+                encoded = self._encoder.encode(value)
+            except (Unencodable, RecursionError):
+                self.hashes(bound)  # raises the UnhashableArgument naming the argument
+                raise
+            parts.append(b"%s\x00%d\x00%s" % (name.encode("utf-8", "surrogatepass"),
+                                               len(encoded), encoded))
+        return xxh3_128_digest(b"".join(parts))
 
     def preview(self, bound: Mapping[str, Any]) -> dict[str, Any]:
         """A bounded, JSON-able summary of the arguments that count, for humans."""

@@ -59,6 +59,9 @@ class Encoder:
 
     def encode(self, value: object) -> bytes:
         tp = type(value)
+        if tp is str:  # the commonest argument, and the same bytes _encode writes
+            data = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
+            return b"s%d:%s" % (len(data), data)
         if tp is dict or tp is list or tp is tuple:
             fast = _fast_container(value)
             if fast is not None:

@@ -321,7 +321,7 @@ class Store:
             return None
         signature: Signature = (st.st_size, st.st_mtime_ns, st.st_ino)
         hot = self._hot.get(key)
-        if hot is not None and self._unchanged(path, signature, *hot):
+        if hot is not None and (hot[0] == signature or self._unchanged(path, signature, *hot)):
             return hot[1]
         if self._open_index() is not None:
             cached = _decode_cached(self._index_call("get", key))
@@ -344,10 +344,8 @@ class Store:
     @staticmethod
     def _unchanged(path: str, entry: Signature, cached: Signature, hit: Hit) -> bool:
         """True when the files ``hit`` was read from still have the cached signature."""
-        if cached[:3] != entry:
-            return False
-        if len(cached) == 3:
-            return True
+        if len(cached) == 3 or cached[:3] != entry:
+            return cached == entry
         beside = os.path.join(os.path.dirname(path), sidecar_name(os.path.basename(path)[:-5],
                                                                   hit.payload.checksum))
         return _stat_signature(beside) == cached[3:]
