@@ -93,6 +93,8 @@ class Memoizer:
     name: str
     fn: Callable[..., Any]
     counted: Counted | None
+    directory: Path
+    """Where this memoizer keeps its cache (memo_replay: its store)."""
 
     def record(self, *args: Any) -> Any:
         """The first call, the one that stores (memo_replay: in ``record`` mode)."""
@@ -110,7 +112,7 @@ def memoizer(name: str, body: Callable[..., Any], workdir: Path) -> Memoizer:
     directory = workdir / name.replace(" ", "-").replace(".", "-")
     directory.mkdir(parents=True, exist_ok=True)
     if name == MEMO:
-        return Memoizer(name, recorded(store=directory)(body), None)
+        return Memoizer(name, recorded(store=directory)(body), None, directory)
     counted = Counted(body)
     fn: Callable[..., Any]
     if name == LRU:
@@ -129,7 +131,7 @@ def memoizer(name: str, body: Callable[..., Any], workdir: Path) -> Memoizer:
         fn = cachier(cache_dir=str(directory), backend="pickle")(counted.function)
     else:
         raise ValueError(f"unknown contender {name!r}")
-    return Memoizer(name, fn, counted)
+    return Memoizer(name, fn, counted, directory)
 
 
 def hit_contender(name: str, body: Callable[..., Any], args: tuple[Any, ...], workdir: Path,

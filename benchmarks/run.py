@@ -15,7 +15,9 @@ import argparse
 import datetime as dt
 import json
 import os
+import pickle
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,6 +56,7 @@ from benchmarks.harness import (  # noqa: E402
     fmt_us,
     interleaved,
     rounds_of,
+    settle_allocator,
     timed,
 )
 from memo_replay import Store, recorded  # noqa: E402
@@ -61,6 +64,8 @@ from memo_replay import Store, recorded  # noqa: E402
 SMOKE_LIMIT = 5.0
 """The smoke mode fails when a memo_replay hit is slower than this many raw floors."""
 MIN_SAMPLE_S = 0.02
+SLOW_RUN_S = 20.0
+"""An inspection run (stats, ls) slower than this runs once; larger stores are skipped."""
 
 
 @dataclass(frozen=True)
@@ -69,18 +74,36 @@ class HitCase:
     title: str
     body: Callable[..., Any]
     arguments: Callable[[], tuple[Any, ...]]
+    references: Callable[[tuple[Any, ...]], dict[str, Callable[[], object]]] | None = None
+    """Parts of the raw floor timed in the same rounds, to explain a ratio below 1×."""
+    why: str = ""
+
+
+def _pickle_alone(args: tuple[Any, ...]) -> dict[str, Callable[[], object]]:
+    return {"pickle.dumps(args) alone": lambda: pickle.dumps(args, protocol=5)}
+
+
+def _model_loads(args: tuple[Any, ...]) -> dict[str, Callable[[], object]]:
+    model = cases.pydantic_result(*args)
+    pickled, text = pickle.dumps(model, protocol=5), model.model_dump_json()
+    return {"pickle.loads(model) alone": lambda: pickle.loads(pickled),
+            "Document.model_validate_json alone": lambda: cases.Document.model_validate_json(text)}
 
 
 HIT_CASES = (
     HitCase("hit-small", "hit, small args: f(3, \"abc\")", cases.small, lambda: (3, "abc")),
     HitCase("hit-bytes-arg", "hit, 1 MB bytes argument", cases.bytes_argument,
-            lambda: (cases.big_bytes(),)),
+            lambda: (cases.big_bytes(),), _pickle_alone,
+            "The raw floor pickles the 1 MB argument before hashing it; memo_replay hashes the "
+            "bytes in place."),
     HitCase("hit-dict-arg", "hit, dict of 1,000 items argument", cases.dict_argument,
             lambda: (cases.thousand_items(),)),
     HitCase("hit-bytes-result", "hit, 1 MB bytes result", cases.bytes_result,
             lambda: (cases.MB,)),
     HitCase("hit-pydantic-result", "hit, pydantic result (1,000 nested models)",
-            cases.pydantic_result, lambda: (1000,)),
+            cases.pydantic_result, lambda: (1000,), _model_loads,
+            "The raw floor (and the pickling peers) unpickle the model; memo_replay validates "
+            "its JSON with pydantic."),
 )
 OTHER_CASES = ("miss", "scale", "stats", "ls", "import", "rss", "translator")
 CASES = (*(c.key for c in HIT_CASES), *OTHER_CASES)
@@ -140,13 +163,19 @@ def hit_case(case: HitCase, config: Config, names: list[str]) -> Table:
             continue
         contenders.append(hit_contender(name, case.body, args, config.workdir / case.key,
                                         expected))
+    references = [Contender(name, call) for name, call in
+                  (case.references(args) if case.references else {}).items()]
     progress(f"{case.key}: {config.rounds} interleaved rounds")
     with environment(MEMO_MODE="replay"):
-        results = interleaved(contenders, rounds=config.rounds,
+        results = interleaved([*contenders, *references], rounds=config.rounds,
                               min_sample_s=config.min_sample_s)
     table = latency_table(case.key, case.title, names, results)
     for name in skipped:
         table.notes.append(f"{name}: not applicable (the argument is unhashable)")
+    if references:
+        timed_parts = "; ".join(f"{r.name}: {fmt_us(results[r.name].median)} µs"
+                                for r in references)
+        table.notes.append(f"{case.why} Timed in the same rounds — {timed_parts}.")
     return table
 
 
@@ -189,7 +218,7 @@ def miss_case(config: Config, names: list[str]) -> Table:
     for offset, name in enumerate(names):
         memo = memoizer(name, cases.small, config.workdir / "miss")
         if name == MEMO:
-            memo_store = config.workdir / "miss" / "memo_replay"
+            memo_store = memo.directory
         made[name] = [0]
 
         def call(fn: Callable[..., Any] = memo.fn, counter: list[int] = made[name],
@@ -224,10 +253,11 @@ def scale_case(config: Config) -> Table:
     for size in config.sizes:
         progress(f"scale: store of {size:,} entries")
         scale = stores.ensure(size)
-        m = scale.manifest
-        built.append(f"{size:,} entries: {m['recorded']:,} recorded "
-                     f"({m['record_ms_per_entry']} ms each, fsync'd)"
-                     + (f" + {m['generated']:,} generated" if m["generated"] else "")
+        manifest = scale.manifest
+        built.append(f"{size:,} entries: {manifest['recorded']:,} recorded "
+                     f"({manifest['record_ms_per_entry']} ms each, fsync'd)"
+                     + (f" + {manifest['generated']:,} generated" if manifest["generated"]
+                        else "")
                      + (" — built in this run" if scale.built_now else " — reused"))
         fn = stores.scale_function(scale.path)
         ids = stores.sample_ids(size)
@@ -266,18 +296,18 @@ def stats_case(config: Config) -> Table:
     """``Store(path).stats()`` (a fresh Store object each time, as a script would)."""
     runs: list[tuple[str, Callable[[], float]]] = []
     for size in inspection_sizes(config):
-        scale = stores.ensure(size)
+        path = stores.ensure(size).path
 
-        def stats(path: Path = scale.path, size: int = size) -> None:
+        def stats(path: Path = path, size: int = size) -> None:
             entries = Store(path).stats().entries
             if entries != size:
                 raise AssertionError(f"stats() counted {entries} entries, expected {size}")
 
         runs.append((f"{size:,} entries", timed(stats)))
     progress(f"stats: {config.slow_rounds} rounds")
-    results = rounds_of(runs, config.slow_rounds)
-    return seconds_table("stats", "Store(path).stats()", results, "Store.stats() reads and "
-                         "checks every entry file.")
+    results, notes = probed_rounds(runs, config.slow_rounds)
+    return seconds_table("stats", "Store(path).stats()", results,
+                         ["Store.stats() reads and checks every entry file.", *notes])
 
 
 def ls_case(config: Config) -> Table:
@@ -296,19 +326,44 @@ def ls_case(config: Config) -> Table:
 
         runs.append((label, timed(run)))
     progress(f"ls: {config.slow_rounds} rounds")
-    results = rounds_of(runs, config.slow_rounds)
+    results, notes = probed_rounds(runs, config.slow_rounds)
     return seconds_table("ls", "python -m memo_replay ls --store DIR (subprocess wall time)",
-                         results, "Includes interpreter start-up and imports (the empty-store "
-                         "row); output goes to /dev/null.")
+                         results, ["Includes interpreter start-up and imports (the empty-store "
+                                   "row); output goes to /dev/null.", *notes])
 
 
-def seconds_table(key: str, title: str, results: dict[str, Measurement], note: str) -> Table:
+def probed_rounds(runs: list[tuple[str, Callable[[], float]]], rounds: int
+                  ) -> tuple[dict[str, Measurement], list[str]]:
+    """Interleaved rounds of ``runs`` (smallest store first), each probed once beforehand.
+
+    A probe slower than :data:`SLOW_RUN_S` becomes that store's only sample and the larger
+    stores are skipped: a pathological (e.g. quadratic) slowdown is reported, not waited out.
+    """
+    kept: list[tuple[str, Callable[[], float]]] = []
+    slow: dict[str, Measurement] = {}
+    notes: list[str] = []
+    for index, (name, run) in enumerate(runs):
+        seconds = run()
+        if seconds > SLOW_RUN_S:
+            slow[name] = Measurement(name, [seconds], inner=1)
+            skipped = [n for n, _ in runs[index + 1:]]
+            notes.append(f"{name}: one run took {seconds:,.0f} s (over {SLOW_RUN_S:g} s), so it "
+                         "ran once" + (f" and {', '.join(skipped)} was skipped" if skipped
+                                       else ""))
+            break
+        kept.append((name, run))
+    results = rounds_of(kept, rounds) if kept else {}
+    return {**results, **slow}, notes
+
+
+def seconds_table(key: str, title: str, results: dict[str, Measurement], notes: list[str]
+                  ) -> Table:
     table = Table(key, title, ["store", "median ms", "min–max ms", "runs"])
     for name, m in results.items():
         table.rows.append([name, fmt_ms(m.median),
                            f"{fmt_ms(min(m.samples))}–{fmt_ms(max(m.samples))}",
                            str(len(m.samples))])
-    table.notes.append(note)
+    table.notes += notes
     table.values = {"median_s": {name: m.median for name, m in results.items()}}
     return table
 
@@ -358,13 +413,13 @@ def profile_import() -> None:
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        self_us, cumulative_us, name = (part.strip() for part in
-                                        line.removeprefix("import time:").split("|"))
-        rows.append((int(cumulative_us), int(self_us), name))
+        self_us, cumulative_us, module = (part.strip() for part in
+                                          line.removeprefix("import time:").split("|"))
+        rows.append((int(cumulative_us), int(self_us), module))
     print("== python -X importtime -c 'import memo_replay': slowest 25 (cumulative)")
     print(f"{'cumulative ms':>14} {'self ms':>8}  module")
-    for cumulative_us, self_us, name in sorted(rows, reverse=True)[:25]:
-        print(f"{cumulative_us / 1e3:>14.2f} {self_us / 1e3:>8.2f}  {name}")
+    for cumulative, own, module in sorted(rows, reverse=True)[:25]:
+        print(f"{cumulative / 1e3:>14.2f} {own / 1e3:>8.2f}  {module}")
 
 
 def rss_case(config: Config) -> Table:
@@ -373,7 +428,7 @@ def rss_case(config: Config) -> Table:
     scale = stores.ensure(largest)
     table = Table("rss", "memory: peak RSS of one process replaying N entries "
                   f"(store of {largest:,})",
-                  ["replayed entries", "peak RSS MiB", "after import MiB", "growth MiB",
+                  ["replayed entries", "peak RSS MiB", "after 1st call MiB", "growth MiB",
                    "replay s"])
     values: dict[str, dict[str, float]] = {}
     for count in (100, 10_000, largest) if largest > 10_000 else (100, largest):
@@ -384,12 +439,13 @@ def rss_case(config: Config) -> Table:
              "--count", str(count)], cwd=ROOT, env=env, check=True, capture_output=True,
             text=True)
         report = json.loads(result.stdout.strip().splitlines()[-1])
-        peak, base = report["peak_kib"] / 1024, report["after_import_kib"] / 1024
+        peak, base = report["peak_kib"] / 1024, report["after_first_call_kib"] / 1024
         values[f"{count:,}"] = {"peak_mib": peak, "growth_mib": peak - base}
         table.rows.append([f"{count:,}", f"{peak:.1f}", f"{base:.1f}", f"{peak - base:.1f}",
                            f"{report['seconds']:.2f}"])
-    table.notes.append("resource.getrusage(RUSAGE_SELF).ru_maxrss in a fresh process "
-                       "(python -m benchmarks.replay_all); the store's index is warm.")
+    table.notes.append("A fresh process per row (python -m benchmarks.replay_all); peak RSS is "
+                       "VmHWM from /proc/self/status (getrusage's ru_maxrss of a child also "
+                       "counts the parent's RSS on Linux); the store's index is warm.")
     table.values = values
     return table
 
@@ -529,8 +585,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A terminated run still removes its temporary directory (the `with` below unwinds).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     os.environ.pop("MEMO_STORE", None)  # it would override every store= below
     os.environ["MEMO_MODE"] = "off"  # each phase sets its own mode; CI=true changes nothing
+    settle_allocator()
     rounds = args.rounds or (9 if args.smoke else 5 if args.quick else 15)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="memo-replay-bench-") as workdir:

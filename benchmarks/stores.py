@@ -35,7 +35,7 @@ from xxhash import xxh3_128_hexdigest
 
 from benchmarks import cases
 from benchmarks.harness import environment
-from memo_replay import ReplayMiss, recorded
+from memo_replay import Recorded, ReplayMiss, recorded
 
 DATA = Path(__file__).resolve().parent / ".data"
 REAL_RECORDINGS = 1_000
@@ -55,7 +55,7 @@ class ScaleStore:
     built_now: bool
 
 
-def scale_function(path: Path) -> Callable[[int], dict[str, int]]:
+def scale_function(path: Path) -> Recorded[[int], dict[str, int]]:
     return recorded(store=path)(cases.scale_entry)
 
 
@@ -86,7 +86,8 @@ def _replays(fn: Callable[[int], dict[str, int]], ids: Sequence[int]) -> bool:
             return False
 
 
-def _still_valid(store: Path, entries: int, fn: Any) -> dict[str, Any] | None:
+def _still_valid(store: Path, entries: int, fn: Recorded[[int], dict[str, int]]
+                 ) -> dict[str, Any] | None:
     manifest_path = DATA / f"store-{entries}.json"
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -100,7 +101,8 @@ def _still_valid(store: Path, entries: int, fn: Any) -> dict[str, Any] | None:
     return manifest if _replays(fn, [*ids, entries - 1]) else None
 
 
-def _generate(fn: Any, directory: Path, template: dict[str, Any], ids: range) -> None:
+def _generate(fn: Recorded[[int], dict[str, int]], directory: Path,
+              template: dict[str, Any], ids: range) -> None:
     """Entry files for ``ids`` written from ``template`` per the documented entry format."""
     for i in ids:
         key = fn.memo.key(i)

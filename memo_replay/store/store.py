@@ -61,7 +61,7 @@ def _log() -> Any:
 CACHE_DIR = ".cache"
 HOT_CACHE_BYTES = 64 * 1024 * 1024
 """Default bound of the in-memory hot cache (payload bytes plus a per-item overhead)."""
-_HOT_ITEM_OVERHEAD = 256
+_HOT_ITEM_OVERHEAD = 1024  # measured ~0.8 KiB per small item (key, tuples, Hit, Payload)
 _TEMP_SUFFIX = ".tmp"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _KEY = re.compile(r"^[0-9a-f]{32}$")

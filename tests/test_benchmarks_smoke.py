@@ -1,0 +1,28 @@
+"""The benchmark smoke mode: memo_replay's hit path against the raw floor, in one run.
+
+It fails only on a gross regression (a hit slower than 5× the raw floor measured in the same
+interleaved rounds): ratios, never absolute times, so a slow or busy machine does not fail it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HIT_CASES = ("hit-small", "hit-bytes-arg", "hit-dict-arg", "hit-bytes-result",
+             "hit-pydantic-result")
+
+
+def test_smoke_mode_keeps_hits_near_the_raw_floor() -> None:
+    # The script sets MEMO_MODE itself for its record and replay phases; CI is inherited as is.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMO_")}
+    result = subprocess.run([sys.executable, "benchmarks/run.py", "--smoke"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    report = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    ratios = dict(re.findall(r"^smoke ratio (\S+): .* = ([0-9.]+)×", result.stdout, re.M))
+    assert sorted(ratios) == sorted(HIT_CASES), report
+    assert result.returncode == 0, report
