@@ -352,7 +352,7 @@ class Memo(Generic[P, R]):
             return self._compose(bound)
         # Same code, same arguments, no files: the same key. Remembering the keys of recent
         # argument sets skips hashing each argument apart and composing them on a repeat call.
-        digest = self._arguments.digest(bound)
+        digest = self._arguments.identity(bound)
         call = self._recent_keys.get(digest)
         if call is None:
             call = self._compose(bound)

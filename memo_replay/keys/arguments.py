@@ -19,8 +19,16 @@ from typing import Any
 from xxhash import xxh3_128_digest, xxh3_128_hexdigest
 
 from memo_replay.errors import UnhashableArgument
-from memo_replay.keys.encoding import Encoder, Unencodable, instance_of, type_id
+from memo_replay.keys.encoding import (
+    Encoder,
+    Unencodable,
+    builtins_pickle,
+    instance_of,
+    type_id,
+)
 
+_IDENTITY_BYTES = 4096
+"""Byte strings above this are recognised by their in-place digest, not copied into a pickle."""
 _SUPPORTED = (
     "str, bytes, int, float, bool, None, list, tuple, dict, set, frozenset, Path, datetime, "
     "date, UUID, Decimal, Enum, dataclasses, pydantic models, NamedTuple, numpy arrays"
@@ -88,7 +96,10 @@ class ArgumentSpec:
                         fast[name] = self._defaults[name]
                 else:
                     return {name: fast[name] for name in names}
-        bound = self.signature.bind(*args, **kwargs)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:  # the call does not fit: say whose signature it missed
+            raise TypeError(f"{self.function_id}(): {exc}") from None
         bound.apply_defaults()
         return bound.arguments
 
@@ -107,9 +118,24 @@ class ArgumentSpec:
             result[name] = xxh3_128_hexdigest(encoded)
         return result
 
+    def identity(self, bound: Mapping[str, Any]) -> bytes:
+        """A digest that is equal exactly when the arguments that count are equal: to find a
+        key computed before (the key itself needs :meth:`hashes`).
+
+        Built-in values (the common case: strings, numbers, dicts and lists of them) are
+        recognised by the C pickler's bytes, which needs no sorting or type checks — equal
+        values inserted in another order just get their own identity. Anything else, and large
+        byte strings (hashed in place rather than copied), use the canonical encoding.
+        """
+        counted = dict(self._counted(bound)) if self.ignore else bound
+        if not any(type(v) is bytes and len(v) > _IDENTITY_BYTES for v in counted.values()):
+            pickled = builtins_pickle(counted)
+            if pickled is not None:
+                return b"P" + xxh3_128_digest(pickled)
+        return b"C" + self.digest(bound)
+
     def digest(self, bound: Mapping[str, Any]) -> bytes:
-        """One digest over every argument that counts: a cheap identity for the call's
-        arguments, to find a key computed before (the key itself needs :meth:`hashes`)."""
+        """One digest over the canonical encodings of every argument that counts."""
         parts = []
         for name, value in self._counted(bound) if self.ignore else bound.items():
             try:

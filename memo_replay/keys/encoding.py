@@ -231,6 +231,37 @@ _FLAT = frozenset({str, int, float, bool, type(None), bytes})
 """Exact scalar types a fast-path container may hold."""
 
 
+class _BuiltinsOnly(pickle.Pickler):
+    """Pickles built-in values only: the C pickler asks ``reducer_override`` about every
+    object that is not an exact None/bool/int/float/str/bytes/bytearray/list/tuple/dict/set/
+    frozenset, before it would call any of that object's code — and this one refuses."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        raise _NotBuiltin
+
+
+class _NotBuiltin(Exception):
+    pass
+
+
+def builtins_pickle(value: Any) -> bytes | None:
+    """The C pickler's bytes for ``value`` when it holds built-in values only, else None.
+
+    Without the memo ("fast" mode), so the bytes depend on the values, not on which objects
+    share them. Injective — equal bytes mean equal values of the same types — but not
+    canonical: a dict's or set's order shows. Good to recognise a value seen before, never as
+    a key by itself.
+    """
+    buffer = io.BytesIO()
+    pickler = _BuiltinsOnly(buffer, protocol=5)
+    pickler.fast = True
+    try:
+        pickler.dump(value)
+    except (_NotBuiltin, RecursionError, ValueError, pickle.PicklingError):
+        return None  # an object, a cycle ("fast mode: can't pickle cyclic objects")
+    return buffer.getvalue()
+
+
 def _fast_container(value: Any) -> bytes | None:
     """The fast-path encoding of a flat container of built-in scalars, or None."""
     if type(value) is dict:
