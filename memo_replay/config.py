@@ -88,6 +88,8 @@ def load_config(pyproject: Path) -> Config:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {pyproject}: {exc}") from exc
     table = document.get("tool", {}).get("memo_replay", {})
+    if table == {}:
+        return Config()  # nothing to validate: do not pay for importing pydantic
     return _validate(table, pyproject)
 
 

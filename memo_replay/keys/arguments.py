@@ -75,7 +75,8 @@ class ArgumentSpec:
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Name → value for every parameter, defaults applied, ``ignore=`` names included.
 
-        A call that does not fit the signature raises the same ``TypeError`` the function would.
+        A call that does not fit the signature raises ``TypeError`` naming the function, before
+        anything runs.
         """
         if self.signature is None:
             return {"args": args, "kwargs": dict(kwargs)}

@@ -244,6 +244,11 @@ class _NotBuiltin(Exception):
     pass
 
 
+def _refuse_buffer(buffer: Any) -> bool:
+    # A PickleBuffer would be written like the bytes it wraps: handed here out of band, refused.
+    raise _NotBuiltin
+
+
 def builtins_pickle(value: Any) -> bytes | None:
     """The C pickler's bytes for ``value`` when it holds built-in values only, else None.
 
@@ -253,7 +258,7 @@ def builtins_pickle(value: Any) -> bytes | None:
     a key by itself.
     """
     buffer = io.BytesIO()
-    pickler = _BuiltinsOnly(buffer, protocol=5)
+    pickler = _BuiltinsOnly(buffer, protocol=5, buffer_callback=_refuse_buffer)
     pickler.fast = True
     try:
         pickler.dump(value)
@@ -265,8 +270,11 @@ def builtins_pickle(value: Any) -> bytes | None:
 def _fast_container(value: Any) -> bytes | None:
     """The fast-path encoding of a flat container of built-in scalars, or None."""
     if type(value) is dict:
-        if not (_FLAT.issuperset(map(type, value)) and _FLAT.issuperset(map(type, value.values()))):
+        key_types = set(map(type, value))
+        if not (_FLAT.issuperset(key_types) and _FLAT.issuperset(map(type, value.values()))):
             return None
+        if float in key_types and any(k != k for k in value):
+            return None  # NaN keys sort in insertion order: the general path orders them
         try:
             keys = sorted(value)
         except TypeError:  # keys of several kinds (str and int)

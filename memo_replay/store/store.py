@@ -224,7 +224,9 @@ class _HotCache:
         return None if item is None else (item[0], item[1])
 
     def put(self, key: str, signature: Signature, hit: Hit) -> None:
-        cost = len(hit.payload.data) + _HOT_ITEM_OVERHEAD
+        data = hit.payload.data
+        size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
+        cost = size + _HOT_ITEM_OVERHEAD
         if cost > self.limit // 4:
             return  # one huge payload must not flush everything else
         with self._lock:
@@ -258,7 +260,7 @@ def _hot_cache_limit() -> int:
         return HOT_CACHE_BYTES
     try:
         megabytes = float(value)
-        if megabytes < 0:
+        if not 0 <= megabytes < 1024 * 1024:  # also refuses nan and inf
             raise ValueError(value)
     except ValueError:
         raise StoreError(f"invalid MEMO_HOT_CACHE_MB={value!r}: use a number of megabytes "
