@@ -61,6 +61,8 @@ def _log() -> Any:
 CACHE_DIR = ".cache"
 HOT_CACHE_BYTES = 64 * 1024 * 1024
 """Default bound of the in-memory hot cache (payload bytes plus a per-item overhead)."""
+_INDEX_MMAP_BYTES = 16 * 1024 * 1024
+_INDEX_CACHE_PAGES = 2048  # sqlite pages (4 KiB): 8 MiB
 _HOT_ITEM_OVERHEAD = 1024  # measured ~0.8 KiB per small item (key, tuples, Hit, Payload)
 _TEMP_SUFFIX = ".tmp"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -495,7 +497,11 @@ class Store:
                 ignore.write_text("# created by memo_replay: derived data, never commit it\n*\n")
             import diskcache
 
-            return diskcache.Cache(str(directory), eviction_policy="none")
+            # The index is read once per key per process (the hot cache answers after that):
+            # a small sqlite budget keeps a process replaying 100,000 entries bounded.
+            return diskcache.Cache(str(directory), eviction_policy="none",
+                                   sqlite_mmap_size=_INDEX_MMAP_BYTES,
+                                   sqlite_cache_size=_INDEX_CACHE_PAGES)
         except (OSError, _sqlite_error()) as exc:
             # A read-only checkout, a full disk: the entry files still answer every lookup.
             _log().info("memo_replay: no index for store %s (%s); reading entry files directly",
