@@ -144,8 +144,11 @@ def progress(message: str) -> None:
 
 
 def clean_env() -> dict[str, str]:
-    """The environment for child processes: no MEMO_* settings leaking in."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("MEMO_")}
+    """The environment for child processes: no MEMO_* settings leaking in, and bytecode
+    caching on — installed packages (the peers) ship compiled; with PYTHONDONTWRITEBYTECODE
+    set, a checkout's memo_replay would be recompiled from source on every start."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("MEMO_") and k != "PYTHONDONTWRITEBYTECODE"}
 
 
 # -- hit cases -----------------------------------------------------------------------------------
@@ -372,6 +375,9 @@ def seconds_table(key: str, title: str, results: dict[str, Measurement], notes: 
 # -- processes -----------------------------------------------------------------------------------
 
 IMPORTS = (("bare interpreter", "pass"), ("memo_replay", "import memo_replay"),
+           # What decorating costs: the decorator, key, store and serializer modules load.
+           ("memo_replay + @recorded", "from memo_replay import recorded\n"
+                                       "@recorded\ndef f(x):\n    return x"),
            ("diskcache", "import diskcache"), ("joblib", "import joblib"),
            ("cachier", "import cachier"))
 
@@ -389,6 +395,8 @@ def import_case(config: Config) -> Table:
 
         runs.append((label, timed(run)))
     rounds = max(7, config.rounds)
+    for _, run_once in runs:  # write bytecode caches first, as an installation would
+        run_once()
     progress(f"import: {rounds} interleaved rounds of {len(runs)} interpreters")
     results = rounds_of(runs, rounds)
     bare = results["bare interpreter"].median

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from memo_replay.config import Config, parse_duration
 from memo_replay.errors import (
     ConfigError,
     CorruptEntry,
@@ -47,20 +46,13 @@ from memo_replay.project import (
     module_name,
     project_config,
 )
-from memo_replay.serializers import (
-    EXCEPTION_SERIALIZER,
-    Serializer,
-    SerializerOption,
-    payload_kind,
-    registry,
-    round_trips,
-)
-from memo_replay.store import Entry, Hit, Payload, Store
-from memo_replay.store.entry import build_document
 
 if TYPE_CHECKING:
+    from memo_replay.config import Config
     from memo_replay.explain import Explanation
     from memo_replay.keys.code import CodeFingerprint
+    from memo_replay.serializers import Serializer, SerializerOption
+    from memo_replay.store import Entry, Hit, Payload, Store
     from memo_replay.store.locks import KeyLock
 
 P = ParamSpec("P")
@@ -406,7 +398,7 @@ class Memo(Generic[P, R]):
             return False
         hit, plan.value = value
         plan.replayed = True
-        plan.raises = hit.payload.serializer == EXCEPTION_SERIALIZER
+        plan.raises = hit.payload.serializer == _EXCEPTION
         if listening():
             emit(CallEvent(self.id, plan.call.key, "replayed", time.perf_counter() - started,
                            hit.duration_s, _where(plan)))
@@ -474,6 +466,8 @@ class Memo(Generic[P, R]):
         cache_key = (payload.serializer, payload.type)
         serializer = self._serializers.get(cache_key)
         if serializer is None:
+            from memo_replay.serializers import registry  # loaded with the first recording
+
             serializer = registry.resolve(payload.serializer, payload.type,
                                           self.options.serializer, function=self.id,
                                           annotation=self.return_annotation,
@@ -492,6 +486,8 @@ class Memo(Generic[P, R]):
             result = redact(result, field="return")
             preview = {name: redact(value, field=name) for name, value in preview.items()}
         payload = self._serialize(result)
+        from memo_replay.store.entry import build_document
+
         document = build_document(plan.call, preview=preview, payload=payload,
                                   duration_s=duration)
         self._refuse_secrets(document, payload)
@@ -545,8 +541,11 @@ class Memo(Generic[P, R]):
         return self.config.allows_pickle(self.id)
 
     def _serialize(self, result: Any) -> Payload:
+        from memo_replay.serializers import payload_kind, registry, round_trips
+        from memo_replay.store import Payload
+
         serializer, type_path = registry.choose(
-            result, EXCEPTION_SERIALIZER if isinstance(result, BaseException)
+            result, _EXCEPTION if isinstance(result, BaseException)
             else self.options.serializer, function=self.id,
             annotation=self.return_annotation, pickle_allowed=self._pickle_allowed())
         try:
@@ -647,6 +646,8 @@ def _import_hook(path: str, root: Path) -> Callable[..., Any]:
 
 
 def _option_duration(value: float | dt.timedelta | str) -> float:
+    from memo_replay.config import parse_duration
+
     try:
         return parse_duration(value, source="@recorded(ttl=...)")
     except ConfigError as exc:
@@ -679,6 +680,8 @@ def set_session_store(path: str | os.PathLike[str] | None) -> None:
     _session_store = None if path is None else os.fspath(Path(path).resolve())
 
 
+_EXCEPTION = "exception"
+"""The id of ExceptionSerializer: a recorded exception, raised again on replay."""
 _stores: dict[Path, Store] = {}
 _stores_lock = threading.Lock()
 
@@ -687,6 +690,8 @@ def open_store(path: Path) -> Store:
     """One :class:`Store` per directory per process, so its index connection is shared."""
     store = _stores.get(path)
     if store is None:
+        from memo_replay.store import Store  # the store's modules load with the first call
+
         with _stores_lock:
             store = _stores.setdefault(path, Store(path))
     return store
