@@ -681,7 +681,8 @@ def set_session_store(path: str | os.PathLike[str] | None) -> None:
 
 
 _EXCEPTION = "exception"
-"""The id of ExceptionSerializer: a recorded exception, raised again on replay."""
+"""ExceptionSerializer.id, spelled out so that a replay needs no serializer module to tell a
+recorded exception (raised again) from a recorded result."""
 _stores: dict[Path, Store] = {}
 _stores_lock = threading.Lock()
 

@@ -284,11 +284,8 @@ def _fast_container(value: Any) -> bytes | None:
         tag = b"P"
     else:
         return None
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=5)
-    pickler.fast = True  # no memo: equal values give equal bytes, whatever objects they share
-    pickler.dump(value)
-    return tag + buffer.getvalue()
+    pickled = builtins_pickle(value)  # exact scalars only: canonical once the keys are sorted
+    return None if pickled is None else tag + pickled
 
 
 Where = str | tuple[str, Any]

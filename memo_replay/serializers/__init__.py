@@ -33,14 +33,13 @@ from memo_replay.serializers.builtin import (
 )
 from memo_replay.serializers.typenames import resolve_type, type_name
 
-__all__ = ["EXCEPTION_SERIALIZER", "PayloadKind", "Registry", "Serializer", "payload_kind",
+__all__ = ["PayloadKind", "Registry", "Serializer", "payload_kind",
            "register_serializer", "registry", "round_trips"]
 
 _PLAIN: dict[str, Serializer] = {
     s.id: s for s in (JsonSerializer(), BytesSerializer(), NumpySerializer(),
                       PickleSerializer(), ExceptionSerializer())
 }
-EXCEPTION_SERIALIZER = ExceptionSerializer.id
 _CLASS_BOUND: dict[str, Callable[[Any], Serializer]] = {
     "pydantic": PydanticSerializer,
     "dataclass": DataclassSerializer,
