@@ -171,7 +171,7 @@ def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quic
         "",
         "The first full run builds the 100 / 10,000 / 100,000-entry stores in "
         "`benchmarks/.data/` (git-ignored) and later runs reuse them. "
-        "[benchmarks/README.md](../benchmarks/README.md) describes every case.",
+        "`benchmarks/README.md` in the repository describes every case.",
         "",
     ]
     return "\n".join(lines)
