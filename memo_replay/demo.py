@@ -139,8 +139,9 @@ def _run(scratch: Path, mode: str, latency: float) -> list[dict[str, Any]]:
         spinner.stop()
         results.append(event)
         title = event.get("title") or "ReplayMiss"
+        why = f"  ({event['why']})" if event.get("why") else ""
         print(f"  {_colour(event['outcome'])}  {Path(event['path']).name:<18} "
-              f"{_duration(event['elapsed_s']):>10}  {title}")
+              f"{_duration(event['elapsed_s']):>10}  {title}{why}")
     stderr = process.stderr.read() if process.stderr else ""
     if process.wait() not in (0, 1):
         raise SystemExit(f"memo-replay demo: the example run failed:\n{stderr}")

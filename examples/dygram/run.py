@@ -22,6 +22,8 @@ def main(argv: list[str]) -> int:
     for path in machine_paths():
         if as_json:
             print(json.dumps({"event": "start", "path": path}), flush=True)
+        # What a recording would be made for: no recording yet, or the first thing that changed.
+        before = translate.memo.explain(path) if as_json else None
         started = time.perf_counter()
         report: dict[str, Any]
         with memo_replay.track() as calls:
@@ -36,6 +38,12 @@ def main(argv: list[str]) -> int:
                           "title": machine.title, "states": len(machine.states),
                           "recorded_s": calls[-1].recorded_duration_s}
         report["elapsed_s"] = time.perf_counter() - started
+        if before is not None and report["outcome"] == "recorded":
+            # Other arguments make another call (its declared file differs too): not a change.
+            new_call = not before.differences or any(
+                d.component == "argument" for d in before.differences)
+            report["why"] = "first call with these arguments" if new_call \
+                else before.differences[0].message
         if as_json:
             print(json.dumps(report), flush=True)
         else:
