@@ -422,7 +422,8 @@ class Store:
             raise StoreError(f"cannot write the recording {path}: {exc.strerror or exc}; "
                              f"nothing was written and existing entries are intact") from exc
         try:
-            os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; entries are shared files
+            if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+                os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; entries are shared files
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
