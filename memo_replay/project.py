@@ -78,13 +78,21 @@ def module_name(obj: object) -> str:
     name = getattr(obj, "__module__", None) or type(obj).__module__
     if name != "__main__":
         return name
+    return main_module_name() or name
+
+
+@functools.lru_cache(maxsize=1)
+def main_module_name() -> str | None:
+    """What the running script (``__main__``) is called when imported from the project root:
+    ``tools.run`` for ``python tools/run.py``; None for ``python -c``, a REPL or a script
+    outside the project."""
     file = getattr(sys.modules.get("__main__"), "__file__", None)
     if not file:
-        return name
+        return None
     path = Path(file).resolve()
     relative = relative_to_root(path, find_root(path.parent))
     if relative.startswith("/") or not relative.endswith(".py"):
-        return name
+        return None
     return relative[:-3].replace("/", ".")
 
 

@@ -27,6 +27,8 @@ from typing import Any
 
 from xxhash import xxh3_128_digest
 
+from memo_replay.project import module_name
+
 ENCODING_VERSION = 2
 
 # Above this size a bytes-like value contributes its xxh3 digest instead of a copy of itself.
@@ -45,8 +47,9 @@ class Unencodable(Exception):
 
 
 def type_id(tp: type) -> str:
-    """``module.qualname`` of a type, the identity used in tags and entries."""
-    return f"{tp.__module__}.{tp.__qualname__}"
+    """``module.qualname`` of a type, the identity used in tags and entries (a script's class
+    is named like the module the script is when imported, as functions are)."""
+    return f"{module_name(tp)}.{tp.__qualname__}"
 
 
 class Encoder:

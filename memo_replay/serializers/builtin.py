@@ -13,6 +13,7 @@ import io
 import json
 from typing import Any, ClassVar
 
+from memo_replay.project import module_name
 from memo_replay.serializers.base import PayloadKind
 from memo_replay.serializers.typenames import imported_class
 
@@ -247,7 +248,7 @@ class ExceptionSerializer:
             raise TypeError(f"expected an exception, got {type(value).__qualname__}")
         args = list(value.args) if is_json_native(list(value.args)) else [str(value)]
         kind = type(value)
-        return json.dumps({"type": f"{kind.__module__}:{kind.__qualname__}", "args": args,
+        return json.dumps({"type": f"{module_name(kind)}:{kind.__qualname__}", "args": args,
                            "message": str(value)}, ensure_ascii=False, separators=(",", ":"))
 
     def loads(self, data: bytes | str) -> BaseException:

@@ -19,6 +19,8 @@ import types
 import typing
 from typing import Any
 
+from memo_replay.project import main_module_name, module_name
+
 _NONE = "builtins:NoneType"
 _ELLIPSIS = "..."
 
@@ -29,6 +31,8 @@ def imported_class(path: str) -> Any:
         return type(None)
     module_name, _, qualname = path.partition(":")
     value: Any = sys.modules.get(module_name)
+    if value is None and module_name == main_module_name():
+        value = sys.modules.get("__main__")  # recorded by importing what runs as a script now
     for part in qualname.split(".") if value is not None else ():
         value = getattr(value, part, None)
     return value
@@ -50,7 +54,8 @@ def type_name(tp: Any) -> str:
     if origin is not None and isinstance(origin, type):
         return _with_args(type_name(origin), typing.get_args(tp))
     if isinstance(tp, type):
-        name = f"{tp.__module__}:{tp.__qualname__}"
+        # A class of a script run as __main__ is named like the module it is when imported.
+        name = f"{module_name(tp)}:{tp.__qualname__}"
         if "<locals>" in tp.__qualname__ or imported_class(name) is not tp:
             raise TypeError(f"{tp.__qualname__} cannot be found again by its name {name!r} "
                             f"(define it at module level)")

@@ -1,0 +1,78 @@
+"""A script run as ``python tools/run.py`` and the same module imported are one thing.
+
+Function ids already follow the script's path; the types a recording names (a pydantic result,
+a recorded exception) and the types inside keys (a dataclass argument) must too, or a recording
+made by running the script would not replay where the module is imported, and back.
+"""
+
+from __future__ import annotations
+
+from tests.conftest import Project
+
+SCRIPT = """
+    from dataclasses import dataclass
+
+    from pydantic import BaseModel
+
+    from memo_replay import recorded
+
+
+    @dataclass(frozen=True)
+    class Query:
+        text: str
+
+
+    class Node(BaseModel):
+        kind: str
+
+
+    class Refused(Exception):
+        pass
+
+
+    @recorded
+    def parse(query: Query) -> Node:
+        with open("calls.log", "a") as log:
+            log.write(f"parse {query.text}\\n")
+        return Node(kind=query.text)
+
+
+    @recorded(record_exceptions=True)
+    def refuse(query: Query) -> Node:
+        with open("calls.log", "a") as log:
+            log.write(f"refuse {query.text}\\n")
+        raise Refused(f"no: {query.text}")
+
+
+    def main() -> None:
+        print(type(parse(Query("expr"))).__name__)
+        try:
+            refuse(Query("x"))
+        except Refused as error:
+            print("refused", error)
+
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_recorded_by_running_the_script_replays_where_it_is_imported(project: Project) -> None:
+    project.write("tools/__init__.py", "")
+    project.write("tools/run.py", SCRIPT)
+    ran = project._python(["tools/run.py"], mode="record", env=None, check=True)
+    assert ran.stdout.split() == ["Node", "refused", "no:", "x"]
+    assert project.calls() == ["parse expr", "refuse x"]
+
+    imported = project.run("import tools.run; tools.run.main()", mode="replay")
+    assert imported.stdout.split() == ["Node", "refused", "no:", "x"]
+    assert project.calls() == ["parse expr", "refuse x"]  # nothing ran again
+
+
+def test_recorded_where_imported_replays_when_run_as_a_script(project: Project) -> None:
+    project.write("tools/__init__.py", "")
+    project.write("tools/run.py", SCRIPT)
+    project.run("import tools.run; tools.run.main()", mode="record")
+    ran = project._python(["tools/run.py"], mode="replay", env=None, check=True)
+    assert ran.stdout.split() == ["Node", "refused", "no:", "x"]
+    assert project.calls() == ["parse expr", "refuse x"]
