@@ -420,8 +420,7 @@ class Memo(Generic[P, R]):
             return False
         if mode is not Mode.REPLAY:
             return True
-        age = f"recorded {(time.time() - hit.recorded_at) / 86400:.1f} days ago, ttl " \
-              f"{ttl / 86400:g} days"
+        age = f"recorded {_span(time.time() - hit.recorded_at)} ago, ttl {_span(ttl)}"
         if self.config.replay_expired == "fail":
             raise ExpiredRecording(
                 f"memo_replay (replay mode): the recording of `{self.id}` for this call (key "
@@ -521,9 +520,16 @@ class Memo(Generic[P, R]):
                 f"secret (a test fixture), allow it in [tool.memo_replay] allow_secrets.")
 
     def _finish_raised(self, plan: _Plan, error: BaseException, duration: float) -> None:
-        """Record an exception the call raised, when the function opted in."""
+        """Record an exception the call raised, when the function opted in. One that cannot be
+        rebuilt on replay (a pydantic ``ValidationError``) is not recorded, with a warning:
+        the caller still gets the original exception, and the next call runs again."""
         if self.options.record_exceptions and isinstance(error, Exception):
-            self._finish(plan, error, duration)
+            try:
+                self._finish(plan, error, duration)
+            except SerializationError as exc:
+                warn(f"memo_replay: the {type(error).__qualname__} raised by `{self.id}` was not "
+                     f"recorded: {exc.__cause__ or exc}. Raise an exception type that can be "
+                     f"rebuilt from its message (e.g. wrap it in your own) to record it.")
 
     @property
     def return_annotation(self) -> Any:
@@ -604,6 +610,14 @@ def _replayed(plan: _Plan) -> Any:
 
 def _where(plan: _Plan) -> str | None:
     return None if plan.store is None else str(plan.store.path)
+
+
+def _span(seconds: float) -> str:
+    """A duration as people write it: ``45 s``, ``12 min``, ``3.5 h``, ``30 days``."""
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
 
 
 def _short(value: Any) -> str:

@@ -553,3 +553,23 @@ def test_recording_from_another_serializer_version(memo_env: Store,
         assert work(1) == {"x": 1}  # auto: re-recorded with the current serializer
     assert [e.outcome for e in events] == ["recorded"]
     assert json.loads(path.read_text())["result"]["serializer_version"] == 1
+
+
+def test_an_exception_that_cannot_be_rebuilt_propagates_unrecorded(memo_env: Store) -> None:
+    pydantic = pytest.importorskip("pydantic")
+    runs: list[str] = []
+
+    class Shape(pydantic.BaseModel):
+        sides: int
+
+    @recorded(record_exceptions=True)
+    def shape(sides: object) -> Shape:
+        runs.append(str(sides))
+        return Shape(sides=sides)  # type: ignore[arg-type]
+
+    for _ in range(2):
+        with pytest.warns(memo_replay.MemoReplayWarning, match="ValidationError raised by"):
+            with pytest.raises(pydantic.ValidationError):
+                shape("many")
+    assert runs == ["many", "many"]  # not recorded: the second call ran again
+    assert list(memo_env.entries()) == []
