@@ -568,8 +568,8 @@ def test_an_exception_that_cannot_be_rebuilt_propagates_unrecorded(memo_env: Sto
         return Shape(sides=sides)  # type: ignore[arg-type]
 
     for _ in range(2):
-        with pytest.warns(memo_replay.MemoReplayWarning, match="ValidationError raised by"):
-            with pytest.raises(pydantic.ValidationError):
-                shape("many")
+        with pytest.warns(memo_replay.MemoReplayWarning, match="ValidationError raised by"), \
+                pytest.raises(pydantic.ValidationError):
+            shape("many")
     assert runs == ["many", "many"]  # not recorded: the second call ran again
     assert list(memo_env.entries()) == []
