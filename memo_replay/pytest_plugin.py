@@ -259,8 +259,8 @@ class _Report:
         original = sum(s["original"] for s in per_function.values())
         saved = sum(s["saved"] for s in per_function.values())
         lines = [", ".join(f"{n} {outcome}" for outcome, n in counts.items())
-                 + f"; replayed calls originally took {_seconds(original)}, replaying saved "
-                 f"{_seconds(saved)}"]
+                 + (f"; replayed calls originally took {_seconds(original)}, replaying saved "
+                    f"{_seconds(saved)}" if counts["replayed"] else "")]
         if self.verbose:
             for function, s in sorted(per_function.items()):
                 lines.append(f"  {function}: " + ", ".join(

@@ -167,9 +167,7 @@ def unused_listed(result: pytest.RunResult) -> bool:
 def test_memo_mode_option_record_replay_off_auto(project: Project) -> None:
     result = project.run("--memo-mode", "record")
     result.assert_outcomes(passed=2)
-    assert summary(result) == [
-        "0 replayed, 2 recorded, 0 missed, 0 bypassed; replayed calls originally took 0.0 ms, "
-        "replaying saved 0.0 ms"]
+    assert summary(result) == ["0 replayed, 2 recorded, 0 missed, 0 bypassed"]
     assert project.calls() == ["double 1", "double 2"]
     assert len(project.entries()) == 2
 
