@@ -7,6 +7,7 @@ suite must pass with and without it, so a test that relies on a mode sets it its
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +112,13 @@ def project(tmp_path: Path) -> Project:
     root.mkdir()
     (root / "pyproject.toml").write_text('[project]\nname = "proj"\nversion = "0"\n')
     return Project(root)
+
+
+def entry_files(store_dir: Path) -> list[Path]:
+    """The entry files of a store directory (its `.cache/` index left out), sorted."""
+    return sorted(p for p in store_dir.glob("*/*.json") if not p.parent.name.startswith("."))
+
+
+def last_json(stdout: str) -> Any:
+    """The JSON document a subprocess printed last."""
+    return json.loads(stdout.strip().splitlines()[-1])

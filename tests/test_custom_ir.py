@@ -4,19 +4,12 @@ on the grammar file; and a pydantic IR typed only by the return annotation (`lis
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from conftest import entry_files, last_json
 
 if TYPE_CHECKING:
     from conftest import Project
-
-
-def entry_files(store_dir: Path) -> list[Path]:
-    return sorted(p for p in store_dir.glob("*/*.json") if not p.parent.name.startswith("."))
-
-
-def last_json(stdout: str) -> Any:
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 GRAMMAR = r"""

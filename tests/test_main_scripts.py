@@ -7,7 +7,7 @@ made by running the script would not replay where the module is imported, and ba
 
 from __future__ import annotations
 
-from tests.conftest import Project
+from conftest import Project
 
 SCRIPT = """
     from dataclasses import dataclass

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+from conftest import entry_files, last_json
 from pydantic import BaseModel
 from xxhash import xxh3_128_hexdigest
 
@@ -42,14 +43,6 @@ from memo_replay.store.entry import VOLATILE_FIELDS, render
 
 if TYPE_CHECKING:
     from conftest import Project
-
-
-def entry_files(store_dir: Path) -> list[Path]:
-    return sorted(p for p in store_dir.glob("*/*.json") if not p.parent.name.startswith("."))
-
-
-def last_json(stdout: str) -> Any:
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def write_pyproject(project: Project, table: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import entry_files, last_json
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay import (
@@ -25,14 +26,6 @@ from memo_replay import (
 
 if TYPE_CHECKING:
     from conftest import Project
-
-
-def entry_files(store_dir: Path) -> list[Path]:
-    return sorted(p for p in store_dir.glob("*/*.json") if not p.parent.name.startswith("."))
-
-
-def last_json(stdout: str) -> Any:
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 # -- round trips through a real record → replay in separate interpreters -----------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import last_json
 
 from memo_replay import Store
 
@@ -189,10 +190,6 @@ def assert_same_recordings(first: Mapping[str, bytes], second: Mapping[str, byte
     for name, raw in first.items():
         assert without_volatile_fields(raw) == without_volatile_fields(second[name]), name
         assert without_volatile_lines(raw) == without_volatile_lines(second[name]), name
-
-
-def last_json(stdout: str) -> Any:
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 # -- deterministic entries --------------------------------------------------------------------

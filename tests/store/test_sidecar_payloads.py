@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import last_json
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay import CorruptEntry, Store
@@ -154,10 +155,6 @@ def setup(project: Project) -> None:
     project.write("sidemod.py", MODULE)
     project.write("seed.txt", "0\n")
     project.write(".gitignore", "calls.log\n__pycache__/\n")
-
-
-def last_json(stdout: str) -> Any:
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def call_blob(project: Project, *specs: object, mode: str = "auto") -> list[dict[str, Any]]:
