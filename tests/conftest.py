@@ -75,8 +75,19 @@ class Project:
                    check: bool = True) -> subprocess.CompletedProcess[str]:
         return self._python(["-m", module, *args], mode=mode, env=env, check=check)
 
-    def _python(self, argv: list[str], *, mode: str | None, env: Mapping[str, str] | None,
-                check: bool) -> subprocess.CompletedProcess[str]:
+    def run_file(self, relative: str, *args: str, mode: str | None = "auto",
+                 check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a project file as a script (``python tools/run.py``: it is ``__main__``)."""
+        return self._python([relative, *args], mode=mode, env=None, check=check)
+
+    def start(self, code: str, *args: str, mode: str = "auto") -> subprocess.Popen[str]:
+        """Start `code` like :meth:`run` does, without waiting (see :func:`finish_all`)."""
+        return subprocess.Popen([sys.executable, "-c", code, *args], cwd=self.root,
+                                env=self.env(mode), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def env(self, mode: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of the project's subprocesses: no MEMO_*/CI leaking in."""
         full_env = {k: v for k, v in os.environ.items()
                     if not k.startswith("MEMO_") and k not in ("CI", "PYTHONPATH")}
         full_env["PYTHONPATH"] = str(self.root)
@@ -85,8 +96,12 @@ class Project:
         full_env["PYTHONDONTWRITEBYTECODE"] = "1"
         if mode is not None:
             full_env["MEMO_MODE"] = mode
-        full_env.update(env or {})
-        result = subprocess.run([sys.executable, *argv], cwd=self.root, env=full_env,
+        full_env.update(extra or {})
+        return full_env
+
+    def _python(self, argv: list[str], *, mode: str | None, env: Mapping[str, str] | None,
+                check: bool) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, *argv], cwd=self.root, env=self.env(mode, env),
                                 capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:
             raise AssertionError(
@@ -122,3 +137,13 @@ def entry_files(store_dir: Path) -> list[Path]:
 def last_json(stdout: str) -> Any:
     """The JSON document a subprocess printed last."""
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+def finish_all(procs: list[subprocess.Popen[str]]) -> list[str]:
+    """Wait for every process; fail with their output unless all exited 0."""
+    outputs = [p.communicate(timeout=120) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert codes == [0] * len(procs), "\n".join(
+        f"--- process {i}: exit {code}\n{out}\n{err}"
+        for i, (code, (out, err)) in enumerate(zip(codes, outputs, strict=True)))
+    return [out for out, _ in outputs]

@@ -60,7 +60,7 @@ SCRIPT = """
 def test_recorded_by_running_the_script_replays_where_it_is_imported(project: Project) -> None:
     project.write("tools/__init__.py", "")
     project.write("tools/run.py", SCRIPT)
-    ran = project._python(["tools/run.py"], mode="record", env=None, check=True)
+    ran = project.run_file("tools/run.py", mode="record")
     assert ran.stdout.split() == ["Node", "refused", "no:", "x"]
     assert project.calls() == ["parse expr", "refuse x"]
 
@@ -73,6 +73,6 @@ def test_recorded_where_imported_replays_when_run_as_a_script(project: Project) 
     project.write("tools/__init__.py", "")
     project.write("tools/run.py", SCRIPT)
     project.run("import tools.run; tools.run.main()", mode="record")
-    ran = project._python(["tools/run.py"], mode="replay", env=None, check=True)
+    ran = project.run_file("tools/run.py", mode="replay")
     assert ran.stdout.split() == ["Node", "refused", "no:", "x"]
     assert project.calls() == ["parse expr", "refuse x"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import finish_all
 
 import memo_replay
 from memo_replay import ConfigError, Store, recorded
@@ -32,30 +32,6 @@ if TYPE_CHECKING:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def project_env(project: Project, mode: str) -> dict[str, str]:
-    """The environment `Project.run` gives a snippet, for processes started with Popen."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("MEMO_") and k not in ("CI", "PYTHONPATH")}
-    env.update(PYTHONPATH=str(project.root), PYTHONDONTWRITEBYTECODE="1", MEMO_MODE=mode)
-    return env
-
-
-def start(project: Project, code: str, *args: str, mode: str = "auto") -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=project.root,
-                            env=project_env(project, mode), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def finish_all(procs: list[subprocess.Popen[str]]) -> list[str]:
-    """Wait for every process; fail with their output unless all exited 0."""
-    outputs = [p.communicate(timeout=120) for p in procs]
-    codes = [p.returncode for p in procs]
-    assert codes == [0] * len(procs), "\n".join(
-        f"--- process {i}: exit {code}\n{out}\n{err}"
-        for i, (code, (out, err)) in enumerate(zip(codes, outputs, strict=True)))
-    return [out for out, _ in outputs]
 
 
 def wait_for_file(path: Path, proc: subprocess.Popen[str]) -> None:
@@ -181,7 +157,7 @@ def test_stress_mixed_operations_on_one_store(project: Project) -> None:
     every value any process got back was right."""
     workers, operations, keys = 4, 300, 6
     project.write("stress.py", STRESS_MODULE)
-    procs = [start(project, STRESS_WORKER, str(i), str(workers), str(1000 + i), str(operations),
+    procs = [project.start(STRESS_WORKER, str(i), str(workers), str(1000 + i), str(operations),
                    str(keys)) for i in range(workers)]
     reports = [json.loads(out.strip().splitlines()[-1]) for out in finish_all(procs)]
 
@@ -264,7 +240,7 @@ print(json.dumps({"value": value, "outcomes": [e.outcome for e in events]}))
 def test_processes_missing_one_key_record_it_once(project: Project) -> None:
     project.write("slowmod.py", SLOW_MODULE)
     workers = 4
-    outputs = finish_all([start(project, SLOW_CALLER, str(i), str(workers))
+    outputs = finish_all([project.start(SLOW_CALLER, str(i), str(workers))
                           for i in range(workers)])
     results = [json.loads(out) for out in outputs]
 
@@ -284,7 +260,7 @@ def test_processes_in_record_mode_each_call_and_leave_one_whole_entry(project: P
     key still leave one complete entry holding one of the real results."""
     project.write("slowmod.py", SLOW_MODULE)
     workers = 4
-    outputs = finish_all([start(project, SLOW_CALLER, str(i), str(workers), mode="record")
+    outputs = finish_all([project.start(SLOW_CALLER, str(i), str(workers), mode="record")
                           for i in range(workers)])
     results = [json.loads(out) for out in outputs]
 
@@ -461,7 +437,7 @@ def hold_project(project: Project, lock_timeout: str) -> None:
 
 def test_waiting_past_lock_timeout_raises_then_replays(project: Project) -> None:
     hold_project(project, '"1s"')
-    holder = start(project, HOLDER)
+    holder = project.start(HOLDER)
     try:
         wait_for_file(project.root / "holding", holder)
         waited = json.loads(project.run(WAITER).stdout)
@@ -487,7 +463,7 @@ def test_a_killed_lock_holder_releases_the_lock(project: Project) -> None:
     # With lock_timeout = 5, a lock that outlived its holder would make the second call fail
     # with LockTimeout; it succeeds because the kernel dropped the lock with the process.
     hold_project(project, "5")
-    holder = start(project, HOLDER)
+    holder = project.start(HOLDER)
     wait_for_file(project.root / "holding", holder)
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)

@@ -18,13 +18,12 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import last_json
+from conftest import finish_all, last_json
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay import CorruptEntry, Store
@@ -767,28 +766,6 @@ print(json.dumps({"reads": reads, "seen": len(seen), "wrong": len(wrong), "error
 """
 
 
-def project_env(project: Project, mode: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("MEMO_") and k not in ("CI", "PYTHONPATH")}
-    env.update(PYTHONPATH=str(project.root), PYTHONDONTWRITEBYTECODE="1", MEMO_MODE=mode)
-    return env
-
-
-def start(project: Project, code: str, *args: str, mode: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=project.root,
-                            env=project_env(project, mode), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def finish_all(procs: list[subprocess.Popen[str]]) -> list[str]:
-    outputs = [p.communicate(timeout=120) for p in procs]
-    codes = [p.returncode for p in procs]
-    assert codes == [0] * len(procs), "\n".join(
-        f"--- process {i}: exit {code}\n{out}\n{err}"
-        for i, (code, (out, err)) in enumerate(zip(codes, outputs, strict=True)))
-    return [out for out, _ in outputs]
-
-
 def test_concurrent_rerecords_never_break_strict_readers(project: Project,
                                                          tmp_path: Path) -> None:
     """3 processes re-record one key 20 times each, alternating two 200 KiB results, while 2
@@ -802,7 +779,7 @@ def test_concurrent_rerecords_never_break_strict_readers(project: Project,
     the_pair(directory)
 
     stop = tmp_path / "stop"
-    readers = [start(project, READER, allowed, str(tmp_path / f"ready{i}"), str(stop),
+    readers = [project.start(READER, allowed, str(tmp_path / f"ready{i}"), str(stop),
                      mode="replay") for i in range(2)]
     try:
         deadline = time.monotonic() + 60
@@ -810,7 +787,7 @@ def test_concurrent_rerecords_never_break_strict_readers(project: Project,
             assert all(r.poll() is None for r in readers), "a reader exited early"
             assert time.monotonic() < deadline, "the readers never started"
             time.sleep(0.01)
-        writers = [start(project, WRITER, str(ROUNDS), str(i), mode="record") for i in range(3)]
+        writers = [project.start(WRITER, str(ROUNDS), str(i), mode="record") for i in range(3)]
         assert finish_all(writers) == ["done\n"] * 3
     finally:
         stop.touch()
