@@ -116,12 +116,15 @@ def sidecar_of(document: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def sidecar_path(path: Path, document: Mapping[str, Any]) -> Path | None:
+def sidecar_path(path: Path, document: object) -> Path | None:
     """The payload file of the entry at ``path`` — only the one its key and checksum name, so
-    an edited entry can never point a reader elsewhere (None when there is no valid one)."""
-    name = sidecar_of(document)
-    checksum = document["result"].get("checksum") if name is not None else None
-    if not isinstance(checksum, str) or name != sidecar_name(path.stem, checksum):
+    an edited entry can never point a reader elsewhere (None when there is no valid one, or the
+    document is not an entry at all)."""
+    result = document.get("result") if isinstance(document, Mapping) else None
+    if not isinstance(result, Mapping):
+        return None
+    name = result.get("file")
+    if not isinstance(name, str) or name != sidecar_name(path.stem, str(result.get("checksum"))):
         return None
     return path.parent / name
 

@@ -142,21 +142,14 @@ def _summarize(path: str) -> tuple[str, int, dt.datetime | None, str] | None:
             result.get("file")
         if not isinstance(function, str) or not isinstance(serializer, str):
             return None
-        if isinstance(beside, str) and _SIDECAR.match(beside) \
-                and beside.startswith(os.path.basename(path)[:-5]):
+        if isinstance(beside, str) and beside == sidecar_name(
+                os.path.basename(path)[:-5], str(result.get("checksum"))):
             size += os.stat(os.path.join(os.path.dirname(path), beside)).st_size
         recorded_at = dt.datetime.fromisoformat(when.replace("Z", "+00:00")) \
             if isinstance(when, str) else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return function, size, recorded_at, serializer
-
-
-def _payload_file(entry: Path, document: object) -> Path | None:
-    """The payload file a (possibly edited) entry document validly names, else None."""
-    if not isinstance(document, dict) or not isinstance(document.get("result"), dict):
-        return None
-    return sidecar_path(entry, document)
 
 
 def _stat_signature(path: str) -> Signature | None:
@@ -386,7 +379,7 @@ class Store:
                                  f"its payload to save()")
             self._atomic_write(path.parent / sidecar, data)
         self._atomic_write(path, render(document))
-        previous = _payload_file(path, existing)
+        previous = sidecar_path(path, existing)
         if previous is not None and previous.name != sidecar:
             with contextlib.suppress(FileNotFoundError):
                 previous.unlink()  # the payload of the recording just replaced
@@ -395,7 +388,7 @@ class Store:
     def _remove_entry(self, path: Path) -> bool:
         """Delete an entry file and its payload file; True when the entry was there."""
         try:
-            payload_file = _payload_file(path, json.loads(path.read_bytes()))
+            payload_file = sidecar_path(path, json.loads(path.read_bytes()))
         except (OSError, ValueError):
             payload_file = None  # unreadable: a payload left behind is reported as an orphan
         try:
