@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from memo_replay.errors import MemoReplayError
 from memo_replay.store import Entry, Store
 from memo_replay.store.entry import timestamp
+from memo_replay.text import when
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -88,14 +88,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def resolve_store(option: str | None) -> Store:
     """The store the CLI works on: --store, MEMO_STORE, the project's config, the default."""
-    if option:
-        return Store(option)
-    if os.environ.get("MEMO_STORE"):
-        return Store(os.environ["MEMO_STORE"])
-    from memo_replay.project import find_root, project_config
+    from memo_replay.project import store_path
 
-    root = find_root(Path.cwd().resolve())
-    return Store(root / (project_config(root).store or "fixtures_store"))
+    return Store(store_path(option))
 
 
 def _ls(args: argparse.Namespace) -> int:
@@ -109,7 +104,7 @@ def _ls(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([_summary(e) for e in entries])
         return EXIT_OK
-    rows = [(e.key, e.function, _when(e), _size(e.size), e.serializer, _args_line(e))
+    rows = [(e.key, e.function, when(e.recorded_at), _size(e.size), e.serializer, _args_line(e))
             for e in entries]
     _table(("KEY", "FUNCTION", "RECORDED", "SIZE", "SERIALIZER", "ARGUMENTS"), rows)
     print(f"{len(entries)} recording{'s' if len(entries) != 1 else ''}")
@@ -124,16 +119,17 @@ def _show(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     payload = entry.payload.embedded()
     if args.json:
-        _print_json({**_summary(entry), "components": entry.components, "payload": payload,
+        _print_json({**_summary(entry), "components": entry.components.document(),
+                     "payload": payload,
                      "payload_file": entry.payload_file})
         return EXIT_OK
-    code = entry.components.get("code", {})
+    code = entry.components.code
     print(f"key          {entry.key}\nfunction     {entry.function}\nfile         {entry.path}")
-    print(f"recorded     {_when(entry)}  (the call took {entry.duration_s:.3f} s)")
+    print(f"recorded     {when(entry.recorded_at)}  (the call took {entry.duration_s:.3f} s)")
     print(f"serializer   {entry.serializer} v{entry.payload.serializer_version}"
           f"{'  type ' + entry.payload.type if entry.payload.type else ''}  {_size(entry.size)}")
-    print(f"code         {code.get('hash')} ({code.get('kind')}), "
-          f"{len(code.get('helpers', {}))} helpers, {len(code.get('constants', {}))} constants")
+    print(f"code         {code.hash} ({code.kind}), "
+          f"{len(code.helpers)} helpers, {len(code.constants)} constants")
     print("arguments")
     for name, value in entry.arguments.items():
         print(f"  {name} = {json.dumps(value, ensure_ascii=False)}")
@@ -162,14 +158,15 @@ def _stats(args: argparse.Namespace) -> int:
             "store": str(store.path), "entries": stats.entries, "bytes": stats.bytes,
             "problems": stats.problems,
             "functions": {name: {"entries": f.entries, "bytes": f.bytes,
-                                 "oldest": _iso(f.oldest), "newest": _iso(f.newest),
+                                 "oldest": f.oldest and timestamp(f.oldest),
+                                 "newest": f.newest and timestamp(f.newest),
                                  "serializers": dict(f.serializers),
                                  "stale": stale.get(name, 0)}
                           for name, f in stats.functions.items()},
         })
         return EXIT_OK
     rows = [(name, str(f.entries), str(stale.get(name, 0)), _size(f.bytes),
-             _iso(f.oldest) or "-", _iso(f.newest) or "-",
+             when(f.oldest), when(f.newest),
              ", ".join(f"{k}×{v}" for k, v in f.serializers.items()))
             for name, f in stats.functions.items()]
     _table(("FUNCTION", "ENTRIES", "STALE", "SIZE", "OLDEST", "NEWEST", "SERIALIZERS"), rows)
@@ -216,22 +213,31 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from memo_replay.errors import CorruptEntry
     from memo_replay.project import find_root, project_config
     from memo_replay.secrets import scanner
-    from memo_replay.store.entry import sidecar_path
 
     store = resolve_store(args.store)
     config = project_config(find_root(store.path.resolve()))
     check = scanner(config.secret_patterns, config.allow_secrets)
     found = []
-    for path in store.entry_files():
+    for name in store.entry_names():
+        path = Path(store.backend.where(name))
         try:
-            document = json.loads(path.read_bytes())
-            sidecar = sidecar_path(path, document)
-            beside = None if sidecar is None else sidecar.read_bytes()
-        except (OSError, ValueError, AttributeError):
-            continue  # damaged entries are `memo-replay verify`'s business
-        found += [(path, leak) for leak in check.scan_document(document, beside)]
+            entry = store.read(name)
+        except CorruptEntry:
+            # Damaged is `memo-replay verify`'s business, but a secret in it is still a leak.
+            try:
+                raw = store.backend.read(name)
+            except OSError:
+                continue
+            if raw is not None:
+                text = raw.decode("utf-8", errors="replace")
+                found += [(path, leak) for leak in check.scan_text(text, "the damaged entry")]
+            continue
+        if entry is not None:
+            found += [(path, leak) for leak in check.scan(entry.arguments, entry.payload,
+                                                          entry.source)]
     if args.json:
         _print_json([{"path": str(path), "field": leak.field, "kind": leak.kind,
                       "excerpt": leak.excerpt} for path, leak in found])
@@ -282,7 +288,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _summary(entry: Entry) -> dict[str, Any]:
     return {"key": entry.key, "function": entry.function, "path": str(entry.path),
-            "recorded_at": _when(entry), "duration_s": entry.duration_s, "size": entry.size,
+            "recorded_at": when(entry.recorded_at), "duration_s": entry.duration_s,
+            "size": entry.size,
             "serializer": entry.serializer, "arguments": dict(entry.arguments),
             "files": dict(entry.files)}
 
@@ -308,11 +315,3 @@ def _size(n: int) -> str:
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return f"{n} B"
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else timestamp(value)
-
-
-def _when(entry: Entry) -> str:
-    return _iso(entry.recorded_at) or "-"

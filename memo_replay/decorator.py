@@ -23,20 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from memo_replay.errors import (
-    ConfigError,
-    CorruptEntry,
-    ExpiredRecording,
-    InvalidOption,
-    ReplayMiss,
-    SecretDetected,
-    SerializationError,
-    UnsupportedFormat,
-    warn,
-)
+from memo_replay.call.plan import Action, Found, decide, looks_up
+from memo_replay.call.recorder import Capture, Recorder
+from memo_replay.call.replayer import Lookup, Replayer
+from memo_replay.errors import ConfigError, InvalidOption, MemoReplayError, ReplayMiss, warn
 from memo_replay.events import CallEvent, emit, listening
-from memo_replay.keys import CallKey, compose
 from memo_replay.keys.arguments import ArgumentSpec
+from memo_replay.keys.builder import KeyBuilder
 from memo_replay.keys.files import DeclaredFiles
 from memo_replay.modes import Mode, parse_mode, resolve_mode
 from memo_replay.project import (
@@ -45,14 +38,16 @@ from memo_replay.project import (
     module_dir,
     module_name,
     project_config,
+    store_path,
 )
 
 if TYPE_CHECKING:
     from memo_replay.config import Config
     from memo_replay.explain import Explanation
+    from memo_replay.keys import CallKey
     from memo_replay.keys.code import CodeFingerprint
     from memo_replay.serializers import Serializer, SerializerOption
-    from memo_replay.store import Entry, Hit, Payload, Store
+    from memo_replay.store import Entry, Store
     from memo_replay.store.locks import KeyLock
 
 P = ParamSpec("P")
@@ -61,9 +56,6 @@ R_co = TypeVar("R_co", covariant=True)
 R2 = TypeVar("R2")
 S = TypeVar("S")
 P2 = ParamSpec("P2")
-
-DEFAULT_STORE = "fixtures_store"
-
 
 class Recorded(Protocol[P, R_co]):
     """The type of a ``@recorded`` function: the same call signature, plus ``.memo``.
@@ -184,7 +176,13 @@ def recorded(
 
 
 class Memo(Generic[P, R]):
-    """The ``.memo`` of a recorded function: its key, explanation and recordings."""
+    """The ``.memo`` of a recorded function: its key, explanation and recordings.
+
+    It composes the call pipeline: a :class:`~memo_replay.keys.builder.KeyBuilder` makes the
+    key, :func:`~memo_replay.call.plan.decide` picks what to do, a
+    :class:`~memo_replay.call.replayer.Replayer` finds and decodes the recording, a
+    :class:`~memo_replay.call.recorder.Recorder` records around the real call.
+    """
 
     def __init__(self, function: Callable[P, R], options: Options, *,
                  call_site: str | None = None) -> None:
@@ -200,16 +198,28 @@ class Memo(Generic[P, R]):
             # the library is installed in.
             self.root = find_root(Path(call_site).resolve().parent if call_site
                                   else Path.cwd().resolve())
-        self._arguments = ArgumentSpec(function, function_id=self.id, ignore=options.ignore,
-                                       root=self.root)
-        self._files = DeclaredFiles(options.files, function_id=self.id, root=self.root,
-                                    parameters=self._arguments.parameter_names)
+        arguments = ArgumentSpec(function, function_id=self.id, ignore=options.ignore,
+                                 root=self.root)
+        files = DeclaredFiles(options.files, function_id=self.id, root=self.root,
+                              parameters=arguments.parameter_names)
+        serializer = options.serializer
+        self.keys = KeyBuilder(arguments, files, lambda: self.code,
+                               serializer if serializer is None or isinstance(serializer, str)
+                               else serializer.id)
+        """Builds the keys of this function's calls."""
         self._check_ignore()
+        self.replayer = Replayer(self.id, option=options.serializer,
+                                 annotation=lambda: self.return_annotation,
+                                 pickle_allowed=lambda: self.config.allows_pickle(self.id),
+                                 ttl=lambda: self.ttl)
+        self.recorder = Recorder(self.id, option=options.serializer, redact=options.redact,
+                                 record_exceptions=options.record_exceptions,
+                                 config=lambda: self.config,
+                                 annotation=lambda: self.return_annotation,
+                                 ttl=lambda: self.ttl, root=self.root)
         self._code: CodeFingerprint | None = None
-        self._serializers: dict[tuple[str, str | None], Serializer] = {}
         self._annotation: Any = _UNKNOWN
         self._config: Config | None = None
-        self._recent_keys: dict[bytes, CallKey] = {}
         self._store_setting: tuple[tuple[str | None, str | None], Store] | None = None
         self._lock = threading.Lock()
         self.wrapper = self._wrap()
@@ -246,6 +256,11 @@ class Memo(Generic[P, R]):
         return resolve_mode(self.options.mode, self.config.mode)
 
     @property
+    def ttl(self) -> float | None:
+        """How long a recording stays valid, in seconds (``ttl=``, else the project's)."""
+        return self.options.ttl if self.options.ttl is not None else self.config.ttl
+
+    @property
     def store(self) -> Store:
         """The store a call made now would use (``--memo-store`` > ``MEMO_STORE`` > ``store=``
         > config > ``fixtures_store/`` at the project root)."""
@@ -255,281 +270,25 @@ class Memo(Generic[P, R]):
         cached = self._store_setting
         if cached is not None and cached[0] == setting:
             return cached[1]
-        if env:
-            store = open_store(Path(env).resolve())
-        else:
-            configured = self.options.store or self.config.store or DEFAULT_STORE
-            store = open_store(self.root / configured)
+        store = open_store(store_path(env, root=self.root,
+                                      configured=self.options.store).resolve())
         self._store_setting = (setting, store)
         return store
 
     def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """The key a call with these arguments has."""
-        return self._call_key(self._arguments.bind(args, kwargs)).key
+        return self.keys.key(self.keys.bind(args, kwargs)).key
 
     def explain(self, *args: P.args, **kwargs: P.kwargs) -> Explanation:
         """Whether a call with these arguments would replay, and if not, what differs."""
-        bound = self._arguments.bind(args, kwargs)
-        call = self._call_key(bound)
+        bound = self.keys.bind(args, kwargs)
         from memo_replay.explain import explain  # explaining is rare: imported on demand
 
-        return explain(call, self._arguments.preview(bound), self.store.entries(self.id))
+        return explain(self.keys.key(bound), self.keys.preview(bound), self.store.entries(self.id))
 
     def entries(self) -> Iterator[Entry]:
         """The recordings of this function in its store."""
         return self.store.entries(self.id)
-
-    # -- the pipeline -------------------------------------------------------------------------
-
-    def _wrap(self) -> Callable[P, R]:
-        # On a miss the real call runs under the key's record-once lock; whoever waited for it
-        # re-checks the store first and replays what the holder recorded (see store/locks.py).
-        function: Any = self.function
-        prepare, lock_for, recheck = self._prepare, self._lock_for, self._recheck
-        finish, finish_raised = self._finish, self._finish_raised
-        if inspect.iscoroutinefunction(function):
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                plan = prepare(args, kwargs)
-                if plan.replayed:
-                    return _replayed(plan)
-                lock = lock_for(plan)
-                if lock is not None:
-                    await lock.acquire_async(plan.lock_timeout)
-                try:
-                    if lock is not None and recheck(plan):
-                        return _replayed(plan)
-                    started = time.perf_counter()
-                    try:
-                        result = await function(*args, **kwargs)
-                    except BaseException as error:
-                        finish_raised(plan, error, time.perf_counter() - started)
-                        raise
-                    finish(plan, result, time.perf_counter() - started)
-                    return result
-                finally:
-                    if lock is not None:
-                        lock.release()
-
-            wrapper: Any = async_wrapper
-        else:
-            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                plan = prepare(args, kwargs)
-                if plan.replayed:
-                    return _replayed(plan)
-                lock = lock_for(plan)
-                if lock is not None:
-                    lock.acquire(plan.lock_timeout)
-                try:
-                    if lock is not None and recheck(plan):
-                        return _replayed(plan)
-                    started = time.perf_counter()
-                    try:
-                        result = function(*args, **kwargs)
-                    except BaseException as error:
-                        finish_raised(plan, error, time.perf_counter() - started)
-                        raise
-                    finish(plan, result, time.perf_counter() - started)
-                    return result
-                finally:
-                    if lock is not None:
-                        lock.release()
-
-            wrapper = sync_wrapper
-        functools.update_wrapper(wrapper, function)
-        wrapper.memo = self
-        return wrapper  # type: ignore[no-any-return]
-
-    def _call_key(self, bound: dict[str, Any]) -> CallKey:
-        if self._files.patterns:  # declared files can change between calls: compose anew
-            return self._compose(bound)
-        # Same code, same arguments, no files: the same key. Remembering the keys of recent
-        # argument sets skips hashing each argument apart and composing them on a repeat call.
-        digest = self._arguments.identity(bound)
-        call = self._recent_keys.get(digest)
-        if call is None:
-            call = self._compose(bound)
-            if len(self._recent_keys) >= _RECENT_KEYS:
-                self._recent_keys.clear()
-            self._recent_keys[digest] = call
-        return call
-
-    def _compose(self, bound: dict[str, Any]) -> CallKey:
-        serializer = self.options.serializer
-        return compose(
-            self.id,
-            self.code,
-            self._arguments.hashes(bound),
-            self._files.hashes(bound),
-            serializer if serializer is None or isinstance(serializer, str) else serializer.id,
-        )
-
-    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Plan:
-        mode = self.mode
-        if mode is Mode.OFF:
-            return _Plan(mode)
-        bound = self._arguments.bind(args, kwargs)
-        plan = _Plan(mode, self._call_key(bound), bound, self.store)
-        try:
-            if mode is not Mode.RECORD and not self._recheck(plan) and mode is Mode.REPLAY:
-                raise self._miss(plan, bound)
-        except ReplayMiss as miss:
-            if listening():
-                emit(CallEvent(self.id, miss.key, "missed", 0.0, 0.0, _where(plan), str(miss)))
-            raise
-        return plan
-
-    def _miss(self, plan: _Plan, bound: dict[str, Any]) -> ReplayMiss:
-        call, store = plan.call, plan.store
-        if call is None or store is None:  # pragma: no cover - only plans of `off` lack them
-            raise AssertionError("a miss needs a key and a store")
-        from memo_replay.explain import explain
-
-        explanation = explain(call, self._arguments.preview(bound), store.entries(self.id))
-        return ReplayMiss(f"memo_replay (replay mode): {explanation}", function=self.id,
-                          key=call.key, explanation=explanation)
-
-    def _recheck(self, plan: _Plan) -> bool:
-        """Replay into ``plan`` if the store has the call (again, after waiting for the lock)."""
-        if plan.mode is Mode.RECORD or plan.call is None or plan.store is None:
-            return False
-        started = time.perf_counter()
-        value = self._replay(plan.store, plan.call, plan.mode)
-        if value is _MISS:
-            return False
-        hit, plan.value = value
-        plan.replayed = True
-        plan.raises = hit.payload.serializer == _EXCEPTION
-        if listening():
-            emit(CallEvent(self.id, plan.call.key, "replayed", time.perf_counter() - started,
-                           hit.duration_s, _where(plan)))
-        return True
-
-    def _lock_for(self, plan: _Plan) -> KeyLock | None:
-        if plan.call is None or plan.store is None:
-            return None
-        plan.lock_timeout = self.config.lock_timeout
-        return plan.store.lock(self.id, plan.call.key)
-
-    def _ttl(self) -> float | None:
-        return self.options.ttl if self.options.ttl is not None else \
-            self.config.ttl
-
-    def _expired(self, hit: Hit, mode: Mode, call: CallKey, ttl: float) -> bool:
-        """True when ``hit`` is past ``ttl`` and must not replay (strict replay may warn)."""
-        if hit.recorded_at is None or time.time() - hit.recorded_at <= ttl:
-            return False
-        if mode is not Mode.REPLAY:
-            return True
-        age = f"recorded {_span(time.time() - hit.recorded_at)} ago, ttl {_span(ttl)}"
-        if self.config.replay_expired == "fail":
-            raise ExpiredRecording(
-                f"memo_replay (replay mode): the recording of `{self.id}` for this call (key "
-                f"{call.key}) has expired ({age}); [tool.memo_replay] replay_expired = \"fail\"."
-                f"\nTo re-record: {_rerecord_command()}", function=self.id, key=call.key)
-        warn(f"memo_replay: replaying an expired recording of `{self.id}` ({age}); "
-             f"re-record it with {_rerecord_command()}")
-        return False
-
-    def _replay(self, store: Store, call: CallKey, mode: Mode) -> Any:
-        try:
-            hit = store.lookup(self.id, call.key)
-            if hit is None:
-                return _MISS
-            ttl = self._ttl()
-            if ttl is not None and self._expired(hit, mode, call, ttl):
-                return _MISS
-            serializer = self._serializer_for(hit.payload)
-            if serializer.version != hit.payload.serializer_version:
-                if mode is Mode.REPLAY:
-                    raise ReplayMiss(
-                        f"memo_replay (replay mode): the recording of `{self.id}` for this call "
-                        f"(key {call.key}) was written by version "
-                        f"{hit.payload.serializer_version} of the {serializer.id!r} serializer; "
-                        f"this process has version {serializer.version}, so it is not "
-                        f"replayed.\nTo re-record: {_rerecord_command()}",
-                        function=self.id, key=call.key)
-                return _MISS  # written by another serializer version: re-record
-            return hit, serializer.loads(hit.payload.data)
-        except UnsupportedFormat:
-            raise  # written by a newer memo_replay: never overwrite it with an older format
-        except (CorruptEntry, SerializationError, ValueError, TypeError) as exc:
-            if mode is Mode.REPLAY:
-                if isinstance(exc, (CorruptEntry, SerializationError)):
-                    raise
-                raise CorruptEntry(store.entry_path(self.id, call.key),
-                                   f"its payload does not load ({exc})") from exc
-            warn(f"memo_replay: {exc} — re-recording it")
-            return _MISS
-
-    def _serializer_for(self, payload: Payload) -> Serializer:
-        cache_key = (payload.serializer, payload.type)
-        serializer = self._serializers.get(cache_key)
-        if serializer is None:
-            from memo_replay.serializers import registry  # loaded with the first recording
-
-            serializer = registry.resolve(payload.serializer, payload.type,
-                                          self.options.serializer, function=self.id,
-                                          annotation=self.return_annotation,
-                                          pickle_allowed=self._pickle_allowed())
-            self._serializers[cache_key] = serializer
-        return serializer
-
-    def _finish(self, plan: _Plan, result: Any, duration: float) -> None:
-        if plan.call is None or plan.bound is None or plan.store is None:
-            if listening():
-                emit(CallEvent(self.id, None, "bypassed", duration, duration))
-            return
-        redact = self._redactor()
-        preview = self._arguments.preview(plan.bound)
-        if redact is not None:
-            result = redact(result, field="return")
-            preview = {name: redact(value, field=name) for name, value in preview.items()}
-        payload = self._serialize(result)
-        from memo_replay.store.entry import build_document
-
-        document = build_document(plan.call, preview=preview, payload=payload,
-                                  duration_s=duration)
-        self._refuse_secrets(document, payload)
-        ttl = self._ttl()
-        plan.store.save(self.id, plan.call.key, document, payload=payload,
-                        stale_before=None if ttl is None else time.time() - ttl)
-        if listening():
-            emit(CallEvent(self.id, plan.call.key, "recorded", duration, duration,
-                           _where(plan)))
-
-    def _redactor(self) -> Callable[..., Any] | None:
-        if self.options.redact is not None:
-            return self.options.redact
-        path = self.config.redact
-        return None if path is None else _import_hook(path, self.root)
-
-    def _refuse_secrets(self, document: dict[str, Any], payload: Payload) -> None:
-        config = self.config
-        from memo_replay.secrets import scanner
-
-        leaks = scanner(config.secret_patterns, config.allow_secrets).scan_document(
-            document, payload.beside)
-        if leaks:
-            found = "; ".join(f"{leak.field} contains {leak.kind} ({leak.excerpt})"
-                              for leak in leaks[:3])
-            raise SecretDetected(
-                f"refusing to record `{self.id}`: {found}. Nothing was written. Fix: leave the "
-                f"argument out with @recorded(ignore=[...]) if it does not affect the result; "
-                f"rewrite it with a redact= hook (per function, or [tool.memo_replay] redact); "
-                f"move a secret out of the source into the environment; or, if it is not a "
-                f"secret (a test fixture), allow it in [tool.memo_replay] allow_secrets.")
-
-    def _finish_raised(self, plan: _Plan, error: BaseException, duration: float) -> None:
-        """Record an exception the call raised, when the function opted in. One that cannot be
-        rebuilt on replay (a pydantic ``ValidationError``) is not recorded, with a warning:
-        the caller still gets the original exception, and the next call runs again."""
-        if self.options.record_exceptions and isinstance(error, Exception):
-            try:
-                self._finish(plan, error, duration)
-            except SerializationError as exc:
-                warn(f"memo_replay: the {type(error).__qualname__} raised by `{self.id}` was not "
-                     f"recorded: {exc.__cause__ or exc}. Raise an exception type that can be "
-                     f"rebuilt from its message (e.g. wrap it in your own) to record it.")
 
     @property
     def return_annotation(self) -> Any:
@@ -543,97 +302,173 @@ class Memo(Generic[P, R]):
             self._annotation = hints.get("return")
         return self._annotation
 
-    def _pickle_allowed(self) -> bool:
-        return self.config.allows_pickle(self.id)
+    # -- the pipeline -------------------------------------------------------------------------
 
-    def _serialize(self, result: Any) -> Payload:
-        from memo_replay.serializers import payload_kind, registry, round_trips
-        from memo_replay.store import Payload
+    def _wrap(self) -> Callable[P, R]:
+        # On a miss the real call runs under the key's record-once lock; whoever waited for it
+        # looks again first and replays what the holder recorded (see store/locks.py). The two
+        # wrappers differ only in what they await.
+        function: Any = self.function
+        begin, lock_for, look_again, capture = \
+            self._begin, self._lock_for, self._look_again, self._capture
+        if inspect.iscoroutinefunction(function):
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                call = begin(args, kwargs)
+                if call.lookup is not None:
+                    return call.replayed()
+                lock = lock_for(call)
+                if lock is not None:
+                    await lock.acquire_async(self.config.lock_timeout)
+                try:
+                    if lock is not None and look_again(call):
+                        return call.replayed()
+                    with capture(call) as result:
+                        result.value = await function(*args, **kwargs)
+                    return result.value
+                finally:
+                    if lock is not None:
+                        lock.release()
 
-        serializer, type_path = registry.choose(
-            result, _EXCEPTION if isinstance(result, BaseException)
-            else self.options.serializer, function=self.id,
-            annotation=self.return_annotation, pickle_allowed=self._pickle_allowed())
-        try:
-            data = serializer.dumps(result)
-            payload = Payload.create(serializer, type_path, payload_kind(serializer, data), data)
-            replayed = serializer.loads(payload.data)
-        except SerializationError:
-            raise
-        except Exception as exc:
-            raise SerializationError(
-                f"cannot record the result of `{self.id}` with the {serializer.id!r} serializer: "
-                f"{exc.__class__.__name__}: {exc}. Nothing was written. Return a value it "
-                f"supports, or choose another with @recorded(serializer=...)."
-            ) from exc
-        if not round_trips(serializer, result, replayed):
-            raise SerializationError(
-                f"cannot record the result of `{self.id}`: the {serializer.id!r} serializer does "
-                f"not give back an equal `{type(result).__qualname__}`, so a replay would differ "
-                f"from the real call (returned {_short(result)}, would replay "
-                f"{_short(replayed)}). Nothing was written. Return plain JSON data, a pydantic "
-                f"model or a dataclass, or choose another serializer with @recorded(serializer="
-                f"...)."
-            )
-        return payload
+            wrapper: Any = async_wrapper
+        else:
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                call = begin(args, kwargs)
+                if call.lookup is not None:
+                    return call.replayed()
+                lock = lock_for(call)
+                if lock is not None:
+                    lock.acquire(self.config.lock_timeout)
+                try:
+                    if lock is not None and look_again(call):
+                        return call.replayed()
+                    with capture(call) as result:
+                        result.value = function(*args, **kwargs)
+                    return result.value
+                finally:
+                    if lock is not None:
+                        lock.release()
+
+            wrapper = sync_wrapper
+        functools.update_wrapper(wrapper, function)
+        wrapper.memo = self
+        return wrapper  # type: ignore[no-any-return]
+
+    def _begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
+        """Key the call and look it up: replayed (``lookup`` set), or to be called."""
+        mode = self.mode
+        if mode is Mode.OFF:
+            return _Call(mode)
+        bound = self.keys.bind(args, kwargs)
+        call = _Call(mode, self.keys.key(bound), bound, self.store)
+        if looks_up(mode):
+            action, lookup = self._look(call)
+            if action is Action.RECORD_WARN:
+                warn(f"memo_replay: {lookup.error} — re-recording it")
+            elif action is Action.MISS or action is Action.FAIL:
+                error = self._refusal(call, action, lookup)
+                if isinstance(error, ReplayMiss) and listening():
+                    emit(CallEvent(self.id, error.key, "missed", 0.0, 0.0, call.where,
+                                   str(error)))
+                raise error
+        return call
+
+    def _lock_for(self, call: _Call) -> KeyLock | None:
+        """The key's record-once lock (None in ``off``, or where the store cannot be written)."""
+        if call.key is None or call.store is None:
+            return None
+        return call.store.lock(self.id, call.key.key)
+
+    def _look_again(self, call: _Call) -> bool:
+        """After waiting for the lock: True when another process recorded the call meanwhile
+        (it is then replayed into ``call``)."""
+        if not looks_up(call.mode):
+            return False
+        action, lookup = self._look(call)
+        if action is Action.FAIL:
+            raise self._refusal(call, action, lookup)
+        return call.lookup is not None
+
+    def _look(self, call: _Call) -> tuple[Action, Lookup]:
+        """Look the call up and decide; a replay is stored into ``call``."""
+        assert call.key is not None
+        assert call.store is not None
+        started = time.perf_counter()
+        lookup = self.replayer.find(call.store, call.key.key)
+        action = decide(call.mode, lookup.found, replay_expired=self.config.replay_expired)
+        if action is Action.REPLAY or action is Action.REPLAY_WARN:
+            if action is Action.REPLAY_WARN:
+                warn(self.replayer.expired(lookup, call.key.key)[0])
+            call.lookup = lookup
+            if listening():
+                assert lookup.hit is not None
+                emit(CallEvent(self.id, call.key.key, "replayed", time.perf_counter() - started,
+                               lookup.hit.duration_s, call.where))
+        return action, lookup
+
+    def _refusal(self, call: _Call, action: Action, lookup: Lookup) -> MemoReplayError:
+        """The error a call that must not run raises."""
+        assert call.key is not None
+        assert call.store is not None
+        assert call.bound is not None
+        key = call.key.key
+        if lookup.found is Found.EXPIRED:
+            return self.replayer.expired(lookup, key)[1]
+        if action is Action.FAIL:
+            assert lookup.error is not None
+            return lookup.error
+        if lookup.found is Found.SERIALIZER_CHANGED:
+            return self.replayer.serializer_changed(lookup, key)
+        from memo_replay.explain import explain
+
+        explanation = explain(call.key, self.keys.preview(call.bound),
+                              call.store.entries(self.id))
+        return ReplayMiss(f"memo_replay (replay mode): {explanation}", function=self.id,
+                          key=key, explanation=explanation)
+
+    def _capture(self, call: _Call) -> Capture:
+        """Around the real call: records its result (or only reports it, in ``off``)."""
+        bound = call.bound
+        return self.recorder.around(call.key, lambda: self.keys.preview(bound or {}),
+                                    call.store)
 
     def _check_ignore(self) -> None:
-        names = self._arguments.parameter_names
+        names = self.keys.arguments.parameter_names
         unknown = sorted(self.options.ignore - set(names))
-        if unknown and not self._arguments.accepts_any_keyword:
+        if unknown and not self.keys.arguments.accepts_any_keyword:
             raise InvalidOption(
                 f"@recorded(ignore={unknown!r}) on `{self.id}`: no parameter named "
                 f"{', '.join(unknown)}; parameters are: {', '.join(names) or '(none)'}"
             )
 
 
-@dataclass
-class _Plan:
-    """One call's way through the pipeline (``call``/``bound``/``store`` are None in ``off``)."""
+class _Call:
+    """One call's way through the pipeline (``key``/``bound``/``store`` are None in ``off``)."""
 
-    mode: Mode
-    call: CallKey | None = None
-    bound: dict[str, Any] | None = None
-    store: Store | None = None
-    replayed: bool = False
-    raises: bool = False
-    """The replayed value is an exception the original call raised (``record_exceptions``)."""
-    value: Any = None
-    lock_timeout: float = 0.0
+    __slots__ = ("bound", "key", "lookup", "mode", "store")
 
+    def __init__(self, mode: Mode, key: CallKey | None = None,
+                 bound: dict[str, Any] | None = None, store: Store | None = None) -> None:
+        self.mode = mode
+        self.key = key
+        self.bound = bound
+        self.store = store
+        self.lookup: Lookup | None = None
+        """Set when the call replays."""
 
-def _replayed(plan: _Plan) -> Any:
-    if plan.raises:
-        raise plan.value
-    return plan.value
+    @property
+    def where(self) -> str | None:
+        return None if self.store is None else str(self.store.path)
 
-
-def _where(plan: _Plan) -> str | None:
-    return None if plan.store is None else str(plan.store.path)
-
-
-def _span(seconds: float) -> str:
-    """A duration as people write it: ``45 s``, ``12 min``, ``3.5 h``, ``30 days``."""
-    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
-        if seconds >= size:
-            return f"{seconds / size:.3g} {unit}"
-    return f"{seconds:.3g} s"
+    def replayed(self) -> Any:
+        """The replayed value (a recorded exception is raised again)."""
+        lookup = self.lookup
+        assert lookup is not None
+        if lookup.raises:
+            raise lookup.value
+        return lookup.value
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
 
-
-def _rerecord_command() -> str:
-    from memo_replay.explain import rerecord_command
-
-    return rerecord_command()
-
-
-_RECENT_KEYS = 4096
-"""How many argument sets' keys a function remembers (per process)."""
-_MISS: Any = object()
 _UNKNOWN: Any = object()
 
 
@@ -641,22 +476,6 @@ def function_id(function: Callable[..., Any]) -> str:
     """``module.qualname`` — never a file path (see :func:`~memo_replay.project.module_name`)."""
     qualname = getattr(function, "__qualname__", None) or type(function).__qualname__
     return f"{module_name(function)}.{qualname}"
-
-
-def _import_hook(path: str, root: Path) -> Callable[..., Any]:
-    """The project's ``module:function`` hook from ``[tool.memo_replay]`` (project code)."""
-    import importlib
-
-    module_name, _, name = path.partition(":")
-    try:
-        hook = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"`redact = {path!r}` in [tool.memo_replay] of "
-                          f"{root / 'pyproject.toml'} cannot be imported: {exc}") from None
-    if not callable(hook):
-        raise ConfigError(f"`redact = {path!r}` in [tool.memo_replay] of "
-                          f"{root / 'pyproject.toml'} is not callable")
-    return hook  # type: ignore[no-any-return]
 
 
 def _option_duration(value: float | dt.timedelta | str) -> float:
@@ -694,9 +513,6 @@ def set_session_store(path: str | os.PathLike[str] | None) -> None:
     _session_store = None if path is None else os.fspath(Path(path).resolve())
 
 
-_EXCEPTION = "exception"
-"""ExceptionSerializer.id, spelled out so that a replay needs no serializer module to tell a
-recorded exception (raised again) from a recorded result."""
 _stores: dict[Path, Store] = {}
 _stores_lock = threading.Lock()
 

@@ -8,6 +8,7 @@ entry, and what to do about it.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -84,12 +85,14 @@ class CorruptEntry(MemoReplayError):
     A corrupt entry is never replayed.
     """
 
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
+    def __init__(self, location: str | os.PathLike[str], reason: str) -> None:
+        self.location = os.fspath(location)
+        """Where the entry is: a path, or a URL for a remote store."""
+        self.path = Path(self.location)
         self.reason = reason
         super().__init__(
-            f"corrupt recording {path}: {reason}. It will not be replayed. Re-record it with "
-            f"MEMO_MODE=record (or delete the file); `memo-replay verify` lists every damaged "
+            f"corrupt recording {self.location}: {reason}. It will not be replayed. Re-record it "
+            f"with MEMO_MODE=record (or delete the file); `memo-replay verify` lists every damaged "
             f"entry."
         )
 
@@ -97,16 +100,17 @@ class CorruptEntry(MemoReplayError):
 class UnsupportedFormat(CorruptEntry):
     """An entry was written by a newer memo_replay whose format this version cannot read."""
 
-    def __init__(self, path: Path, found: int, supported: int) -> None:
+    def __init__(self, location: str | os.PathLike[str], found: int, supported: int) -> None:
         self.found = found
         self.supported = supported
+        self.location = os.fspath(location)
+        self.path = Path(self.location)
         MemoReplayError.__init__(
             self,
-            f"recording {path} uses entry format {found}, newer than this memo_replay reads "
-            f"(format {supported}); it was not read. Upgrade memo_replay "
+            f"recording {self.location} uses entry format {found}, newer than this memo_replay "
+            f"reads (format {supported}); it was not read. Upgrade memo_replay "
             f"(pip install -U memo-replay) to replay it.",
         )
-        self.path = path
         self.reason = f"entry format {found} is newer than supported format {supported}"
 
 

@@ -19,11 +19,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from memo_replay.keys import CallKey
-from memo_replay.keys.code import CodeFingerprint
+from memo_replay.keys.components import SECTIONS, Components
 from memo_replay.store import Entry
-from memo_replay.store.entry import timestamp
+from memo_replay.text import short, when
 
-_MAX_SHOWN = 80
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -60,7 +59,7 @@ class Explanation:
             f"no recording of `{self.function}` matches this call (key {self.key}; "
             f"{self.recordings} recording{'s' if self.recordings != 1 else ''} of this function).",
             f"The closest recording, {self.closest.path.name} (recorded "
-            f"{_when(self.closest)}), differs in:",
+            f"{when(self.closest.recorded_at, '?')}), differs in:",
         ]
         for difference in self.differences:
             lines.append(f"  - {difference.message}")
@@ -97,29 +96,26 @@ def _closer(entry: Entry, differences: list[Difference], best: Entry,
 
 
 def compare(call: CallKey, preview: Mapping[str, Any], entry: Entry) -> list[Difference]:
-    """Every component in which ``call`` differs from ``entry``."""
-    components = entry.components
-    found = _code_differences(call, components.get("code", {}), entry)
-    recorded_args = components.get("arguments", {})
-    for name in sorted(set(recorded_args) | set(call.arguments)):
-        if name not in call.arguments:
+    """Every component in which ``call`` differs from ``entry``: the code, then each argument,
+    then each named section (helpers, constants, deps, files) the way vcrpy runs matchers."""
+    recorded, current = entry.components, call.components
+    found = _code_differences(call.function, current, recorded)
+    for name in sorted(set(recorded.arguments) | set(current.arguments)):
+        if name not in current.arguments:
             found.append(Difference("argument", name, f"argument `{name}` was recorded but is "
                                     f"not part of the call any more"))
-        elif name not in recorded_args:
+        elif name not in recorded.arguments:
             found.append(Difference("argument", name, f"argument `{name}` is new"))
-        elif recorded_args[name] != call.arguments[name]:
+        elif recorded.arguments[name] != current.arguments[name]:
             was, now = entry.arguments.get(name, "?"), preview.get(name, "?")
-            shown = (f": recorded {_short(was)}, now {_short(now)}" if was != now
+            shown = (f": recorded {short(was)}, now {short(now)}" if was != now
                      else " (beyond what the preview shows)")
             found.append(Difference("argument", name, f"argument `{name}` differs{shown}"))
-    found.extend(_mapping_differences("file", components.get("files", {}), call.files,
-                                      changed="file `{}` changed",
-                                      gone="file `{}` is no longer among the declared files",
-                                      new="file `{}` is newly declared"))
-    if components.get("serializer") != call.serializer:
+    found.extend(_section_differences(("files",), recorded, current))
+    if recorded.serializer != current.serializer:
         found.append(Difference("serializer", "serializer",
-                                f"serializer option changed from {components.get('serializer')!r}"
-                                f" to {call.serializer!r}"))
+                                f"serializer option changed from {recorded.serializer!r}"
+                                f" to {current.serializer!r}"))
     return found
 
 
@@ -128,60 +124,52 @@ def compare_entries(first: Entry, second: Entry) -> list[Difference]:
     "recorded" in the messages is ``first``, "now" is ``second``."""
     found = [] if first.function == second.function else [Difference(
         "function", "function", f"function `{first.function}` vs `{second.function}`")]
-    return found + compare(_call_of(second), second.arguments, first)
+    call = CallKey(second.function, second.key, second.components)
+    return found + compare(call, second.arguments, first)
 
 
-def _call_of(entry: Entry) -> CallKey:
-    """The call an entry recorded, rebuilt from its stored components."""
-    components = entry.components
-    code = components.get("code", {})
-    fingerprint = CodeFingerprint(
-        hash=code.get("hash", ""), kind=code.get("kind", "source"), source=entry.source,
-        source_hash=code.get("source_hash", ""), helpers=code.get("helpers", {}),
-        constants=code.get("constants", {}), deps=code.get("deps", {}),
-        version=code.get("version"))
-    return CallKey(entry.function, entry.key, fingerprint, components.get("arguments", {}),
-                   components.get("files", {}), components.get("serializer"))
-
-
-def _code_differences(call: CallKey, recorded: Mapping[str, Any], entry: Entry
+def _code_differences(function: str, current: Components, recorded: Components
                       ) -> list[Difference]:
-    code = call.code
-    if recorded.get("hash") == code.hash:
+    code, was = current.code, recorded.code
+    if was.hash == code.hash:
         return []
     found: list[Difference] = []
-    if recorded.get("kind") != code.kind:
-        found.append(Difference("code", "kind", f"the code of `{call.function}` is now "
-                                f"fingerprinted by {code.kind} (was {recorded.get('kind')})"))
-    if recorded.get("source_hash") != code.source_hash:
+    if was.kind != code.kind:
+        found.append(Difference("code", "kind", f"the code of `{function}` is now "
+                                f"fingerprinted by {code.kind} (was {was.kind})"))
+    if was.source_hash != code.source_hash:
         diff = "\n".join(difflib.unified_diff(
-            entry.source.splitlines(), code.source.splitlines(),
+            was.source.splitlines(), code.source.splitlines(),
             "recorded", "current", lineterm="", n=2))
-        found.append(Difference("source", call.function,
-                                f"source of `{call.function}` changed", _clip(diff)))
-    for label, key in (("helper", "helpers"), ("constant", "constants"),
-                       ("dependency", "deps")):
-        found.extend(_mapping_differences(
-            label, recorded.get(key, {}), getattr(code, key),
-            changed=label + " `{}` changed", gone=label + " `{}` is no longer used",
-            new=label + " `{}` is newly used"))
-    if recorded.get("version") != code.version:
+        found.append(Difference("source", function, f"source of `{function}` changed",
+                                _clip(diff)))
+    found.extend(_section_differences(_CODE_SECTIONS, recorded, current))
+    if was.version != code.version:
         found.append(Difference("version", "version", f"version= changed from "
-                                f"{recorded.get('version')!r} to {code.version!r}"))
+                                f"{was.version!r} to {code.version!r}"))
     if not found:
-        found.append(Difference("code", call.function, f"the code fingerprint of "
-                                f"`{call.function}` changed (a newer key framing?)"))
+        found.append(Difference("code", function, f"the code fingerprint of "
+                                f"`{function}` changed (a newer key framing?)"))
     return found
 
 
-def _mapping_differences(component: str, recorded: Mapping[str, str], current: Mapping[str, str],
-                         *, changed: str, gone: str, new: str) -> list[Difference]:
+_CODE_SECTIONS = tuple(section.field for section in SECTIONS if section.field != "files")
+
+
+def _section_differences(fields: tuple[str, ...], recorded: Components, current: Components
+                         ) -> list[Difference]:
     found = []
-    for name in sorted(set(recorded) | set(current)):
-        template = gone if name not in current else new if name not in recorded else \
-            changed if recorded[name] != current[name] else None
-        if template is not None:
-            found.append(Difference(component, name, template.format(name)))
+    was, now = recorded.sections(), current.sections()
+    for section in SECTIONS:
+        if section.field not in fields:
+            continue
+        before, after = was[section.field], now[section.field]
+        for name in sorted(set(before) | set(after)):
+            template = section.gone if name not in after else section.new \
+                if name not in before else section.changed if before[name] != after[name] \
+                else None
+            if template is not None:
+                found.append(Difference(section.label, name, template.format(name)))
     return found
 
 
@@ -195,18 +183,8 @@ def rerecord_command() -> str:
     return "MEMO_MODE=record " + shlex.join(["python", *argv[1:]])
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "…"
-
-
 def _clip(text: str, limit: int = 40) -> str:
     lines = text.splitlines()
     if len(lines) <= limit:
         return text
     return "\n".join([*lines[:limit], f"… ({len(lines) - limit} more lines)"])
-
-
-def _when(entry: Entry) -> str:
-    return timestamp(entry.recorded_at) if entry.recorded_at else "?"
-

@@ -101,3 +101,21 @@ def module_dir(module_name: str, fallback_file: str | None) -> Path:
     module = sys.modules.get(module_name)
     file = getattr(module, "__file__", None) or fallback_file
     return Path(file).resolve().parent if file else Path.cwd().resolve()
+
+
+DEFAULT_STORE = "fixtures_store"
+"""The store directory, relative to the project root, when nothing else is configured."""
+
+
+def store_path(override: str | os.PathLike[str] | None = None, *, root: Path | None = None,
+               configured: str | None = None) -> Path:
+    """The store directory: ``override`` (``--store``, ``--memo-store``) > ``MEMO_STORE`` >
+    ``configured`` (``@recorded(store=...)``) > ``[tool.memo_replay] store`` >
+    ``fixtures_store/``, the last three at the project ``root`` (default: the one holding the
+    working directory). An override or ``MEMO_STORE`` is taken as given (relative to the
+    working directory)."""
+    chosen = override or os.environ.get("MEMO_STORE")
+    if chosen:
+        return Path(chosen)
+    root = find_root(Path.cwd().resolve()) if root is None else root
+    return root / (configured or project_config(root).store or DEFAULT_STORE)

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from memo_replay.decorator import set_session_store
+from memo_replay.decorator import open_store, set_session_store
 from memo_replay.errors import InvalidMode
 from memo_replay.events import CallEvent, track_process
 from memo_replay.modes import Mode, mode, parse_mode, resolve_mode, set_session_mode
@@ -188,7 +188,7 @@ class MemoSession:
                 and not getattr(option, "lf", False) and self.deselected == 0
                 and all("::" not in str(a) and a.is_dir() for a in args))
 
-    def _unused(self, exitstatus: int) -> list[Entry]:
+    def _unused(self, exitstatus: int) -> list[tuple[Store, Entry]]:
         if not self._full_run(exitstatus):
             return []
         used: dict[str, set[tuple[str, str | None]]] = {}
@@ -197,17 +197,18 @@ class MemoSession:
                 used.setdefault(event.store, set()).add((event.function, event.key))
         unused = []
         for store_path, keys in used.items():
+            store = open_store(Path(store_path))
             functions = {function for function, _ in keys}
             for function in sorted(functions):
-                unused += [entry for entry in Store(store_path).entries(function)
+                unused += [(store, entry) for entry in store.entries(function)
                            if (function, entry.key) not in keys]
         return unused
 
-    def _report_unused(self, terminalreporter: Any, unused: list[Entry]) -> None:
+    def _report_unused(self, terminalreporter: Any, unused: list[tuple[Store, Entry]]) -> None:
         root = self.config.rootpath
         terminalreporter.write_line(f"{len(unused)} recording(s) of exercised functions were "
                                     f"not used by any test:")
-        for entry in unused:
+        for _, entry in unused:
             terminalreporter.write_line(f"  {_relative(entry.path, root)}  ({entry.function})")
         if not self.config.getoption("memo_prune_unused"):
             terminalreporter.write_line("Delete them with: python -m pytest --memo-prune-unused")
@@ -215,9 +216,8 @@ class MemoSession:
             terminalreporter.write_line(f"Not pruning: {self.skipped} test(s) were skipped and "
                                         f"may use these recordings.")
         else:
-            for entry in unused:
-                with contextlib.suppress(FileNotFoundError):
-                    entry.path.unlink()
+            for store, entry in unused:
+                store.remove(entry)  # with its payload file
             terminalreporter.write_line(f"Deleted {len(unused)} unused recording(s).")
 
 

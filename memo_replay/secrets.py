@@ -10,14 +10,15 @@ the field and the fixes. ``[tool.memo_replay] secret_patterns`` adds patterns;
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from memo_replay.store.entry import Payload
 
 DEFAULT_PATTERNS: Mapping[str, str] = {
     "an OpenAI/Anthropic-style API key": r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}",
@@ -71,12 +72,11 @@ class Scanner:
                     leaks.append(Leak(field, kind, found[:6] + "…"))
         return leaks
 
-    def scan_document(self, document: Mapping[str, Any], beside: bytes | None = None
-                      ) -> list[Leak]:
-        """Every leak in an entry document, field by field (``beside``: the payload stored in
-        a file beside the entry, when it is)."""
+    def scan(self, arguments: Mapping[str, Any], payload: Payload, source: str) -> list[Leak]:
+        """Every leak in what a recording stores, field by field: the argument preview, the
+        payload (also one stored in a payload file) and the function's normalized source."""
         leaks: list[Leak] = []
-        for field, text in _fields(document, beside):
+        for field, text in _fields(arguments, payload, source):
             leaks += self.scan_text(text, field)
         return leaks
 
@@ -87,30 +87,11 @@ def scanner(extra: tuple[str, ...] = (), allow: tuple[str, ...] = ()) -> Scanner
     return Scanner(extra, allow)
 
 
-def _fields(document: Mapping[str, Any], beside: bytes | None) -> Iterator[tuple[str, str]]:
-    for name, value in (document.get("arguments") or {}).items():
+def _fields(arguments: Mapping[str, Any], payload: Payload, source: str
+            ) -> Iterator[tuple[str, str]]:
+    for name, value in arguments.items():
         yield f"argument `{name}`", json.dumps(value, ensure_ascii=False)
-    result = document.get("result") or {}
-    payload = result.get("payload")
-    if beside is not None:
-        yield "the result", _as_text(beside)
-    elif result.get("encoding") == "binary" and isinstance(payload, str):
-        try:
-            yield "the result", _as_text(base64.b64decode(payload))
-        except (binascii.Error, ValueError):
-            yield "the result", payload
-    elif payload is not None:
-        label = "the recorded exception" if result.get("serializer") == "exception" \
-            else "the result"
-        yield label, payload if isinstance(payload, str) else json.dumps(payload,
-                                                                          ensure_ascii=False)
-    source = (document.get("components") or {}).get("code", {}).get("source")
+    label = "the recorded exception" if payload.serializer == "exception" else "the result"
+    yield label, payload.as_text()
     if source:
-        yield "the function's source", "\n".join(source) if isinstance(source, list) \
-            else str(source)
-
-
-def _as_text(data: bytes) -> str:
-    # Non-ASCII bytes become U+FFFD, not letters (latin-1 would turn b"\xff" into "ÿ", a word
-    # character, and hide a token right after it from the patterns' `\b`).
-    return data.decode("ascii", errors="replace")
+        yield "the function's source", source

@@ -17,7 +17,7 @@ import pytest
 
 import memo_replay
 from memo_replay import ReplayMiss, Store
-from memo_replay.store.store import function_dir_name
+from memo_replay.store.layout import function_dir_name
 
 if TYPE_CHECKING:
     from conftest import Project

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 HEAVY = ("pydantic", "diskcache", "numpy", "asyncio", "sqlite3")
 """Never loaded by importing memo_replay or decorating a function."""
 RARE = ("tempfile", "logging", "tomllib", "uuid", "decimal", "cloudpickle",
-        "memo_replay.explain", "memo_replay.store.audit", "memo_replay.keys.code")
+        "memo_replay.explain", "memo_replay.audit", "memo_replay.keys.code")
 """Loaded only where used: recording, a miss, a config file, auditing, the first call."""
 
 
@@ -112,7 +112,7 @@ def test_a_key_loads_nothing_heavy(tmp_path: Path) -> None:
     key, new = out[0], set(out[1])
     assert len(key) == 32
     assert not new & {"pydantic", "diskcache", "numpy", "asyncio", "sqlite3", "cloudpickle",
-                      "memo_replay.explain", "memo_replay.store.audit"}
+                      "memo_replay.explain", "memo_replay.audit"}
 
 
 def test_every_public_name_resolves_in_a_fresh_process(tmp_path: Path) -> None:
@@ -253,7 +253,7 @@ def test_record_then_replay_end_to_end(project: Project) -> None:
         assert again["value"] == expected
         assert again["outcomes"] == ["replayed"]
         # A replay needs neither the explanation code, the audit, numpy nor cloudpickle.
-        assert not set(again["new"]) & {"memo_replay.explain", "memo_replay.store.audit",
+        assert not set(again["new"]) & {"memo_replay.explain", "memo_replay.audit",
                                         "numpy", "asyncio", "cloudpickle"}
     ci = project.run(RUN, mode=None, env={"CI": "true"})
     assert json.loads(ci.stdout.splitlines()[-1])["outcomes"] == ["replayed"]

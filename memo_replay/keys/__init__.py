@@ -15,19 +15,17 @@ from xxhash import xxh3_128
 
 if TYPE_CHECKING:
     from memo_replay.keys.code import CodeFingerprint
+    from memo_replay.keys.components import Components
 
 KEY_FRAMING_VERSION = 1
 
 
 class CallKey(NamedTuple):
-    """Everything that addresses one call's recording."""
+    """Everything that addresses one call's recording: the key and what it was composed of."""
 
     function: str
     key: str
-    code: CodeFingerprint
-    arguments: Mapping[str, str]
-    files: Mapping[str, str]
-    serializer: str | None
+    components: Components
 
 
 @functools.lru_cache(maxsize=1024)
@@ -47,4 +45,6 @@ def compose(function: str, code: CodeFingerprint, arguments: Mapping[str, str],
     if files:
         material += "".join([f"f{name}={files[name]}\x00" for name in sorted(files)])
     h.update(material.encode("utf-8", "surrogatepass"))
-    return CallKey(function, h.hexdigest(), code, arguments, files, serializer)
+    from memo_replay.keys.components import Components
+
+    return CallKey(function, h.hexdigest(), Components(code, arguments, files, serializer))

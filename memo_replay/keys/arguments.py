@@ -19,13 +19,8 @@ from typing import Any
 from xxhash import xxh3_128_digest, xxh3_128_hexdigest
 
 from memo_replay.errors import UnhashableArgument
-from memo_replay.keys.encoding import (
-    Encoder,
-    Unencodable,
-    builtins_pickle,
-    instance_of,
-    type_id,
-)
+from memo_replay.keys.encoding import Encoder, Unencodable, builtins_pickle, type_id
+from memo_replay.optional_types import instance_of, is_pydantic_model
 
 _IDENTITY_BYTES = 4096
 """Byte strings above this are recognised by their in-place digest, not copied into a pickle."""
@@ -238,9 +233,8 @@ def _preview_key(key: Any) -> str:
 def _fields(value: Any) -> dict[str, Any] | None:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    model_fields = getattr(type(value), "model_fields", None)
-    if isinstance(model_fields, dict) and hasattr(value, "model_dump"):
-        return {name: getattr(value, name) for name in model_fields}
+    if is_pydantic_model(value):
+        return {name: getattr(value, name) for name in type(value).model_fields}
     if isinstance(value, tuple) and hasattr(type(value), "_fields"):
         return dict(zip(getattr(type(value), "_fields"), value, strict=True))  # noqa: B009
     return None

@@ -1,27 +1,25 @@
 """The code fingerprint: what about a function's code a recording depends on.
 
-The function's source is parsed with :mod:`ast`, cleaned of docstrings and of the ``@recorded``
-decorator, and rendered with :func:`ast.unparse` — so comments, blank lines, formatting and quote
-style do not count, while a renamed variable, a changed literal or a new parameter do. (Never
-``ast.dump``: its output differs between Python versions.)
-
-The fingerprint also covers, transitively and with cycle protection, the project's own helper
-functions and classes the code references (directly, through module attributes such as
-``helpers.normalize``, and through ``self.``/``cls.``), the values of module-level constants it
-reads (also as ``prompts.TEMPLATE``), closure values, ``deps=`` and ``version=``. Third-party and
-standard-library code is identified by name only, never hashed by source.
+This module owns :class:`CodeFingerprint` and the dependency walk. The function's own source is
+normalized by :mod:`memo_replay.keys.normalize` (no docstrings, no ``@recorded``, a canonical
+structure that formatting and comments do not change); here, the names that source reads are
+resolved against its globals, closure and class, and followed transitively and with cycle
+protection into the project's own helper functions and classes (directly, through module
+attributes such as ``helpers.normalize``, and through ``self.``/``cls.``). The values of
+module-level constants it reads (also as ``prompts.TEMPLATE``), closure values, ``deps=`` and
+``version=`` count too. What belongs to the project is decided by file location; third-party and
+standard-library code is identified by name (and distribution version) only, never hashed by
+source.
 
 Each helper and constant is kept by qualified name, so a miss can say which one changed.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import inspect
-import textwrap
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +28,14 @@ from xxhash import xxh3_128
 
 from memo_replay.errors import InvalidOption, warn
 from memo_replay.keys.encoding import Encoder, Unencodable
+from memo_replay.keys.normalize import (
+    Rendered,
+    bytecode_text,
+    parse_definition,
+    references,
+    render,
+    self_names,
+)
 from memo_replay.project import is_project_file, module_name
 
 CODE_FRAMING_VERSION = 1
@@ -64,14 +70,14 @@ def fingerprint(fn: Any, *, function_id: str, root: Path, deps: Sequence[object]
             warn(f"memo_replay: no source code for `{function_id}` (defined in a REPL, with "
                  f"`python -c` or in a frozen app); its key uses a fingerprint of the bytecode, "
                  f"which differs between Python versions.")
-            source = _Rendered.of_text(_bytecode_text(fn))
+            source = Rendered.of_text(bytecode_text(fn))
     else:
-        kind, source = "package", _Rendered.of_text(_package_identity(fn))
+        kind, source = "package", Rendered.of_text(_package_identity(fn))
     dep_hashes = dict(walker.dependency(index, dep) for index, dep in enumerate(deps))
     return _assemble(kind, source, walker.helpers, walker.constants, dep_hashes, version)
 
 
-def _assemble(kind: Kind, source: _Rendered, helpers: dict[str, str],
+def _assemble(kind: Kind, source: Rendered, helpers: dict[str, str],
               constants: dict[str, str], deps: dict[str, str], version: str | None
               ) -> CodeFingerprint:
     h = xxh3_128(b"memo-replay-code\x00%d\x00%s\x00" % (CODE_FRAMING_VERSION, kind.encode()))
@@ -104,18 +110,18 @@ class _Walker:
 
     # -- entry points -------------------------------------------------------------------------
 
-    def function_source(self, fn: types.FunctionType) -> _Rendered | None:
+    def function_source(self, fn: types.FunctionType) -> Rendered | None:
         """Normalized source of ``fn``; walks what it references. None when no source exists."""
         self._seen.add(id(fn))
-        node = _parse_definition(fn)
+        node = parse_definition(fn)
         if node is None:
             return None
         owner = _owner_class(fn)
-        self_names = _self_names(node) if owner is not None else set()
+        receivers = self_names(node) if owner is not None else set()
         closure = _closure_values(fn)
-        for chain in _references(node):
-            self._reference(chain, fn.__globals__, closure, owner, self_names, _qualified(fn))
-        return _render(node, fn.__globals__)
+        for chain in references(node):
+            self._reference(chain, fn.__globals__, closure, owner, receivers, _qualified(fn))
+        return render(node, fn.__globals__)
 
     def dependency(self, index: int, dep: object) -> tuple[str, str]:
         """Name and hash of an explicit ``deps=`` item (its references are walked too)."""
@@ -208,12 +214,12 @@ class _Walker:
         self._seen.add(id(obj))
         source = self._class_source(obj) if isinstance(obj, type) else self.function_source(obj)
         if source is None:
-            source = _Rendered.of_text(_bytecode_text(obj) if isinstance(obj, types.FunctionType)
-                                       else _qualified(obj))
+            source = Rendered.of_text(bytecode_text(obj) if isinstance(obj, types.FunctionType)
+                                      else _qualified(obj))
         return source.digest
 
-    def _class_source(self, cls: type) -> _Rendered | None:
-        node = _parse_definition(cls)
+    def _class_source(self, cls: type) -> Rendered | None:
+        node = parse_definition(cls)
         if node is None:
             return None
         module = inspect.getmodule(cls)
@@ -221,172 +227,15 @@ class _Walker:
         for base in cls.__mro__[1:]:
             if base is not object:
                 self._object(_qualified(base), base)
-        for chain in _references(node):
+        for chain in references(node):
             self._reference(chain, globals_, {}, None, set(), _qualified(cls))
-        return _render(node, globals_)
+        return render(node, globals_)
 
 
 _MISSING = object()
 
 
-# -- source handling -----------------------------------------------------------------------------
-
-Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-
-
-def _parse_definition(obj: types.FunctionType | type) -> Definition | None:
-    """The AST node defining ``obj``, or None when its source is unavailable."""
-    try:
-        lines, _ = inspect.getsourcelines(obj)
-    except (OSError, TypeError):
-        return None
-    text = textwrap.dedent("".join(lines))
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        # A lambda or a definition cut out of a larger expression: not parseable on its own.
-        return None
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return node
-    return None
-
-
-@dataclass(frozen=True)
-class _Rendered:
-    """A definition's normalized text (for people) and the digest of its canonical form."""
-
-    text: str
-    digest: str
-
-    @classmethod
-    def of_text(cls, text: str) -> _Rendered:
-        return cls(text, xxh3_128(text.encode("utf-8", "surrogatepass")).hexdigest())
-
-
-def _render(node: Definition, globals_: Mapping[str, Any]) -> _Rendered:
-    """A definition without docstrings and without the ``@recorded`` decorator."""
-    node.decorator_list = [d for d in node.decorator_list if not _is_recorded(d, globals_)]
-    for inner in ast.walk(node):
-        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            body = inner.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                inner.body = body[1:] or [ast.Pass()]
-    canonical: list[str] = []
-    _dump(node, canonical)
-    digest = xxh3_128("".join(canonical).encode("utf-8", "surrogatepass")).hexdigest()
-    return _Rendered(ast.unparse(node), digest)
-
-
-def _dump(value: object, out: list[str]) -> None:
-    """A canonical structural rendering of an AST, the same on every supported Python.
-
-    Neither ``ast.unparse`` (3.10 writes ``for (i, x) in``, 3.11 ``for i, x in``) nor
-    ``ast.dump`` (its defaults and fields vary) is stable across versions. Fields that are None
-    or empty lists are skipped, so fields added by later Pythons (``type_params``) do not count
-    while they are unused. Positions (``lineno`` …) are attributes, not fields: never included.
-    """
-    if isinstance(value, ast.AST):
-        out.append(type(value).__name__)
-        out.append("(")
-        for name in value._fields:
-            field = getattr(value, name, None)
-            if field is None or (isinstance(field, list) and not field):
-                continue
-            out.append(name)
-            out.append("=")
-            _dump(field, out)
-            out.append(",")
-        out.append(")")
-    elif isinstance(value, list):
-        out.append("[")
-        for item in value:
-            _dump(item, out)
-            out.append(",")
-        out.append("]")
-    else:
-        out.append(f"{type(value).__name__}:{value!r}")
-
-
-def _is_recorded(decorator: ast.expr, globals_: Mapping[str, Any]) -> bool:
-    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    chain = _chain(target)
-    if not chain:
-        return False
-    from memo_replay.decorator import recorded
-
-    value: Any = globals_.get(chain[0], _MISSING)
-    for attr in chain[1:]:
-        value = getattr(value, attr, _MISSING)
-    return value is recorded or (value is _MISSING and chain[-1] == "recorded")
-
-
-def _chain(node: ast.expr) -> list[str] | None:
-    """``a.b.c`` → ``["a", "b", "c"]``; None when the base is not a plain name."""
-    attrs: list[str] = []
-    while isinstance(node, ast.Attribute):
-        attrs.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        return [node.id, *reversed(attrs)]
-    return None
-
-
-def _references(node: Definition) -> Iterable[list[str]]:
-    """Dotted name chains the definition reads and does not bind locally, in source order."""
-    local = _bound_names(node)
-    found: list[list[str]] = []
-
-    class Visitor(ast.NodeVisitor):
-        def visit_Attribute(self, attr: ast.Attribute) -> None:
-            chain = _chain(attr)
-            if chain is None:
-                self.generic_visit(attr)
-            elif isinstance(attr.ctx, ast.Load) and (chain[0] not in local or
-                                                      chain[0] in _SELF_LIKE):
-                found.append(chain)
-
-        def visit_Name(self, name: ast.Name) -> None:
-            if isinstance(name.ctx, ast.Load) and name.id not in local:
-                found.append([name.id])
-
-    visitor = Visitor()
-    for child in ast.iter_child_nodes(node):
-        if child in getattr(node, "decorator_list", ()):
-            continue
-        visitor.visit(child)
-    return found
-
-
-_SELF_LIKE = frozenset({"self", "cls"})
-
-
-def _bound_names(node: Definition) -> set[str]:
-    """Names assigned, imported or declared as parameters anywhere inside ``node``."""
-    names: set[str] = set()
-    for inner in ast.walk(node):
-        if isinstance(inner, ast.Name) and isinstance(inner.ctx, (ast.Store, ast.Del)):
-            names.add(inner.id)
-        elif isinstance(inner, ast.arg):
-            names.add(inner.arg)
-        elif isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
-                and inner is not node:
-            names.add(inner.name)
-        elif isinstance(inner, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in inner.names)
-        elif isinstance(inner, ast.ExceptHandler) and inner.name:
-            names.add(inner.name)
-    return names
-
-
-def _self_names(node: Definition) -> set[str]:
-    """The first parameter of a method (``self``/``cls`` by convention, any name in fact)."""
-    if isinstance(node, ast.ClassDef):
-        return set()
-    params = [*node.args.posonlyargs, *node.args.args]
-    return {params[0].arg} if params else set()
-
+# -- what a name refers to -----------------------------------------------------------------------
 
 def _owner_class(fn: types.FunctionType) -> type | None:
     """The class a method is defined in, resolved through its ``__qualname__``."""
@@ -436,18 +285,6 @@ def _global_owner(globals_: Mapping[str, Any]) -> str:
     name = str(globals_.get("__name__", "?"))
     return module_name(types.SimpleNamespace(__module__=name)) if name == "__main__" else name
 
-
-def _bytecode_text(fn: types.FunctionType) -> str:
-    """A textual fingerprint of a code object (used only where no source exists)."""
-    return "<bytecode>\n" + _code_text(fn.__code__)
-
-
-def _code_text(code: types.CodeType) -> str:
-    consts = [
-        _code_text(c) if isinstance(c, types.CodeType) else f"{type(c).__name__}:{c!r}"
-        for c in code.co_consts
-    ]
-    return "\n".join((code.co_code.hex(), repr(code.co_names), repr(code.co_varnames), *consts))
 
 
 def _package_identity(fn: Any) -> str:

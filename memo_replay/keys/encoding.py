@@ -21,12 +21,17 @@ import datetime as dt
 import enum
 import io
 import pickle
-import sys
 from pathlib import PurePath
 from typing import Any
 
 from xxhash import xxh3_128_digest
 
+from memo_replay.optional_types import (
+    instance_of,
+    is_numpy_array,
+    is_numpy_scalar,
+    is_pydantic_model,
+)
 from memo_replay.project import module_name
 
 ENCODING_VERSION = 2
@@ -120,7 +125,7 @@ class Encoder:
             self._bytes(b"y", value, out)
         elif isinstance(value, type):
             out += b"C%s;" % type_id(value).encode()
-        elif _is_pydantic_model(value):
+        elif is_pydantic_model(value):
             fields = {name: getattr(value, name) for name in type(value).model_fields}
             out += b"M%s:" % type_id(tp).encode()
             self._mapping(b"d", fields, out, depth)
@@ -153,9 +158,9 @@ class Encoder:
             out += b"x%s;" % str(value).encode()
         elif isinstance(value, complex):
             out += b"c%s;" % repr(value).encode()
-        elif _is_numpy_array(value):
+        elif is_numpy_array(value):
             self._ndarray(value, out, depth)
-        elif _is_numpy_scalar(value):
+        elif is_numpy_scalar(value):
             out += b"g%s:" % value.dtype.str.encode()
             self._nested(value.item(), out, depth, ".item()")
         else:
@@ -302,25 +307,3 @@ def _describe(where: Where) -> str:
     if kind == "index":
         return f"[{position}]"
     return f"[{position!r}] (key)" if kind == "key" else f"[{position!r}]"
-
-
-def instance_of(value: object, module: str, name: str) -> bool:
-    """``isinstance(value, module.name)`` without importing ``module``: a value of that type
-    means it is already imported (uuid and decimal are not free at startup)."""
-    loaded = sys.modules.get(module)
-    return loaded is not None and isinstance(value, getattr(loaded, name))
-
-
-def _is_pydantic_model(value: object) -> bool:
-    pydantic = sys.modules.get("pydantic")
-    return pydantic is not None and isinstance(value, pydantic.BaseModel)
-
-
-def _is_numpy_array(value: object) -> bool:
-    numpy = sys.modules.get("numpy")
-    return numpy is not None and isinstance(value, numpy.ndarray)
-
-
-def _is_numpy_scalar(value: object) -> bool:
-    numpy = sys.modules.get("numpy")
-    return numpy is not None and isinstance(value, numpy.generic)

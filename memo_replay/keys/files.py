@@ -12,7 +12,6 @@ from __future__ import annotations
 import glob
 import os
 import string
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,33 +20,32 @@ from xxhash import xxh3_128
 
 from memo_replay.errors import InvalidOption, MissingDeclaredFile
 from memo_replay.project import relative_to_root
+from memo_replay.stamps import Stamp, is_racily_clean, stamp_of
 
 _GLOB_CHARS = frozenset("*?[")
 _CHUNK = 1 << 20
-# A file modified this recently is re-hashed on every call: within the timestamp granularity a
-# rewrite of the same size can keep (size, mtime_ns), the "racily clean" problem git also has.
-_RACY_NS = 2_000_000_000
 
 
 class FileHasher:
-    """Content hashes reused while a file's (size, mtime_ns, inode) are unchanged."""
+    """Content hashes reused while a file's stamp (size, mtime_ns, inode) is unchanged; a file
+    modified in the last seconds is re-hashed on every call (:func:`is_racily_clean`)."""
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self._known: dict[str, tuple[Stamp, str]] = {}
 
     def digest(self, path: str) -> str:
         st = os.stat(path)
-        signature = (st.st_size, st.st_mtime_ns, st.st_ino)
+        stamp = stamp_of(st)
         known = self._known.get(path)
-        if known is not None and known[0] == signature:
+        if known is not None and known[0] == stamp:
             return known[1]
         h = xxh3_128()
         with open(path, "rb") as fh:
             while chunk := fh.read(_CHUNK):
                 h.update(chunk)
         digest = h.hexdigest()
-        if time.time_ns() - st.st_mtime_ns > _RACY_NS:
-            self._known[path] = (signature, digest)
+        if not is_racily_clean(st):
+            self._known[path] = (stamp, digest)
         return digest
 
 

@@ -14,11 +14,11 @@ loading a recording never runs code by default.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from memo_replay.errors import InvalidOption, SerializationError
+from memo_replay.optional_types import is_plain_ndarray, is_pydantic_model_class
 from memo_replay.serializers.base import PayloadKind, Serializer
 from memo_replay.serializers.builtin import (
     BytesSerializer,
@@ -97,11 +97,11 @@ class Registry:
             for registered_type, serializer in self._by_type:
                 if isinstance(value, registered_type):
                     return serializer, None
-        if option in (None, "pydantic") and _is_pydantic_model_class(tp):
+        if option in (None, "pydantic") and is_pydantic_model_class(tp):
             return _class_bound("pydantic", tp, function)
         if option is None and tp is bytes:
             return _PLAIN["bytes"], None
-        if option is None and _is_numpy_array(value):
+        if option is None and is_plain_ndarray(value):
             return _PLAIN["numpy"], None
         if option in (None, "dataclass") and dataclasses.is_dataclass(value) \
                 and not isinstance(value, type):
@@ -211,16 +211,6 @@ def _name_or_none(tp: Any) -> str | None:
         return None
 
 
-def _is_pydantic_model_class(tp: type) -> bool:
-    pydantic = sys.modules.get("pydantic")
-    return pydantic is not None and issubclass(tp, pydantic.BaseModel)
-
-
-def _is_numpy_array(value: object) -> bool:
-    numpy = sys.modules.get("numpy")  # never imported here: an array implies numpy is loaded
-    return numpy is not None and type(value) is numpy.ndarray
-
-
 def _unserializable(function: str, tp: Any, detail: str) -> SerializationError:
     name = f"{tp.__module__}.{tp.__qualname__}" if isinstance(tp, type) else repr(tp)
     return SerializationError(
@@ -249,7 +239,7 @@ def _stored_type(serializer_id: str, stored_type: str | None, function: str) -> 
         ) from None
     model = getattr(value, "__pydantic_generic_metadata__", {}).get("origin") or value
     if serializer_id != "typed" and (not isinstance(model, type) or (
-        serializer_id == "pydantic" and not _is_pydantic_model_class(model)
+        serializer_id == "pydantic" and not is_pydantic_model_class(model)
     ) or (serializer_id == "dataclass" and not dataclasses.is_dataclass(model))):
         raise SerializationError(
             f"the recording of `{function}` names {stored_type!r} as its {serializer_id} type, "

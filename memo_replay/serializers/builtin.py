@@ -13,6 +13,7 @@ import io
 import json
 from typing import Any, ClassVar
 
+from memo_replay.optional_types import is_plain_ndarray, is_pydantic_model
 from memo_replay.project import module_name
 from memo_replay.serializers.base import PayloadKind
 from memo_replay.serializers.typenames import imported_class
@@ -107,9 +108,8 @@ def _same_zone(a: Any, b: Any) -> bool:
 
 
 def _field_values(value: Any) -> dict[str, Any] | None:
-    fields = getattr(type(value), "model_fields", None)  # a pydantic model
-    if isinstance(fields, dict):
-        return {name: getattr(value, name) for name in fields}
+    if is_pydantic_model(value):
+        return {name: getattr(value, name) for name in type(value).model_fields}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     return None
@@ -127,7 +127,7 @@ class NumpySerializer:
     def dumps(self, value: Any) -> bytes:
         import numpy
 
-        if type(value) is not numpy.ndarray:
+        if not is_plain_ndarray(value):
             raise TypeError(f"expected a numpy.ndarray, got {type(value).__qualname__}")
         out = io.BytesIO()
         numpy.save(out, value, allow_pickle=False)

@@ -1,21 +1,16 @@
-"""The recording store: entry files committed to git, indexed by a local diskcache."""
+"""The recording store: entry files committed to git, over a backend, behind an index.
 
-from typing import TYPE_CHECKING, Any
+- :mod:`~memo_replay.store.layout` — the names of things in a store;
+- :mod:`~memo_replay.store.entry` — the entry file format, written and read in one place;
+- :mod:`~memo_replay.store.backend` — where the files live (a directory, read-only, tiered);
+- :mod:`~memo_replay.store.index` — what is remembered of entries already read;
+- :mod:`~memo_replay.store.locks` — record once across processes;
+- :mod:`~memo_replay.store.store` — :class:`Store`, the record-level logic over all of these.
+"""
 
-from memo_replay.store.entry import FORMAT_VERSION, Entry, Payload
-from memo_replay.store.store import FunctionStats, Hit, Problem, Store, StoreStats
+from memo_replay.store.backend import Backend, LocalDirectory, ReadOnly, Tiered
+from memo_replay.store.entry import FORMAT_VERSION, Entry, Hit, Payload, Recording
+from memo_replay.store.store import FunctionStats, Problem, Store, StoreStats
 
-if TYPE_CHECKING:
-    from memo_replay.store.audit import Audit, Finding
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("Audit", "Finding"):  # auditing imports user modules: loaded when asked for
-        from memo_replay.store import audit
-
-        return getattr(audit, name)
-    raise AttributeError(f"module 'memo_replay.store' has no attribute {name!r}")
-
-
-__all__ = ["FORMAT_VERSION", "Audit", "Entry", "Finding", "FunctionStats", "Hit", "Payload",
-           "Problem", "Store", "StoreStats"]
+__all__ = ["FORMAT_VERSION", "Backend", "Entry", "FunctionStats", "Hit", "LocalDirectory",
+           "Payload", "Problem", "ReadOnly", "Recording", "Store", "StoreStats", "Tiered"]

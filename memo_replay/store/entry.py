@@ -1,18 +1,18 @@
-"""The entry file format: one deterministic JSON document per recording.
+"""The entry file format: one deterministic JSON document per recording — written here, and
+read back and validated here (the one way in and out of an entry file).
 
-An entry carries its format version, the function id and key, the key's components (code hash
-and normalized source, per-argument hashes, per-file hashes), a bounded argument preview, the
-serialized result with its serializer id, version and checksum, ``recorded_at``, the original
-call's duration and the Python/package versions. Keys are written sorted, with a fixed indent
-and a trailing newline, so the file diffs and merges well in git. The payload keeps the order
-the serializer gave it.
+An entry carries its format version, the function id and key, the key's components (see
+:mod:`memo_replay.keys.components`), a bounded argument preview, the serialized result with its
+serializer id, version and checksum, ``recorded_at``, the original call's duration and the
+Python/package versions. Keys are written sorted, with a fixed indent and a trailing newline, so
+the file diffs and merges well in git. The payload keeps the order the serializer gave it.
 
-A binary payload larger than :data:`SIDECAR_THRESHOLD` is not inflated into base64 inside the
-JSON: it is stored beside the entry in ``<key>.<checksum prefix>.bin`` (content-addressed, so a
-reader holding an older entry never pairs it with a newer payload), and the entry names it in
-``result.file``. Such entries are written as format 2, every other entry as format 1: ``format``
-is the oldest reader version that understands the entry, so entries that do not need the sidecar
-stay readable by older memo_replay versions and unchanged across the upgrade.
+A binary payload larger than :data:`PAYLOAD_FILE_THRESHOLD` is not inflated into base64 inside
+the JSON: it is stored in a payload file beside the entry (see :mod:`memo_replay.store.layout`)
+and the entry names it in ``result.file``. Such entries are written as format 2, every other
+entry as format 1: ``format`` is the oldest reader version that understands the entry, so entries
+that do not need a payload file stay readable by older memo_replay versions and unchanged across
+the upgrade.
 
 Bump :data:`FORMAT_VERSION` when the document's shape changes; a reader refuses entries from a
 newer format rather than misreading them.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,23 +32,30 @@ from xxhash import xxh3_128_hexdigest
 
 from memo_replay import __version__
 from memo_replay.errors import CorruptEntry, UnsupportedFormat
-from memo_replay.keys import CallKey
+from memo_replay.keys.components import Components
 from memo_replay.serializers import PayloadKind, Serializer, SerializerOption, registry
+from memo_replay.store.layout import PAYLOAD_FILE_SUFFIX, entry_stem, payload_file_name
 
 FORMAT_VERSION = 2
-"""The newest entry format this version reads (and writes, for payloads stored beside)."""
+"""The newest entry format this version reads (and writes, for payloads in a payload file)."""
 INLINE_FORMAT = 1
 """The format of entries whose payload is embedded in the JSON."""
-SIDECAR_THRESHOLD = 64 * 1024
-"""Binary payloads above this many bytes are stored beside the entry, not base64 inside it."""
-SIDECAR_SUFFIX = ".bin"
+PAYLOAD_FILE_THRESHOLD = 64 * 1024
+"""Binary payloads above this many bytes are stored in a payload file, not base64 inside."""
+MAX_ENTRY_BYTES = 256 * 1024 * 1024
+"""Entry files above this size are refused before they are read (large results belong in a
+payload file, which has no such bound)."""
 VOLATILE_FIELDS = ("recorded_at", "duration_s", "versions")
 """Fields that may differ between two recordings of the same result."""
+__all__ = ["FORMAT_VERSION", "INLINE_FORMAT", "MAX_ENTRY_BYTES", "PAYLOAD_FILE_SUFFIX",
+           "PAYLOAD_FILE_THRESHOLD", "VOLATILE_FIELDS", "Entry", "Envelope", "Hit",
+           "MissingPayload", "Payload", "Recording", "parse_entry", "parse_timestamp",
+           "read_document", "read_envelope", "render", "same_recording", "timestamp"]
 
 
 @dataclass(frozen=True)
 class Payload:
-    """A serialized result in canonical form: what the hot cache holds and the checksum covers.
+    """A serialized result in canonical form: what the index holds and the checksum covers.
 
     ``data`` is ``str`` for ``json``/``text`` payloads and ``bytes`` for ``binary`` ones.
     """
@@ -73,16 +80,16 @@ class Payload:
         return cls(serializer.id, serializer.version, type_path, kind, data, _checksum(data))
 
     @property
-    def beside(self) -> bytes | None:
-        """The payload's bytes when they are stored in a file beside the entry, else None."""
+    def in_file(self) -> bytes | None:
+        """The payload's bytes when it is stored in a payload file beside the entry, else None."""
         if self.kind == "binary" and isinstance(self.data, bytes) \
-                and len(self.data) > SIDECAR_THRESHOLD:
+                and len(self.data) > PAYLOAD_FILE_THRESHOLD:
             return self.data
         return None
 
     def embedded(self) -> Any:
-        """The payload as it appears inside the entry file (None when stored beside it)."""
-        if self.beside is not None:
+        """The payload as it appears inside the entry file (None when in a payload file)."""
+        if self.in_file is not None:
             return None
         if self.kind == "json":
             return json.loads(self.data)
@@ -91,92 +98,129 @@ class Payload:
             return base64.b64encode(self.data).decode()
         return self.data
 
+    def as_text(self) -> str:
+        """The payload as text, for people and for the secret scan (binary bytes that are not
+        ASCII become U+FFFD, so they never join a neighbouring token)."""
+        if isinstance(self.data, bytes):
+            return self.data.decode("ascii", errors="replace")
+        return self.data
+
     def load(self, option: SerializerOption, *, function: str) -> Any:
         serializer = registry.resolve(self.serializer, self.type, option, function=function)
         return serializer.loads(self.data)
 
 
-def _canonical_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+@dataclass(frozen=True)
+class Hit:
+    """What a lookup returns: the payload, the original call's duration and when it was made."""
+
+    payload: Payload
+    duration_s: float
+    recorded_at: float | None
+    """Seconds since the epoch (None when the entry does not say)."""
 
 
-def _checksum(data: str | bytes) -> str:
-    return xxh3_128_hexdigest(data.encode() if isinstance(data, str) else data)
+@dataclass(frozen=True)
+class Recording:
+    """A call just made, as the decorator hands it to the store (which writes the entry)."""
+
+    function: str
+    key: str
+    components: Components
+    preview: Mapping[str, Any]
+    """The redacted, bounded preview of the arguments."""
+    payload: Payload
+    duration_s: float
+
+    def document(self, recorded_at: dt.datetime | None = None) -> dict[str, Any]:
+        """The entry document (``recorded_at`` defaults to now, to the second)."""
+        import platform
+
+        when = (recorded_at or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+        payload = self.payload
+        result = {
+            "checksum": payload.checksum,
+            "encoding": payload.kind,
+            "payload": payload.embedded(),
+            "serializer": payload.serializer,
+            "serializer_version": payload.serializer_version,
+            "size": len(payload.data),
+            "type": payload.type,
+        }
+        if payload.in_file is not None:
+            result["file"] = payload_file_name(self.key, payload.checksum)
+        return {
+            "arguments": dict(sorted(self.preview.items())),
+            "components": self.components.document(),
+            "duration_s": round(self.duration_s, 6),
+            "format": INLINE_FORMAT if payload.in_file is None else FORMAT_VERSION,
+            "function": self.function,
+            "key": self.key,
+            "recorded_at": timestamp(when),
+            "result": dict(sorted(result.items())),
+            "versions": {"memo_replay": __version__, "python": platform.python_version()},
+        }
 
 
-def sidecar_name(key: str, checksum: str) -> str:
-    """The file beside entry ``key`` holding a payload with ``checksum``."""
-    return f"{key}.{checksum[:16]}{SIDECAR_SUFFIX}"
+@dataclass(frozen=True)
+class Entry:
+    """One recording, as read from its entry file."""
+
+    location: str
+    """Where the entry file is (a path for a local store)."""
+    name: str
+    """Its name in the store's backend (``<function directory>/<key>.json``)."""
+    key: str
+    function: str
+    recorded_at: dt.datetime | None
+    arguments: Mapping[str, Any]
+    """The preview of the arguments (redacted and bounded: not the arguments themselves)."""
+    files: Mapping[str, str]
+    serializer: str
+    size: int
+    duration_s: float
+    payload: Payload = field(repr=False)
+    components: Components = field(repr=False)
+    versions: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    payload_file: str | None = None
+    """The file beside the entry holding its payload (large binary payloads), else None."""
+
+    @property
+    def path(self) -> Path:
+        """The entry file's path (its :attr:`location` as a :class:`~pathlib.Path`)."""
+        return Path(self.location)
+
+    def load(self, serializer: SerializerOption = None) -> Any:
+        """The recorded result, rebuilt by its serializer (the same type that was recorded)."""
+        return self.payload.load(serializer, function=self.function)
+
+    @property
+    def source(self) -> str:
+        """The normalized source of the function when it was recorded."""
+        return self.components.code.source
 
 
-def sidecar_of(document: Mapping[str, Any]) -> str | None:
-    """The payload file an entry document names (None for an embedded payload)."""
-    result = document.get("result")
-    name = result.get("file") if isinstance(result, Mapping) else None
-    return name if isinstance(name, str) else None
+@dataclass(frozen=True)
+class Envelope:
+    """What an entry says about itself, read without checking its payload (``stats``)."""
 
-
-def sidecar_path(path: Path, document: object) -> Path | None:
-    """The payload file of the entry at ``path`` — only the one its key and checksum name, so
-    an edited entry can never point a reader elsewhere (None when there is no valid one, or the
-    document is not an entry at all)."""
-    result = document.get("result") if isinstance(document, Mapping) else None
-    if not isinstance(result, Mapping):
-        return None
-    name = result.get("file")
-    if not isinstance(name, str) or name != sidecar_name(path.stem, str(result.get("checksum"))):
-        return None
-    return path.parent / name
-
-
-def build_document(call: CallKey, *, preview: Mapping[str, Any], payload: Payload,
-                   duration_s: float, recorded_at: dt.datetime | None = None) -> dict[str, Any]:
-    """The entry document for a fresh recording."""
-    import platform
-
-    when = (recorded_at or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
-    code = call.code
-    result = {
-        "checksum": payload.checksum,
-        "encoding": payload.kind,
-        "payload": payload.embedded(),
-        "serializer": payload.serializer,
-        "serializer_version": payload.serializer_version,
-        "size": len(payload.data),
-        "type": payload.type,
-    }
-    if payload.beside is not None:
-        result["file"] = sidecar_name(call.key, payload.checksum)
-    return {
-        "arguments": dict(sorted(preview.items())),
-        "components": {
-            "arguments": dict(sorted(call.arguments.items())),
-            "code": {
-                "constants": dict(code.constants),
-                "deps": dict(code.deps),
-                "hash": code.hash,
-                "helpers": dict(code.helpers),
-                "kind": code.kind,
-                "source": code.source.splitlines(),
-                "source_hash": code.source_hash,
-                "version": code.version,
-            },
-            "files": dict(sorted(call.files.items())),
-            "serializer": call.serializer,
-        },
-        "duration_s": round(duration_s, 6),
-        "format": INLINE_FORMAT if payload.beside is None else FORMAT_VERSION,
-        "function": call.function,
-        "key": call.key,
-        "recorded_at": timestamp(when),
-        "result": dict(sorted(result.items())),
-        "versions": {"memo_replay": __version__, "python": platform.python_version()},
-    }
+    key: str
+    function: str
+    recorded_at: dt.datetime | None
+    duration_s: float
+    serializer: str
+    payload_file: str | None
+    """The payload file it names (only ever its own key's: see :func:`read_envelope`)."""
 
 
 def timestamp(value: dt.datetime) -> str:
     """How entries (and the tools reading them) write a UTC time: ``2026-11-21T12:00:00Z``."""
     return value.isoformat().replace("+00:00", "Z")
+
+
+def parse_timestamp(value: str) -> dt.datetime:
+    """The inverse of :func:`timestamp` (``ValueError`` for anything else)."""
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def render(document: Mapping[str, Any]) -> bytes:
@@ -190,87 +234,128 @@ def same_recording(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         {k: v for k, v in b.items() if k not in VOLATILE_FIELDS}
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One recording, as read from its entry file."""
-
-    path: Path
-    key: str
-    function: str
-    recorded_at: dt.datetime | None
-    arguments: Mapping[str, Any]
-    files: Mapping[str, str]
-    serializer: str
-    size: int
-    duration_s: float
-    payload: Payload = field(repr=False)
-    components: Mapping[str, Any] = field(repr=False, default_factory=dict)
-    versions: Mapping[str, Any] = field(repr=False, default_factory=dict)
-    payload_file: str | None = None
-    """The file beside the entry holding its payload (large binary payloads), else None."""
-
-    def load(self, serializer: SerializerOption = None) -> Any:
-        """The recorded result, rebuilt by its serializer (the same type that was recorded)."""
-        return self.payload.load(serializer, function=self.function)
-
-    @property
-    def source(self) -> str:
-        """The normalized source of the function when it was recorded."""
-        lines = self.components.get("code", {}).get("source", [])
-        return "\n".join(lines) if isinstance(lines, list) else str(lines)
+# -- reading -------------------------------------------------------------------------------------
 
 
-def parse_entry(path: Path, raw: bytes) -> Entry:
-    """Read and check an entry file's bytes (and its payload file, when it has one); a damaged
-    entry raises :class:`CorruptEntry`, one whose payload file is gone :class:`MissingPayload`."""
+class MissingPayload(CorruptEntry):
+    """An entry whose payload file is gone: damaged, or replaced by a concurrent re-record."""
+
+
+def read_document(location: str, raw: bytes) -> dict[str, Any]:
+    """An entry file's bytes as a JSON object of a format this version reads;
+    :class:`CorruptEntry` / :class:`UnsupportedFormat` naming ``location`` otherwise."""
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptEntry(path, f"not valid JSON, truncated or edited ({exc})") from None
+        raise CorruptEntry(location, f"not valid JSON, truncated or edited ({exc})") from None
+    except RecursionError:
+        raise CorruptEntry(location, "nested too deeply to be an entry") from None
     if not isinstance(document, dict):
-        raise CorruptEntry(path, "not a JSON object")
+        raise CorruptEntry(location, "not a JSON object")
     version = document.get("format")
     if type(version) is not int:
-        raise CorruptEntry(path, "no `format` version")
+        raise CorruptEntry(location, "no `format` version")
     if version > FORMAT_VERSION:
-        raise UnsupportedFormat(path, version, FORMAT_VERSION)
+        raise UnsupportedFormat(location, version, FORMAT_VERSION)
     if version < 1:
-        raise CorruptEntry(path, f"unknown format version {version}")
+        raise CorruptEntry(location, f"unknown format version {version}")
+    return document
+
+
+def read_envelope(location: str, key: str, document: Mapping[str, Any]) -> Envelope:
+    """The envelope of a document read from the entry file of ``key``."""
     try:
-        result = document["result"]
-        kind = result["encoding"]
-        payload = _payload_from(path, result, kind)
-        key = _typed(document, "key", str)
-        if key != path.stem:
-            raise CorruptEntry(path, f"holds key {key} but is named {path.name}")
-        recorded_at = document.get("recorded_at")
+        return _envelope(location, key, document)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _malformed(location, exc) from None
+
+
+def parse_entry(location: str, name: str, raw: bytes,
+                read_payload_file: Callable[[str], bytes | None]) -> Entry:
+    """Read and check the entry file ``name`` (and its payload file, through
+    ``read_payload_file(file name)``): a damaged entry raises :class:`CorruptEntry`, one whose
+    payload file is gone :class:`MissingPayload`."""
+    document = read_document(location, raw)
+    key = entry_stem(name)
+    try:
+        envelope = _envelope(location, key, document)
+        payload = _payload(location, key, document["result"], read_payload_file)
+        components = Components.from_document(document.get("components"))
+        versions = document.get("versions", {})
+        if not isinstance(versions, dict):
+            raise TypeError("`versions` should be an object")
         return Entry(
-            path=path,
+            location=location,
+            name=name,
             key=key,
-            function=_typed(document, "function", str),
-            recorded_at=dt.datetime.fromisoformat(recorded_at.replace("Z", "+00:00"))
-            if isinstance(recorded_at, str) else None,
+            function=envelope.function,
+            recorded_at=envelope.recorded_at,
             arguments=_typed(document, "arguments", dict),
-            files=document.get("components", {}).get("files", {}),
+            files=components.files,
             serializer=payload.serializer,
             size=len(payload.data),
-            duration_s=float(document.get("duration_s") or 0.0),
+            duration_s=envelope.duration_s,
             payload=payload,
-            components=_typed(document, "components", dict),
-            versions=document.get("versions", {}),
-            payload_file=sidecar_of(document),
+            components=components,
+            versions=versions,
+            payload_file=envelope.payload_file,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CorruptEntry(path, f"missing or malformed field ({exc.__class__.__name__}: {exc})"
-                           ) from None
+        raise _malformed(location, exc) from None
 
 
-def _payload_from(path: Path, result: Mapping[str, Any], kind: str) -> Payload:
+def read_hit(location: str, key: str, raw: bytes,
+             read_payload_file: Callable[[str], bytes | None]) -> tuple[Hit, str | None]:
+    """What a lookup needs of the entry file of ``key``: the checked payload, the duration and
+    the time of the recording (the components and argument preview are not read), and the
+    payload file's name if it has one."""
+    document = read_document(location, raw)
+    try:
+        envelope = _envelope(location, key, document)
+        payload = _payload(location, key, document["result"], read_payload_file)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _malformed(location, exc) from None
+    when = envelope.recorded_at
+    return Hit(payload, envelope.duration_s, None if when is None else when.timestamp()), \
+        envelope.payload_file
+
+
+def _malformed(location: str, exc: Exception) -> CorruptEntry:
+    return CorruptEntry(location, f"missing or malformed field ({exc.__class__.__name__}: {exc})")
+
+
+def _envelope(location: str, key: str, document: Mapping[str, Any]) -> Envelope:
+    stored_key = _typed(document, "key", str)
+    if stored_key != key:
+        raise CorruptEntry(location, f"holds key {stored_key} but is named {key}.json")
+    result = _typed(document, "result", dict)
+    recorded_at = document.get("recorded_at")
+    file = result.get("file")
+    if file is not None and (not isinstance(file, str) or file != payload_file_name(
+            key, str(result.get("checksum")))):
+        # Only the file right beside the entry named after it: an entry never reads elsewhere.
+        raise CorruptEntry(location, f"names an invalid payload file {file!r}")
+    return Envelope(
+        key=key,
+        function=_typed(document, "function", str),
+        recorded_at=parse_timestamp(recorded_at) if isinstance(recorded_at, str) else None,
+        duration_s=float(document.get("duration_s") or 0.0),
+        serializer=_typed(result, "serializer", str),
+        payload_file=file,
+    )
+
+
+def _payload(location: str, key: str, result: Mapping[str, Any],
+             read_payload_file: Callable[[str], bytes | None]) -> Payload:
+    kind = result["encoding"]
     embedded = result["payload"]
     data: str | bytes
     checksum = _typed(result, "checksum", str)
-    if result.get("file") is not None:
-        data = _read_sidecar(path, _typed(result, "file", str), kind, checksum)
+    file = result.get("file")
+    if file is not None:
+        if kind != "binary":
+            raise CorruptEntry(location, f"names an invalid payload file {file!r}")
+        data = _read_payload_file(location, file, read_payload_file)
     elif kind == "json":
         data = _canonical_json(embedded)
     elif kind == "text":
@@ -280,32 +365,36 @@ def _payload_from(path: Path, result: Mapping[str, Any], kind: str) -> Payload:
     else:
         raise ValueError(f"unknown payload encoding {kind!r}")
     if _checksum(data) != checksum:
-        raise CorruptEntry(path, "payload checksum mismatch: the payload was edited or damaged")
+        raise CorruptEntry(location, "payload checksum mismatch: the payload was edited or "
+                                     "damaged")
     return Payload(
         serializer=_typed(result, "serializer", str),
         serializer_version=_typed(result, "serializer_version", int),
         type=result.get("type"),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         data=data,
         checksum=checksum,
     )
 
 
-def _read_sidecar(path: Path, name: str, kind: str, checksum: str) -> bytes:
-    if kind != "binary" or name != sidecar_name(path.stem, checksum):
-        # Only the file right beside the entry named after it: an entry never reads elsewhere.
-        raise CorruptEntry(path, f"names an invalid payload file {name!r}")
+def _read_payload_file(location: str, file: str,
+                       read_payload_file: Callable[[str], bytes | None]) -> bytes:
     try:
-        return (path.parent / name).read_bytes()
-    except FileNotFoundError:
-        raise MissingPayload(path, f"its payload file {name} is missing") from None
+        data = read_payload_file(file)
     except OSError as exc:
-        raise CorruptEntry(path, f"its payload file {name} is unreadable "
-                                 f"({exc.strerror or exc})") from exc
+        raise CorruptEntry(location, f"its payload file {file} is unreadable "
+                                     f"({exc.strerror or exc})") from exc
+    if data is None:
+        raise MissingPayload(location, f"its payload file {file} is missing")
+    return data
 
 
-class MissingPayload(CorruptEntry):
-    """An entry whose payload file is gone: damaged, or replaced by a concurrent re-record."""
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _checksum(data: str | bytes) -> str:
+    return xxh3_128_hexdigest(data.encode() if isinstance(data, str) else data)
 
 
 def _typed(document: Mapping[str, Any], name: str, tp: type) -> Any:

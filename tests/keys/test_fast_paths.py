@@ -3,7 +3,7 @@
 - ``Encoder.encode`` writes flat dicts/lists/tuples of exact built-in scalars with the C pickler
   (``_fast_container``) and plain strings directly;
 - ``ArgumentSpec.bind`` binds plain signatures through a precomputed name list;
-- ``Memo._call_key`` remembers the keys of recent argument sets (``_RECENT_KEYS``).
+- ``KeyBuilder.key`` remembers the keys of recent argument sets (``REMEMBERED_KEYS``).
 
 Each test checks a correctness rule (docs/keys.md) through ``Encoder().encode`` and through real
 ``@recorded`` keys; none of them measures time.
@@ -25,8 +25,8 @@ import pytest
 import xxhash
 
 from memo_replay import Store, UnhashableArgument, recorded, track
-from memo_replay.decorator import _RECENT_KEYS
 from memo_replay.keys.arguments import ArgumentSpec
+from memo_replay.keys.builder import REMEMBERED_KEYS as _RECENT_KEYS
 from memo_replay.keys.encoding import Encoder
 
 if TYPE_CHECKING:
@@ -634,7 +634,7 @@ def test_more_argument_sets_than_remembered_keys_stay_correct(memo_env: Store) -
     for n in range(total):
         assert square(n) == n * n
     assert calls.n == total
-    assert len(square.memo._recent_keys) <= _RECENT_KEYS
+    assert square.memo.keys.remembered <= _RECENT_KEYS
     with track() as events:
         for n in [0, 1, 2, 17, 4095, 4096, 4097, 4999, 3]:
             assert square(n) == n * n
@@ -667,8 +667,8 @@ def test_remembered_keys_equal_freshly_composed_keys(memo_env: Store) -> None:
     for round_ in range(2):  # the second round finds the remembered keys
         for x in REMEMBERED_VALUES:
             for y in (None, "y", {"z": [x]}):
-                bound = f.memo._arguments.bind((x, y), {})
-                assert f.memo.key(x, y) == f.memo._compose(bound).key, (round_, x, y)
+                bound = f.memo.keys.bind((x, y), {})
+                assert f.memo.key(x, y) == f.memo.keys.compose(bound).key, (round_, x, y)
     keys = {f.memo.key(x) for x in REMEMBERED_VALUES}
     # Distinct values, distinct keys; except that a str subclass keys like its str (the
     # canonical encoding's rule, although the remembered identities differ).

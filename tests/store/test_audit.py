@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from memo_replay import Store
-from memo_replay.store.audit import Audit, Finding
+from memo_replay.audit import Audit, Finding
 from memo_replay.store.entry import timestamp
 
 if TYPE_CHECKING:

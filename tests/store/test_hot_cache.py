@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from memo_replay import MemoReplayError, Store, StoreError, recorded, track
-from memo_replay.store.store import HOT_CACHE_BYTES
+from memo_replay.store.index import HOT_CACHE_BYTES
 
 if TYPE_CHECKING:
     from conftest import Project
@@ -59,7 +59,7 @@ for line in sys.stdin:
     except memo_replay.MemoReplayError as exc:
         out["error"] = type(exc).__name__
         out["message"] = str(exc)
-    out["hot"] = len(work.answer.memo.store._hot)
+    out["hot"] = len(work.answer.memo.store.hot_cache)
     print(json.dumps(out), flush=True)
 """
 
@@ -286,15 +286,15 @@ def test_hot_cache_off_still_replays_correctly(work: Project) -> None:
 def test_default_and_configured_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEMO_HOT_CACHE_MB", raising=False)
     assert HOT_CACHE_BYTES == 64 * MIB
-    assert Store(tmp_path / "a")._hot.limit == HOT_CACHE_BYTES
+    assert Store(tmp_path / "a").hot_cache.limit == HOT_CACHE_BYTES
     monkeypatch.setenv("MEMO_HOT_CACHE_MB", "")
-    assert Store(tmp_path / "b")._hot.limit == HOT_CACHE_BYTES
+    assert Store(tmp_path / "b").hot_cache.limit == HOT_CACHE_BYTES
     monkeypatch.setenv("MEMO_HOT_CACHE_MB", "1")
-    assert Store(tmp_path / "c")._hot.limit == MIB
+    assert Store(tmp_path / "c").hot_cache.limit == MIB
     monkeypatch.setenv("MEMO_HOT_CACHE_MB", "0.5")
-    assert Store(tmp_path / "d")._hot.limit == MIB // 2
+    assert Store(tmp_path / "d").hot_cache.limit == MIB // 2
     monkeypatch.setenv("MEMO_HOT_CACHE_MB", "0")
-    assert Store(tmp_path / "e")._hot.limit == 0
+    assert Store(tmp_path / "e").hot_cache.limit == 0
 
 
 @pytest.mark.parametrize("value", ["lots", "-1", "1MB", "1,5"])
@@ -356,14 +356,14 @@ def test_the_cache_stays_bounded_and_correct(memo_env: Store,
     for i in range(300):
         assert blob(i) == ten_kib(i)
     store = blob.memo.store
-    assert store._hot.limit == MIB
+    assert store.hot_cache.limit == MIB
     for _ in range(2):
         for i in range(300):
             assert blob(i) == ten_kib(i)
-            assert store._hot.size <= MIB
-            assert len(store._hot) <= MIB // (10 * 1024)
+            assert store.hot_cache.size <= MIB
+            assert len(store.hot_cache) <= MIB // (10 * 1024)
     assert len(calls) == 300
-    assert len(store._hot) > 0
+    assert len(store.hot_cache) > 0
     with track() as events:  # the most recent hits are in memory, and still correct
         for i in range(299, 289, -1):
             assert blob(i) == ten_kib(i)
@@ -390,8 +390,8 @@ def test_a_payload_too_big_for_the_cache_still_replays(memo_env: Store,
     assert big(7) == "7" * (400 * 1024)
     assert big(7) == "7" * (400 * 1024)
     store = big.memo.store
-    assert store._hot.size <= MIB
-    assert len(store._hot) == 1  # only `small`: one huge payload does not flush the others
+    assert store.hot_cache.size <= MIB
+    assert len(store.hot_cache) == 1  # only `small`: one huge payload does not flush the others
     assert calls == [7]
 
 
@@ -406,9 +406,9 @@ def test_the_bound_counts_bytes_of_non_ascii_results(memo_env: Store,
     for _ in range(2):
         for i in range(300):
             assert emoji(i) == f"{i:05d}" + "\N{GRINNING FACE}" * 2560
-    items = emoji.memo.store._hot._items.values()
-    held = sum(len(hit.payload.data.encode()) if isinstance(hit.payload.data, str)
-               else len(hit.payload.data) for _, hit, _ in items)
+    items = emoji.memo.store.hot_cache.items()
+    held = sum(len(c.hit.payload.data.encode()) if isinstance(c.hit.payload.data, str)
+               else len(c.hit.payload.data) for c in items)
     assert held <= MIB
 
 
@@ -438,4 +438,4 @@ def test_each_replay_returns_a_distinct_object(memo_env: Store) -> None:
     third = config(1)
     assert third == {"n": 1, "items": [1, 2], "nested": {"k": "v"}}
     assert second == third
-    assert len(config.memo.store._hot) == 1  # these came from the hot cache
+    assert len(config.memo.store.hot_cache) == 1  # these came from the hot cache

@@ -325,7 +325,8 @@ def test_index_is_not_trusted_after_in_place_rewrite(memo_env: Store) -> None:
     import diskcache
 
     with diskcache.Cache(str(memo_env.path / ".cache")) as index:
-        assert index.get(key) is not None  # the index really holds the old payload
+        # the index really holds the old payload
+        assert index.get(memo_env.entry_name(fetch.memo.id, key)) is not None
     before = path.stat()
     rewrite_payload(path, {"n": 1, "word": "bbb"})  # same size, same inode
     after = path.stat()

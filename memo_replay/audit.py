@@ -27,7 +27,7 @@ from memo_replay.store.entry import Entry
 
 if TYPE_CHECKING:
     from memo_replay.decorator import Memo
-    from memo_replay.store.store import Store
+    from memo_replay.store import Store
 
 Reason = Literal["stale", "gone", "expired", "orphan", "unchecked"]
 
@@ -41,6 +41,8 @@ class Finding:
     detail: str
     function: str | None = None
     key: str | None = None
+    name: str | None = None
+    """The file's name in the store (``<function directory>/<file>``)."""
 
 
 @dataclass(frozen=True)
@@ -71,29 +73,29 @@ def audit(store: Store, entries: Iterable[Entry] | None = None, *,
             (result.unchecked if finding.reason == "unchecked" else result.stale).append(finding)
         # An entry that cannot be checked is never pruned, expired or not: its function's own
         # ttl (which may be longer than the project's) is unknown.
-        ttl = memo._ttl() if memo is not None else None if problem == "unchecked" else config_ttl
+        ttl = memo.ttl if memo is not None else None if problem == "unchecked" else config_ttl
         if ttl is not None and entry.recorded_at is not None \
                 and now - entry.recorded_at.timestamp() > ttl:
             age = (now - entry.recorded_at.timestamp()) / 86400
             result.expired.append(Finding(entry.path, "expired",
                                           f"recorded {age:.1f} days ago, ttl {ttl / 86400:g} days",
-                                          entry.function, entry.key))
+                                          entry.function, entry.key, entry.name))
     return result
 
 
 def _finding(entry: Entry, memo: Memo[Any, Any] | None, problem: Reason | None,
              detail: str) -> Finding | None:
     if problem is not None:
-        return Finding(entry.path, problem, detail, entry.function, entry.key)
+        return Finding(entry.path, problem, detail, entry.function, entry.key, entry.name)
     assert memo is not None
     try:
         current = memo.code.hash
     except Exception as exc:  # fingerprinting runs project code paths (inspect, imports)
         return Finding(entry.path, "unchecked", f"cannot fingerprint `{entry.function}`: {exc}",
-                       entry.function, entry.key)
-    if entry.components.get("code", {}).get("hash") != current:
+                       entry.function, entry.key, entry.name)
+    if entry.components.code.hash != current:
         return Finding(entry.path, "stale", f"the code of `{entry.function}` changed since it "
-                       f"was recorded", entry.function, entry.key)
+                       f"was recorded", entry.function, entry.key, entry.name)
     return None
 
 

@@ -1,6 +1,6 @@
 """Large binary payloads stored beside their entry: ``<key>.<checksum prefix>.bin``.
 
-A binary payload above ``SIDECAR_THRESHOLD`` (64 KiB) is not base64-inflated into the JSON: it
+A binary payload above ``PAYLOAD_FILE_THRESHOLD`` (64 KiB) is not base64-inflated into the JSON: it
 lives in a content-addressed file beside its entry, which is written as format 2 and names the
 file in ``result.file``. Everything here runs real interpreters recording into a throwaway
 project, real ``git`` (isolated from the machine's git configuration) and the real
@@ -27,7 +27,8 @@ from conftest import finish_all, last_json
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay import CorruptEntry, Store
-from memo_replay.store.entry import FORMAT_VERSION, SIDECAR_THRESHOLD, render, sidecar_name
+from memo_replay.store.entry import FORMAT_VERSION, PAYLOAD_FILE_THRESHOLD, render
+from memo_replay.store.layout import payload_file_name
 
 if TYPE_CHECKING:
     from conftest import Project
@@ -239,7 +240,7 @@ def test_a_large_bytes_result_is_stored_beside_a_small_entry(project: Project) -
     assert (result["encoding"], result["serializer"]) == ("binary", "bytes")
     assert result["checksum"] == xxh3_128_hexdigest(pattern(MB))
     assert payload.name == f"{entry.stem}.{result['checksum'][:16]}.bin" \
-        == sidecar_name(entry.stem, result["checksum"])
+        == payload_file_name(entry.stem, result["checksum"])
     assert payload.read_bytes() == pattern(MB)
 
     store = project.store
@@ -266,9 +267,9 @@ def test_a_small_binary_result_stays_inline_in_format_1(project: Project) -> Non
 
 
 def test_exactly_the_threshold_stays_inline_one_byte_more_goes_beside(project: Project) -> None:
-    assert SIDECAR_THRESHOLD == 64 * 1024
+    assert PAYLOAD_FILE_THRESHOLD == 64 * 1024
     setup(project)
-    sizes = (SIDECAR_THRESHOLD, SIDECAR_THRESHOLD + 1)
+    sizes = (PAYLOAD_FILE_THRESHOLD, PAYLOAD_FILE_THRESHOLD + 1)
     assert call_blob(project, *sizes) == [expected_blob(n) for n in sizes]
 
     directory = function_dir(project)
@@ -276,7 +277,7 @@ def test_exactly_the_threshold_stays_inline_one_byte_more_goes_beside(project: P
     at_doc, above_doc = json.loads(at.read_bytes()), json.loads(above.read_bytes())
     assert at_doc["format"] == 1
     assert "file" not in at_doc["result"]
-    assert base64.b64decode(at_doc["result"]["payload"]) == pattern(SIDECAR_THRESHOLD)
+    assert base64.b64decode(at_doc["result"]["payload"]) == pattern(PAYLOAD_FILE_THRESHOLD)
     assert above_doc["format"] == 2
     assert above_doc["result"]["payload"] is None
     assert names(directory) == sorted([at.name, above.name, above_doc["result"]["file"]])

@@ -1,0 +1,200 @@
+"""Recording a call: around the real call, then serialize, redact, scan, save.
+
+:meth:`Recorder.around` is a context manager around the call to the real function; it measures
+the call, and when the block ends it records the result (or, with ``record_exceptions``, the
+exception) — or, for a call that must not be stored (mode ``off``), only reports it. This is the
+place where anything that must watch the real call runs.
+
+Recording refuses rather than writes something wrong: a result no serializer gives back equal
+(:class:`~memo_replay.errors.SerializationError`) or an entry holding a secret-shaped string
+(:class:`~memo_replay.errors.SecretDetected`) leaves the store untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from memo_replay.call.replayer import EXCEPTION
+from memo_replay.errors import SecretDetected, SerializationError, warn
+from memo_replay.events import CallEvent, emit, listening
+from memo_replay.text import short
+
+if TYPE_CHECKING:
+    from memo_replay.config import Config
+    from memo_replay.keys import CallKey
+    from memo_replay.serializers import SerializerOption
+    from memo_replay.store import Payload, Store
+    from memo_replay.store.entry import Recording
+
+
+class Recorder:
+    """Records one function's calls."""
+
+    def __init__(self, function: str, *, option: SerializerOption,
+                 redact: Callable[..., Any] | None, record_exceptions: bool,
+                 config: Callable[[], Config], annotation: Callable[[], Any],
+                 ttl: Callable[[], float | None], root: Path) -> None:
+        self.function = function
+        self.root = root
+        self.option = option
+        self.record_exceptions = record_exceptions
+        self._redact = redact
+        self._config = config
+        self._annotation = annotation
+        self._ttl = ttl
+
+    def around(self, call: CallKey | None, preview: Callable[[], Mapping[str, Any]],
+               store: Store | None) -> Capture:
+        """The context manager around the real call (``call``/``store`` None: store nothing).
+        Set :attr:`Capture.value` to the call's result inside the block."""
+        return Capture(self, call, preview, store)
+
+    def record(self, call: CallKey, preview: Mapping[str, Any], store: Store, result: Any,
+               duration: float) -> None:
+        """Serialize, redact, scan and save one result."""
+        redact = self.redactor()
+        if redact is not None:
+            result = redact(result, field="return")
+            preview = {name: redact(value, field=name) for name, value in preview.items()}
+        from memo_replay.store.entry import Recording
+
+        recording = Recording(self.function, call.key, call.components, preview,
+                              self.serialize(result), duration)
+        self.refuse_secrets(recording)
+        ttl = self._ttl()
+        store.save(recording, stale_before=None if ttl is None else time.time() - ttl)
+
+    def redactor(self) -> Callable[..., Any] | None:
+        if self._redact is not None:
+            return self._redact
+        path = self._config().redact
+        return None if path is None else _import_hook(path, self.root)
+
+    def refuse_secrets(self, recording: Recording) -> None:
+        config = self._config()
+        from memo_replay.secrets import scanner
+
+        leaks = scanner(config.secret_patterns, config.allow_secrets).scan(
+            recording.preview, recording.payload, recording.components.code.source)
+        if leaks:
+            found = "; ".join(f"{leak.field} contains {leak.kind} ({leak.excerpt})"
+                              for leak in leaks[:3])
+            raise SecretDetected(
+                f"refusing to record `{self.function}`: {found}. Nothing was written. Fix: leave "
+                f"the argument out with @recorded(ignore=[...]) if it does not affect the "
+                f"result; rewrite it with a redact= hook (per function, or [tool.memo_replay] "
+                f"redact); move a secret out of the source into the environment; or, if it is "
+                f"not a secret (a test fixture), allow it in [tool.memo_replay] allow_secrets.")
+
+    def serialize(self, result: Any) -> Payload:
+        """The payload of ``result``, checked to replay as an equal value of the same type."""
+        from memo_replay.serializers import payload_kind, registry, round_trips
+        from memo_replay.store import Payload
+
+        config = self._config()
+        serializer, type_path = registry.choose(
+            result, EXCEPTION if isinstance(result, BaseException) else self.option,
+            function=self.function, annotation=self._annotation(),
+            pickle_allowed=config.allows_pickle(self.function))
+        try:
+            data = serializer.dumps(result)
+            payload = Payload.create(serializer, type_path, payload_kind(serializer, data), data)
+            replayed = serializer.loads(payload.data)
+        except SerializationError:
+            raise
+        except Exception as exc:
+            raise SerializationError(
+                f"cannot record the result of `{self.function}` with the {serializer.id!r} "
+                f"serializer: {exc.__class__.__name__}: {exc}. Nothing was written. Return a "
+                f"value it supports, or choose another with @recorded(serializer=...)."
+            ) from exc
+        if not round_trips(serializer, result, replayed):
+            raise SerializationError(
+                f"cannot record the result of `{self.function}`: the {serializer.id!r} "
+                f"serializer does not give back an equal `{type(result).__qualname__}`, so a "
+                f"replay would differ from the real call (returned {short(result, 120)}, would "
+                f"replay {short(replayed, 120)}). Nothing was written. Return plain JSON data, a "
+                f"pydantic model or a dataclass, or choose another serializer with "
+                f"@recorded(serializer=...)."
+            )
+        return payload
+
+
+class Capture:
+    """One real call in progress (see :meth:`Recorder.around`)."""
+
+    def __init__(self, recorder: Recorder, call: CallKey | None,
+                 preview: Callable[[], Mapping[str, Any]], store: Store | None) -> None:
+        self.recorder = recorder
+        self.call = call
+        self.store = store
+        self.value: Any = None
+        """The call's result: set it inside the block."""
+        self._preview = preview
+        self._started = 0.0
+
+    def __enter__(self) -> Capture:
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> Literal[False]:
+        duration = time.perf_counter() - self._started
+        call, store = self.call, self.store
+        if call is None or store is None:
+            recordable = error is None or (self.recorder.record_exceptions
+                                           and isinstance(error, Exception))
+            if recordable and listening():
+                emit(CallEvent(self.recorder.function, None, "bypassed", duration, duration))
+            return False
+        if error is None:
+            self.recorder.record(call, self._preview(), store, self.value, duration)
+        elif self.recorder.record_exceptions and isinstance(error, Exception):
+            self._record_raised(error, duration)
+            return False
+        else:
+            return False
+        if listening():
+            emit(CallEvent(self.recorder.function, call.key, "recorded", duration, duration,
+                           str(store.path)))
+        return False
+
+    def _record_raised(self, error: Exception, duration: float) -> None:
+        """Record an exception the call raised. One that cannot be rebuilt on replay (a
+        pydantic ``ValidationError``) is not recorded, with a warning: the caller still gets
+        the original exception, and the next call runs again."""
+        assert self.call is not None
+        assert self.store is not None
+        try:
+            self.recorder.record(self.call, self._preview(), self.store, error, duration)
+        except SerializationError as exc:
+            warn(f"memo_replay: the {type(error).__qualname__} raised by "
+                 f"`{self.recorder.function}` was not recorded: {exc.__cause__ or exc}. Raise an "
+                 f"exception type that can be rebuilt from its message (e.g. wrap it in your "
+                 f"own) to record it.")
+            return
+        if listening():
+            emit(CallEvent(self.recorder.function, self.call.key, "recorded", duration,
+                           duration, str(self.store.path)))
+
+
+def _import_hook(path: str, root: Path) -> Callable[..., Any]:
+    """The project's ``module:function`` hook from ``[tool.memo_replay]`` (project code)."""
+    import importlib
+
+    from memo_replay.errors import ConfigError
+
+    module_name, _, name = path.partition(":")
+    try:
+        hook = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"`redact = {path!r}` in [tool.memo_replay] of "
+                          f"{root / 'pyproject.toml'} cannot be imported: {exc}") from None
+    if not callable(hook):
+        raise ConfigError(f"`redact = {path!r}` in [tool.memo_replay] of "
+                          f"{root / 'pyproject.toml'} is not callable")
+    return hook  # type: ignore[no-any-return]

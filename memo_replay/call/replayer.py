@@ -1,0 +1,151 @@
+"""Finding a call's recording: lookup, expiry, serializer version, damage, decoding.
+
+:meth:`Replayer.find` looks the key up in the store and says what it found
+(:class:`~memo_replay.call.plan.Found`) with the decoded value when there is one; it never
+decides what to do about it (that is :func:`~memo_replay.call.plan.decide`) and never writes.
+The errors and warnings a finding turns into are built here too, so their wording lives in one
+place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from memo_replay.call.plan import Found
+from memo_replay.errors import (
+    CorruptEntry,
+    ExpiredRecording,
+    MemoReplayError,
+    ReplayMiss,
+    SerializationError,
+    UnsupportedFormat,
+)
+
+if TYPE_CHECKING:
+    from memo_replay.serializers import Serializer, SerializerOption
+    from memo_replay.store import Hit, Payload, Store
+
+EXCEPTION = "exception"
+"""ExceptionSerializer.id, spelled out so that a replay needs no serializer module to tell a
+recorded exception (raised again) from a recorded result."""
+
+
+class Lookup:
+    """What :meth:`Replayer.find` found."""
+
+    __slots__ = ("error", "found", "hit", "value")
+
+    def __init__(self, found: Found, hit: Hit | None = None, value: Any = None,
+                 error: MemoReplayError | None = None) -> None:
+        self.found = found
+        self.hit = hit
+        self.value = value
+        """The decoded result (``found`` and ``expired``)."""
+        self.error = error
+        """Why the entry cannot be replayed (``corrupt``, ``newer-format``)."""
+
+    @property
+    def raises(self) -> bool:
+        """The recorded value is an exception the original call raised (record_exceptions)."""
+        return self.hit is not None and self.hit.payload.serializer == EXCEPTION
+
+
+_ABSENT = Lookup(Found.ABSENT)
+
+
+class Replayer:
+    """Looks up one function's recordings and decodes them."""
+
+    def __init__(self, function: str, *, option: SerializerOption,
+                 annotation: Callable[[], Any], pickle_allowed: Callable[[], bool],
+                 ttl: Callable[[], float | None]) -> None:
+        self.function = function
+        self.option = option
+        self._annotation = annotation
+        self._pickle_allowed = pickle_allowed
+        self._ttl = ttl
+        self._serializers: dict[tuple[str, str | None], Serializer] = {}
+
+    def find(self, store: Store, key: str) -> Lookup:
+        """What the store holds for ``key``."""
+        try:
+            hit = store.lookup(self.function, key)
+            if hit is None:
+                return _ABSENT
+            serializer = self.serializer_for(hit.payload)
+            if serializer.version != hit.payload.serializer_version:
+                return Lookup(Found.SERIALIZER_CHANGED, hit)
+            value = serializer.loads(hit.payload.data)
+        except UnsupportedFormat as exc:
+            return Lookup(Found.NEWER_FORMAT, error=exc)
+        except (CorruptEntry, SerializationError) as exc:
+            return Lookup(Found.CORRUPT, error=exc)
+        except (ValueError, TypeError) as exc:
+            error = CorruptEntry(store.entry_path(self.function, key),
+                                 f"its payload does not load ({exc})")
+            error.__cause__ = exc
+            return Lookup(Found.CORRUPT, error=error)
+        ttl = self._ttl() if hit.recorded_at is not None else None
+        if ttl is not None and time.time() - hit.recorded_at > ttl:  # type: ignore[operator]
+            return Lookup(Found.EXPIRED, hit, value)
+        return Lookup(Found.FOUND, hit, value)
+
+    def serializer_for(self, payload: Payload) -> Serializer:
+        """The serializer that reads ``payload`` (resolved once per serializer and type)."""
+        cache_key = (payload.serializer, payload.type)
+        serializer = self._serializers.get(cache_key)
+        if serializer is None:
+            from memo_replay.serializers import registry  # loaded with the first recording
+
+            serializer = registry.resolve(payload.serializer, payload.type, self.option,
+                                          function=self.function, annotation=self._annotation(),
+                                          pickle_allowed=self._pickle_allowed())
+            self._serializers[cache_key] = serializer
+        return serializer
+
+    # -- what findings turn into -------------------------------------------------------------
+
+    def expired(self, lookup: Lookup, key: str) -> tuple[str, ExpiredRecording]:
+        """The warning for replaying an expired recording, and the error for refusing it."""
+        assert lookup.hit is not None
+        assert lookup.hit.recorded_at is not None
+        ttl = self._ttl() or 0.0
+        age = f"recorded {span(time.time() - lookup.hit.recorded_at)} ago, ttl {span(ttl)}"
+        command = rerecord_command()
+        warning = (f"memo_replay: replaying an expired recording of `{self.function}` ({age}); "
+                   f"re-record it with {command}")
+        error = ExpiredRecording(
+            f"memo_replay (replay mode): the recording of `{self.function}` for this call (key "
+            f"{key}) has expired ({age}); [tool.memo_replay] replay_expired = \"fail\"."
+            f"\nTo re-record: {command}", function=self.function, key=key)
+        return warning, error
+
+    def serializer_changed(self, lookup: Lookup, key: str) -> ReplayMiss:
+        assert lookup.hit is not None
+        payload = lookup.hit.payload
+        serializer = self.serializer_for(payload)
+        return ReplayMiss(
+            f"memo_replay (replay mode): the recording of `{self.function}` for this call "
+            f"(key {key}) was written by version {payload.serializer_version} of the "
+            f"{serializer.id!r} serializer; this process has version {serializer.version}, so "
+            f"it is not replayed.\nTo re-record: {rerecord_command()}",
+            function=self.function, key=key)
+
+
+def span(seconds: float) -> str:
+    """A duration as people write it: ``45 s``, ``12 min``, ``3.5 h``, ``30 days``."""
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def rerecord_command() -> str:
+    from memo_replay.explain import rerecord_command  # explaining is rare: loaded on demand
+
+    return rerecord_command()
+
+
+__all__ = ["EXCEPTION", "Lookup", "Replayer", "span"]

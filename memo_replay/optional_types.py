@@ -1,0 +1,55 @@
+"""Recognising values of optional libraries — pydantic, numpy, uuid, decimal — without importing
+them.
+
+A value of such a type implies its library is already imported, so each check looks the library
+up in :data:`sys.modules` and answers False when it is absent: ``import memo_replay`` and
+computing a key stay free of pydantic and numpy (and of uuid and decimal, which are not free at
+startup either).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def instance_of(value: object, module: str, name: str) -> bool:
+    """``isinstance(value, module.name)`` without importing ``module``: a value of that type
+    means it is already imported (uuid and decimal are not free at startup)."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(value, getattr(loaded, name))
+
+
+def is_pydantic_model(value: object) -> bool:
+    """``value`` is an instance of a pydantic (v2) ``BaseModel``."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
+
+
+def is_pydantic_model_class(tp: type) -> bool:
+    """``tp`` is a pydantic (v2) ``BaseModel`` subclass (``tp`` must be a class)."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and issubclass(tp, pydantic.BaseModel)
+
+
+def is_numpy_array(value: object) -> bool:
+    """``value`` is a ``numpy.ndarray``, subclasses (masked arrays, matrices…) included."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.ndarray)
+
+
+def is_plain_ndarray(value: object) -> bool:
+    """``value`` is exactly a ``numpy.ndarray``, no subclass.
+
+    What the numpy serializer needs: the ``.npy`` format stores dtype, shape and bytes only, so
+    a subclass (a masked array's mask, a ``numpy.matrix``) would replay as a plain ndarray and
+    lose what made it one. A key, by contrast, may encode any array by its data
+    (:func:`is_numpy_array`).
+    """
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and type(value) is numpy.ndarray
+
+
+def is_numpy_scalar(value: object) -> bool:
+    """``value`` is a numpy scalar (``numpy.generic``: ``numpy.float32(1.5)``, ``numpy.int64``…)."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.generic)

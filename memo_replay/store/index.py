@@ -1,0 +1,301 @@
+"""What a store remembers of entries it has read: the hot path in front of the entry files.
+
+An index maps an entry's name to a :class:`Cached` item — the :class:`~memo_replay.store.entry.
+Hit` read from it and the stamps of the files it was read from — and hands it back only while
+the entry file's stamp is unchanged (the store checks the payload file's stamp too). It is
+derived data: a ``git pull``, a checkout, a hand edit or a deleted ``.cache/`` never makes the
+store answer wrongly, and a store with no index at all answers from the entry files.
+
+Implementations: :class:`HotCache` (in memory, bounded in bytes: ``MEMO_HOT_CACHE_MB``),
+:class:`DiskIndex` (a ``diskcache.Cache`` in the store's git-ignored ``.cache/``, shared by the
+processes of one checkout), :class:`NoIndex`, and :class:`Layered` (a fast index in front of a
+slower one). Items are stored as a JSON header with named fields and :data:`CACHED_VERSION`,
+followed by the raw payload — never a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from memo_replay.errors import StoreError
+from memo_replay.store.backend import Stamp
+from memo_replay.store.entry import Hit, Payload
+
+CACHE_DIR = ".cache"
+"""The store's git-ignored directory of derived data: the index and the record-once locks."""
+CACHED_VERSION = 1
+"""Version of the cached item's header; items of another version are ignored."""
+HOT_CACHE_BYTES = 64 * 1024 * 1024
+"""Default bound of the in-memory hot cache (payload bytes plus a per-item overhead)."""
+_INDEX_MMAP_BYTES = 16 * 1024 * 1024
+_INDEX_CACHE_PAGES = 2048  # sqlite pages (4 KiB): 8 MiB
+_HOT_ITEM_OVERHEAD = 1024  # measured ~0.8 KiB per small item (key, tuples, Hit, Payload)
+
+
+def _log() -> Any:
+    import logging  # imported when there is something to say: it is not free at startup
+
+    return logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Cached:
+    """An entry as last read: the hit, and the stamps of the files it came from."""
+
+    stamp: Stamp
+    """The entry file's stamp when it was read."""
+    beside: Stamp | None
+    """The stamp of its payload file (large binary payloads), else None."""
+    hit: Hit
+
+
+class Index(Protocol):
+    """Cached hits by entry name (see the module docstring)."""
+
+    def get(self, name: str, stamp: Stamp) -> Cached | None:
+        """The item cached for ``name``, only if it was read from an entry with ``stamp``."""
+
+    def put(self, name: str, cached: Cached) -> None: ...
+
+    def discard(self, name: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NoIndex:
+    """Remembers nothing: every lookup reads the entry file."""
+
+    def get(self, name: str, stamp: Stamp) -> Cached | None:
+        return None
+
+    def put(self, name: str, cached: Cached) -> None:
+        pass
+
+    def discard(self, name: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class HotCache:
+    """name → cached item in memory, bounded in bytes; the oldest item leaves first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: dict[str, tuple[Cached, int]] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, name: str, stamp: Stamp) -> Cached | None:
+        item = self._items.get(name)
+        return item[0] if item is not None and item[0].stamp == stamp else None
+
+    def put(self, name: str, cached: Cached) -> None:
+        data = cached.hit.payload.data
+        size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
+        cost = size + _HOT_ITEM_OVERHEAD
+        if cost > self.limit // 4:
+            return  # one huge payload must not flush everything else
+        with self._lock:
+            self._drop(name)
+            while self._items and self._size + cost > self.limit:
+                self._drop(next(iter(self._items)))
+            self._items[name] = (cached, cost)
+            self._size += cost
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._drop(name)
+
+    def close(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0
+
+    def _drop(self, name: str) -> None:
+        item = self._items.pop(name, None)
+        if item is not None:
+            self._size -= item[1]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> list[Cached]:
+        """What is held now, oldest first."""
+        return [cached for cached, _ in self._items.values()]
+
+    @property
+    def size(self) -> int:
+        """Bytes held (payloads plus a fixed overhead per item)."""
+        return self._size
+
+
+def hot_cache_limit() -> int:
+    """The hot cache's bound in bytes, from ``MEMO_HOT_CACHE_MB`` (default 64 MiB)."""
+    value = os.environ.get("MEMO_HOT_CACHE_MB")
+    if not value:
+        return HOT_CACHE_BYTES
+    try:
+        megabytes = float(value)
+        if not 0 <= megabytes < 1024 * 1024:  # also refuses nan and inf
+            raise ValueError(value)
+    except ValueError:
+        raise StoreError(f"invalid MEMO_HOT_CACHE_MB={value!r}: use a number of megabytes "
+                         f"(0 turns the in-memory hot cache off)") from None
+    return int(megabytes * 1024 * 1024)
+
+
+def cache_directory(store_root: str) -> str:
+    """The store's ``.cache/`` directory, created (with a ``.gitignore`` ignoring everything)
+    when missing; raises OSError where it cannot be (a read-only checkout)."""
+    directory = os.path.join(store_root, CACHE_DIR)
+    os.makedirs(directory, exist_ok=True)
+    ignore = os.path.join(directory, ".gitignore")
+    if not os.path.exists(ignore):
+        with open(ignore, "w", encoding="utf-8") as fh:
+            fh.write("# created by memo_replay: derived data, never commit it\n*\n")
+    return directory
+
+
+def _sqlite_error() -> type[Exception]:
+    import sqlite3  # diskcache has imported it by the time the index is used
+
+    return sqlite3.Error
+
+
+class DiskIndex:
+    """A ``diskcache.Cache`` in ``<store>/.cache``, opened on first use. Where it cannot be
+    opened or fails, it turns itself off (with a log line) and the entry files answer."""
+
+    def __init__(self, store_root: str) -> None:
+        self.store_root = store_root
+        self._cache: Any = None
+        self._state = "unopened"  # "open", "unavailable"
+        self._lock = threading.Lock()
+
+    def _open(self) -> Any:
+        if self._state == "open":
+            return self._cache
+        if self._state == "unavailable" or not os.path.isdir(self.store_root):
+            return None  # nothing recorded yet: no reason to create the store for an index
+        with self._lock:
+            if self._state == "unopened":
+                self._cache = self._create()
+                self._state = "open" if self._cache is not None else "unavailable"
+        return self._cache
+
+    def _create(self) -> Any:
+        try:
+            directory = cache_directory(self.store_root)
+            import diskcache
+
+            # The index is read once per key per process (the hot cache answers after that):
+            # a small sqlite budget keeps a process replaying 100,000 entries bounded.
+            return diskcache.Cache(directory, eviction_policy="none",
+                                   sqlite_mmap_size=_INDEX_MMAP_BYTES,
+                                   sqlite_cache_size=_INDEX_CACHE_PAGES)
+        except (OSError, _sqlite_error()) as exc:
+            # A read-only checkout, a full disk: the entry files still answer every lookup.
+            _log().info("memo_replay: no index for store %s (%s); reading entry files directly",
+                        self.store_root, exc)
+            return None
+
+    def _call(self, method: str, *args: Any) -> Any:
+        cache = self._open()
+        if cache is None:
+            return None
+        try:
+            return getattr(cache, method)(*args)
+        except (OSError, _sqlite_error()) as exc:
+            _log().warning("memo_replay: index of store %s failed (%s); using entry files only",
+                           self.store_root, exc)
+            self._state = "unavailable"
+            return None
+
+    def get(self, name: str, stamp: Stamp) -> Cached | None:
+        cached = decode(self._call("get", name))
+        return cached if cached is not None and cached.stamp == stamp else None
+
+    def put(self, name: str, cached: Cached) -> None:
+        self._call("set", name, encode(cached))
+
+    def discard(self, name: str) -> None:
+        self._call("delete", name)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._cache is not None:
+                self._cache.close()
+            self._cache, self._state = None, "unopened"
+
+
+class Layered:
+    """A fast index in front of a slow one: what the slow one finds is promoted."""
+
+    def __init__(self, fast: Index, slow: Index) -> None:
+        self.fast = fast
+        self.slow = slow
+
+    def get(self, name: str, stamp: Stamp) -> Cached | None:
+        cached = self.fast.get(name, stamp)
+        if cached is None:
+            cached = self.slow.get(name, stamp)
+            if cached is not None:
+                self.fast.put(name, cached)
+        return cached
+
+    def put(self, name: str, cached: Cached) -> None:
+        self.fast.put(name, cached)
+        self.slow.put(name, cached)
+
+    def discard(self, name: str) -> None:
+        self.fast.discard(name)
+        self.slow.discard(name)
+
+    def close(self) -> None:
+        self.fast.close()
+        self.slow.close()
+
+
+def encode(cached: Cached) -> bytes:
+    """A JSON header with named fields, a newline, then the raw payload: never a pickle, so
+    even a ``.cache/`` someone managed to commit cannot run code when read."""
+    hit, p = cached.hit, cached.hit.payload
+    header = json.dumps({
+        "v": CACHED_VERSION, "stamp": list(cached.stamp),
+        "beside": None if cached.beside is None else list(cached.beside),
+        "serializer": p.serializer, "serializer_version": p.serializer_version, "type": p.type,
+        "kind": p.kind, "checksum": p.checksum, "duration_s": hit.duration_s,
+        "recorded_at": hit.recorded_at,
+    }, separators=(",", ":"))
+    data = p.data.encode() if isinstance(p.data, str) else p.data
+    return header.encode() + b"\n" + data
+
+
+def decode(raw: object) -> Cached | None:
+    """The item :func:`encode` wrote; None for anything else (another version, damage)."""
+    if not isinstance(raw, bytes):
+        return None
+    header_end = raw.find(b"\n")
+    try:
+        h = json.loads(raw[:header_end])
+        if h.get("v") != CACHED_VERSION:
+            return None
+        body = raw[header_end + 1:]
+        kind = h["kind"]
+        data: str | bytes = body if kind == "binary" else body.decode()
+        beside = h["beside"]
+        return Cached(tuple(h["stamp"]), None if beside is None else tuple(beside),
+                      Hit(Payload(h["serializer"], h["serializer_version"], h["type"], kind, data,
+                                  h["checksum"]), h["duration_s"], h["recorded_at"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+__all__ = ["CACHED_VERSION", "CACHE_DIR", "HOT_CACHE_BYTES", "Cached", "DiskIndex", "HotCache",
+           "Index", "Layered", "NoIndex", "cache_directory", "hot_cache_limit"]
