@@ -1,4 +1,7 @@
-"""``@recorded``: the call → key → mode → store → serializer pipeline around one function.
+"""``@recorded`` and :class:`Memo`, the facade that runs one function's calls through the
+pipeline: key (:mod:`memo_replay.keys.builder`) → plan (:mod:`memo_replay.call.plan`) → replay
+(:mod:`memo_replay.call.replayer`) or record (:mod:`memo_replay.call.recorder`) → store. It owns
+the options, the function's identity and project root, and which store a call uses.
 
 >>> from memo_replay import recorded
 >>> @recorded(version="1")
@@ -360,7 +363,7 @@ class Memo(Generic[P, R]):
             return _Call(mode)
         bound = self.keys.bind(args, kwargs)
         call = _Call(mode, self.keys.key(bound), bound, self.store)
-        if looks_up(mode):
+        if mode is Mode.AUTO or mode is Mode.REPLAY:  # looks_up(mode), inlined: every call
             action, lookup = self._look(call)
             if action is Action.RECORD_WARN:
                 warn(f"memo_replay: {lookup.error} — re-recording it")
@@ -393,8 +396,10 @@ class Memo(Generic[P, R]):
         assert call.key is not None
         assert call.store is not None
         started = time.perf_counter()
-        lookup = self.replayer.find(call.store, call.key.key)
-        action = decide(call.mode, lookup.found, replay_expired=self.config.replay_expired)
+        lookup = self.replayer.find(call.store, call.key.key, self.ttl)
+        # The table's first row, spelled out: a hit replays in every mode that looks.
+        action = Action.REPLAY if lookup.found is Found.FOUND else \
+            decide(call.mode, lookup.found, replay_expired=self.config.replay_expired)
         if action is Action.REPLAY or action is Action.REPLAY_WARN:
             if action is Action.REPLAY_WARN:
                 warn(self.replayer.expired(lookup, call.key.key)[0])

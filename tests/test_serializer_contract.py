@@ -75,7 +75,7 @@ CASES: dict[str, str] = {
     "numpy-0d": "numpy",
     "numpy-fortran-order": "numpy",
     "numpy-str-dtype": "numpy",
-    "numpy-large-sidecar": "numpy",
+    "numpy-large-payload-file": "numpy",
     "pydantic-plain": "pydantic",
     "pydantic-nested": "pydantic",
     "pydantic-generic-page": "pydantic",
@@ -279,7 +279,7 @@ def build_numpy_str_dtype():
     return np.array(["a", "héllo", "日本"])
 
 
-def build_numpy_large_sidecar():
+def build_numpy_large_payload_file():
     return np.linspace(0.0, 1.0, 10_000)
 
 
@@ -425,9 +425,9 @@ def case_numpy_str_dtype() -> np.ndarray:
 
 
 @recorded
-def case_numpy_large_sidecar() -> np.ndarray:
-    _log("numpy-large-sidecar")
-    return build_numpy_large_sidecar()
+def case_numpy_large_payload_file() -> np.ndarray:
+    _log("numpy-large-payload-file")
+    return build_numpy_large_payload_file()
 
 
 @recorded
@@ -745,7 +745,7 @@ def test_recordings_are_identical_but_volatile_fields(
 
 def test_large_array_payload_is_stored_beside_the_entry(contract_runs: ContractRuns) -> None:
     names = sorted(p.name for p in (
-        contract_runs.store_a / "contract_cases.case_numpy_large_sidecar").iterdir())
+        contract_runs.store_a / "contract_cases.case_numpy_large_payload_file").iterdir())
     assert [n.rsplit(".", 1)[-1] for n in names] == ["bin", "json"]
 
 

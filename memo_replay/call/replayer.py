@@ -68,8 +68,8 @@ class Replayer:
         self._ttl = ttl
         self._serializers: dict[tuple[str, str | None], Serializer] = {}
 
-    def find(self, store: Store, key: str) -> Lookup:
-        """What the store holds for ``key``."""
+    def find(self, store: Store, key: str, ttl: float | None) -> Lookup:
+        """What the store holds for ``key`` (``ttl``: how long a recording stays valid)."""
         try:
             hit = store.lookup(self.function, key)
             if hit is None:
@@ -87,8 +87,8 @@ class Replayer:
                                  f"its payload does not load ({exc})")
             error.__cause__ = exc
             return Lookup(Found.CORRUPT, error=error)
-        ttl = self._ttl() if hit.recorded_at is not None else None
-        if ttl is not None and time.time() - hit.recorded_at > ttl:  # type: ignore[operator]
+        if ttl is not None and hit.recorded_at is not None \
+                and time.time() - hit.recorded_at > ttl:
             return Lookup(Found.EXPIRED, hit, value)
         return Lookup(Found.FOUND, hit, value)
 

@@ -105,11 +105,16 @@ class LocalDirectory:
         return self._prefix + name if os.sep == "/" else self._prefix + name.replace("/", os.sep)
 
     def stamp(self, name: str) -> Stamp | None:
-        return file_stamp(self._prefix + name, follow_symlinks=False)
+        # file_stamp() spelled out: this runs on every hit.
+        try:
+            st = os.stat(self._prefix + name, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return (st.st_size, st.st_mtime_ns, st.st_ino)
 
     def size(self, name: str) -> int | None:
-        stamp = self.stamp(name)
-        return None if stamp is None else int(stamp[0])
+        stamp = file_stamp(self._prefix + name, follow_symlinks=False)
+        return None if stamp is None else stamp[0]
 
     def read(self, name: str, *, limit: int | None = None) -> bytes | None:
         try:

@@ -48,7 +48,7 @@ class Cached:
 
     stamp: Stamp
     """The entry file's stamp when it was read."""
-    beside: Stamp | None
+    payload_stamp: Stamp | None
     """The stamp of its payload file (large binary payloads), else None."""
     hit: Hit
 
@@ -268,7 +268,7 @@ def encode(cached: Cached) -> bytes:
     hit, p = cached.hit, cached.hit.payload
     header = json.dumps({
         "v": CACHED_VERSION, "stamp": list(cached.stamp),
-        "beside": None if cached.beside is None else list(cached.beside),
+        "payload_stamp": None if cached.payload_stamp is None else list(cached.payload_stamp),
         "serializer": p.serializer, "serializer_version": p.serializer_version, "type": p.type,
         "kind": p.kind, "checksum": p.checksum, "duration_s": hit.duration_s,
         "recorded_at": hit.recorded_at,
@@ -289,8 +289,8 @@ def decode(raw: object) -> Cached | None:
         body = raw[header_end + 1:]
         kind = h["kind"]
         data: str | bytes = body if kind == "binary" else body.decode()
-        beside = h["beside"]
-        return Cached(tuple(h["stamp"]), None if beside is None else tuple(beside),
+        payload_stamp = h["payload_stamp"]
+        return Cached(tuple(h["stamp"]), None if payload_stamp is None else tuple(payload_stamp),
                       Hit(Payload(h["serializer"], h["serializer_version"], h["type"], kind, data,
                                   h["checksum"]), h["duration_s"], h["recorded_at"]))
     except (ValueError, KeyError, TypeError, AttributeError):

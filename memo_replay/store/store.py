@@ -151,9 +151,9 @@ class Store:
         if stamp is None:
             return None
         cached = self._cached(name, stamp)
-        if cached is not None and (cached.beside is None or self._stamp(
+        if cached is not None and (cached.payload_stamp is None or self._stamp(
                 sibling(name, payload_file_name(key, cached.hit.payload.checksum)))
-                == cached.beside):
+                == cached.payload_stamp):
             return cached.hit
         return self._read_hit(name, key, stamp)
 
@@ -168,12 +168,12 @@ class Store:
                 raw = self._reread(name, raw, exc)
         else:
             return None
-        beside = None
+        payload_stamp = None
         if payload_file is not None:
-            beside = self._stamp(sibling(name, payload_file))
-            if beside is None:
+            payload_stamp = self._stamp(sibling(name, payload_file))
+            if payload_stamp is None:
                 return hit  # deleted since it was read: answer, but cache nothing
-        self.index.put(name, Cached(stamp, beside, hit))
+        self.index.put(name, Cached(stamp, payload_stamp, hit))
         return hit
 
     def _reread(self, name: str, raw: bytes, missing: MissingPayload) -> bytes | None:
