@@ -422,6 +422,71 @@ def test_three():
     assert Store(project.pytester.path / "fixtures_store").verify() == []
 
 
+BLOBS = '''
+import random
+
+from lib import log
+from memo_replay import recorded
+
+
+@recorded
+def blob(n: int) -> bytes:
+    log(f"blob {n}")
+    return random.Random(n).randbytes(100 * 1024)  # above 64 KiB: stored in a payload file
+'''
+
+
+def test_pruning_unused_recordings_removes_their_payload_files(project: Project) -> None:
+    project.write("blobs.py", BLOBS)
+    project.write("test_blobs.py", """
+import random
+
+from blobs import blob
+
+
+def test_one():
+    assert blob(1) == random.Random(1).randbytes(100 * 1024)
+
+
+def test_two():
+    assert blob(2) == random.Random(2).randbytes(100 * 1024)
+""")
+    project.write("test_extra.py", """
+from blobs import blob
+
+
+def test_three():
+    assert len(blob(3)) == 100 * 1024
+""")
+    project.run("test_blobs.py", "test_extra.py").assert_outcomes(passed=3)
+    directory = project.pytester.path / "fixtures_store" / "blobs.blob"
+    entries = {e.arguments["n"]: e for e in project.entries() if e.function == "blobs.blob"}
+    assert sorted(entries) == [1, 2, 3]
+    payload_files = {n: directory / str(e.payload_file) for n, e in entries.items()}
+    for n, path in payload_files.items():
+        assert re.fullmatch(rf"{entries[n].key}\.[0-9a-f]{{16}}\.bin", path.name)
+        assert path.is_file()
+    kept = {path: path.read_bytes() for n, path in payload_files.items() if n != 3}
+    kept.update({entries[n].path: entries[n].path.read_bytes() for n in (1, 2)})
+    (project.pytester.path / "test_extra.py").unlink()  # nothing calls blob(3) any more
+
+    result = project.run("--memo-prune-unused")
+    result.assert_outcomes(passed=4)  # a full run: test_two.py and test_blobs.py
+    lines = summary(result)
+    assert f"  fixtures_store/blobs.blob/{entries[3].path.name}  (blobs.blob)" in lines
+    assert "Deleted 1 unused recording(s)." in lines
+    assert not entries[3].path.exists()
+    assert not payload_files[3].exists()
+    assert list(directory.glob(f"{entries[3].key}*")) == []  # no orphan left of it
+    assert {path: path.read_bytes() for path in kept} == kept  # the used ones are untouched
+    assert sorted(p.name for p in directory.iterdir()) == sorted(p.name for p in kept)
+    assert Store(project.pytester.path / "fixtures_store").verify() == []
+
+    result = project.run("--memo-mode", "replay")  # what was kept still replays
+    result.assert_outcomes(passed=4)
+    assert project.calls().count("blob 1") == project.calls().count("blob 2") == 1
+
+
 # -- failure hygiene ----------------------------------------------------------------------
 
 

@@ -176,36 +176,41 @@ class LocalDirectory:
         return True
 
     def names(self, prefix: str = "") -> Iterator[str]:
-        # Plain strings, sorted per directory: sorting 100,000 Path objects costs more than
-        # reading the directories.
+        # Plain strings, sorted once as full names (a directory `m.f` must not be listed as a
+        # block before `m.f._locals_.g`: Tiered merges sorted listings); sorting 100,000 Path
+        # objects would cost more than reading the directories.
         top, slash, _ = prefix.partition("/")
+        found: list[str] = []
         if slash:
+            if top.startswith(".") or not self._is_directory(top):
+                return iter(())  # the index, or a symlinked directory: not blobs
             directories = [top]
         else:
             try:
                 with os.scandir(self.location) as it:
-                    found = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it
-                                   if not e.name.startswith("."))
+                    entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it
+                               if not e.name.startswith(".")]
             except (FileNotFoundError, NotADirectoryError):
-                return
-            directories = []
-            for name, is_directory in found:
-                if is_directory:
-                    directories.append(name)
-                elif name.startswith(prefix):
-                    yield name  # a file (or a symlink) at the top: not where entries live
+                return iter(())
+            directories = [name for name, is_directory in entries if is_directory]
+            # A file (or a symlink) at the top: not where entries live, listed for verify().
+            found += [name for name, is_directory in entries if not is_directory]
         for directory in directories:
             try:
                 with os.scandir(self._prefix + directory) as it:
-                    # Everything, directories too: one where an entry should be is damage that
-                    # verify() must see.
-                    names = sorted(e.name for e in it)
+                    # Everything, directories too: one where an entry should be is damage
+                    # that verify() must see.
+                    found += [f"{directory}/{e.name}" for e in it]
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            for name in names:
-                full = f"{directory}/{name}"
-                if full.startswith(prefix):
-                    yield full
+        found.sort()
+        return iter([name for name in found if name.startswith(prefix)] if prefix else found)
+
+    def _is_directory(self, name: str) -> bool:
+        try:
+            return stat_module.S_ISDIR(os.stat(self._prefix + name, follow_symlinks=False).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
 
 class ReadOnly:
