@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import inspect
@@ -308,53 +309,58 @@ class Memo(Generic[P, R]):
     # -- the pipeline -------------------------------------------------------------------------
 
     def _wrap(self) -> Callable[P, R]:
-        # On a miss the real call runs under the key's record-once lock; whoever waited for it
-        # looks again first and replays what the holder recorded (see store/locks.py). The two
-        # wrappers differ only in what they await.
+        # A call that does not replay runs under its key's record-once lock; whoever waited
+        # for the lock looks again first and replays what the holder recorded (see
+        # store/locks.py). The two wrappers differ only in what they await.
         function: Any = self.function
-        begin, lock_for, look_again, capture = \
-            self._begin, self._lock_for, self._look_again, self._capture
+        begin, lock_for, recording = self._begin, self._lock_for, self._recording
         if inspect.iscoroutinefunction(function):
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 call = begin(args, kwargs)
-                if call.lookup is not None:
-                    return call.replayed()
-                lock = lock_for(call)
-                if lock is not None:
-                    await lock.acquire_async(self.config.lock_timeout)
-                try:
-                    if lock is not None and look_again(call):
-                        return call.replayed()
-                    with capture(call) as result:
-                        result.value = await function(*args, **kwargs)
-                    return result.value
-                finally:
+                if call.lookup is None:
+                    lock = lock_for(call)
                     if lock is not None:
-                        lock.release()
+                        await lock.acquire_async(self.config.lock_timeout)
+                    with recording(call, lock) as capture:
+                        if capture is not None:
+                            capture.value = await function(*args, **kwargs)
+                            return capture.value
+                return call.replayed()
 
             wrapper: Any = async_wrapper
         else:
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 call = begin(args, kwargs)
-                if call.lookup is not None:
-                    return call.replayed()
-                lock = lock_for(call)
-                if lock is not None:
-                    lock.acquire(self.config.lock_timeout)
-                try:
-                    if lock is not None and look_again(call):
-                        return call.replayed()
-                    with capture(call) as result:
-                        result.value = function(*args, **kwargs)
-                    return result.value
-                finally:
+                if call.lookup is None:
+                    lock = lock_for(call)
                     if lock is not None:
-                        lock.release()
+                        lock.acquire(self.config.lock_timeout)
+                    with recording(call, lock) as capture:
+                        if capture is not None:
+                            capture.value = function(*args, **kwargs)
+                            return capture.value
+                return call.replayed()
 
             wrapper = sync_wrapper
         functools.update_wrapper(wrapper, function)
         wrapper.memo = self
         return wrapper  # type: ignore[no-any-return]
+
+    @contextlib.contextmanager
+    def _recording(self, call: _Call, lock: KeyLock | None) -> Iterator[Capture | None]:
+        """Holding ``lock`` (released at the end): None when the call was recorded meanwhile
+        and now replays, else the capture to run the real call in."""
+        try:
+            if lock is not None and self._look_again(call):
+                yield None
+            else:
+                bound = call.bound
+                with self.recorder.around(call.key, lambda: self.keys.preview(bound or {}),
+                                          call.store) as capture:
+                    yield capture
+        finally:
+            if lock is not None:
+                lock.release()
 
     def _begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
         """Key the call and look it up: replayed (``lookup`` set), or to be called."""
@@ -429,12 +435,6 @@ class Memo(Generic[P, R]):
                               call.store.entries(self.id))
         return ReplayMiss(f"memo_replay (replay mode): {explanation}", function=self.id,
                           key=key, explanation=explanation)
-
-    def _capture(self, call: _Call) -> Capture:
-        """Around the real call: records its result (or only reports it, in ``off``)."""
-        bound = call.bound
-        return self.recorder.around(call.key, lambda: self.keys.preview(bound or {}),
-                                    call.store)
 
     def _check_ignore(self) -> None:
         names = self.keys.arguments.parameter_names

@@ -10,9 +10,6 @@ command that re-records.
 from __future__ import annotations
 
 import difflib
-import os
-import shlex
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,7 +18,7 @@ from typing import Any
 from memo_replay.keys import CallKey
 from memo_replay.keys.components import SECTIONS, Components
 from memo_replay.store import Entry
-from memo_replay.text import short, when
+from memo_replay.text import rerecord_command, short, when
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -171,16 +168,6 @@ def _section_differences(fields: tuple[str, ...], recorded: Components, current:
             if template is not None:
                 found.append(Difference(section.label, name, template.format(name)))
     return found
-
-
-def rerecord_command() -> str:
-    """The command that re-records what is running now (the pytest test, or this script)."""
-    current_test = os.environ.get("PYTEST_CURRENT_TEST")
-    if current_test:
-        node_id = current_test.rsplit(" (", 1)[0]
-        return f"MEMO_MODE=record python -m pytest {shlex.quote(node_id)}"
-    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
-    return "MEMO_MODE=record " + shlex.join(["python", *argv[1:]])
 
 
 def _clip(text: str, limit: int = 40) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import asdict
@@ -31,6 +30,7 @@ from memo_replay.errors import InvalidMode
 from memo_replay.events import CallEvent, track_process
 from memo_replay.modes import Mode, mode, parse_mode, resolve_mode, set_session_mode
 from memo_replay.store import Entry, Store
+from memo_replay.text import rerecord_command
 
 _VALID = [m.value for m in Mode]
 
@@ -145,7 +145,7 @@ class MemoSession:
                 listed = ", ".join(f"`{e.function}` ({e.outcome})" for e in others)
                 raise AssertionError(
                     f"memo_expect_replay: {len(others)} recorded call(s) did not replay: "
-                    f"{listed}. Record them with: {_rerecord(item.nodeid)}")
+                    f"{listed}. Record them with: {rerecord_command(item.nodeid)}")
         return result
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -282,7 +282,7 @@ class _Report:
             detail = (event.detail or "").removeprefix("memo_replay (replay mode): ")
             lines += [f"    {line}" for line in detail.splitlines()
                       if not line.startswith(("To re-record", "To record"))]
-            lines.append(f"    re-record just this test: {_rerecord(nodeid)}")
+            lines.append(f"    re-record just this test: {rerecord_command(nodeid)}")
         return lines
 
 
@@ -291,10 +291,6 @@ def _marker_mode(marker: pytest.Mark) -> Mode:
     if value is None:
         raise TypeError("give a mode: @pytest.mark.memo(mode=\"replay\")")
     return parse_mode(value, source="@pytest.mark.memo")
-
-
-def _rerecord(nodeid: str) -> str:
-    return f"MEMO_MODE=record python -m pytest {shlex.quote(nodeid)}"
 
 
 def _seconds(value: float) -> str:

@@ -22,6 +22,7 @@ from memo_replay.errors import (
     SerializationError,
     UnsupportedFormat,
 )
+from memo_replay.text import rerecord_command
 
 if TYPE_CHECKING:
     from memo_replay.serializers import Serializer, SerializerOption
@@ -140,12 +141,6 @@ def span(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.3g} {unit}"
     return f"{seconds:.3g} s"
-
-
-def rerecord_command() -> str:
-    from memo_replay.explain import rerecord_command  # explaining is rare: loaded on demand
-
-    return rerecord_command()
 
 
 __all__ = ["EXCEPTION", "Lookup", "Replayer", "span"]
