@@ -24,6 +24,7 @@ from memo_replay.store.backend import TEMP_SUFFIX, Backend, LocalDirectory, Stam
 from memo_replay.store.entry import (
     MAX_ENTRY_BYTES,
     Entry,
+    Envelope,
     Hit,
     MissingPayload,
     Recording,
@@ -194,6 +195,15 @@ class Store:
             raise CorruptEntry(self.backend.where(name),
                                f"unreadable ({exc.strerror or exc})") from exc
 
+    def _envelope(self, name: str) -> tuple[int, Envelope] | None:
+        """The size of an entry file and its envelope, its payload unchecked; None when it is
+        absent."""
+        raw = self._raw(name)
+        if raw is None:
+            return None
+        location = self.backend.where(name)
+        return len(raw), read_envelope(location, entry_stem(name), read_document(location, raw))
+
     def _reader(self, name: str) -> Callable[[str], bytes | None]:
         def read_payload_file(file: str) -> bytes | None:
             return self.backend.read(sibling(name, file))
@@ -328,15 +338,11 @@ class Store:
 
     def _remove(self, name: str) -> bool:
         """Delete an entry file and its payload file; True when the entry was there."""
-        location = self.backend.where(name)
-        payload_file = None
         try:
-            raw = self.backend.read(name, limit=MAX_ENTRY_BYTES)
-            if raw is not None:
-                payload_file = read_envelope(location, entry_stem(name),
-                                             read_document(location, raw)).payload_file
-        except (OSError, CorruptEntry):
-            pass  # unreadable: a payload file left behind is reported as an orphan
+            read = self._envelope(name)
+            payload_file = None if read is None else read[1].payload_file
+        except CorruptEntry:
+            payload_file = None  # unreadable: a payload file left behind is an orphan
         self.index.discard(name)
         if not self.backend.delete(name):
             return False  # another process deleted it first
@@ -353,18 +359,16 @@ class Store:
         per_function: dict[str, dict[str, Any]] = {}
         problems = 0
         for name in self.entry_names():
-            location = self.backend.where(name)
             try:
-                raw = self.backend.read(name, limit=MAX_ENTRY_BYTES)
-                if raw is None:
-                    continue  # deleted since it was listed
-                envelope = read_envelope(location, entry_stem(name), read_document(location, raw))
-                size = len(raw)
-                if envelope.payload_file is not None:
-                    size += self.backend.size(sibling(name, envelope.payload_file)) or 0
-            except (OSError, CorruptEntry):
+                read = self._envelope(name)
+            except CorruptEntry:
                 problems += 1
                 continue
+            if read is None:
+                continue  # deleted since it was listed
+            size, envelope = read
+            if envelope.payload_file is not None:
+                size += self.backend.size(sibling(name, envelope.payload_file)) or 0
             s = per_function.setdefault(envelope.function, {"entries": 0, "bytes": 0,
                                                             "dates": [], "serializers": {}})
             s["entries"] += 1
