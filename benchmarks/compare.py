@@ -29,15 +29,20 @@ How it works
    byte-compiled (``python -m compileall``) before timing: installed packages ship bytecode, and
    with the variable set a checkout would be recompiled from source at every process start —
    start-up times would measure the compiler, not memo_replay. ``MEMO_*`` and ``CI`` are removed
-   too; each case sets what it needs.
+   too; each case sets what it needs. The two copies' paths have the same length, so the
+   children's environments have the same size (it moves the stack, and with it loop timings).
 3. **Interleave.** The machine is noisy (two shared cores), so no single number is trusted. A
-   *round* runs every case once for each side, back to back; which side goes first alternates
+   *round* runs every case for both sides, back to back; which side goes first alternates
    from round to round (BASE NEW, NEW BASE, ...) so neither profits from going first, and a
    burst of load hits both alike. Rounds run one after another over the whole run rather than
    case by case, so a slow minute spoils one round of every case, not every round of one case.
-   A side's number is the *median* of its rounds; NEW/BASE divides the medians. The per-round
-   ratios (NEW and BASE of the same round) are shown by their quartiles: how far identical code
-   lands from 1.0 is the noise floor for reading the other rows.
+   In each round every warm and cold case runs in ``--processes`` fresh processes per side
+   (default 2): a process's memory layout alone moves a tight loop by several percent here,
+   so that luck has to be averaged, not kept for a whole run.
+4. **Summarize.** A side's number for a case is the *median over rounds*; NEW/BASE divides
+   the two medians. The ratios of the rounds (NEW and BASE of the same round) are shown by
+   their quartiles: where identical code lands (``compare.py HEAD HEAD``) is the noise floor
+   for reading the other rows, and a verdict whose rounds disagree is marked ``(noisy)``.
 
 The cases
 ---------
@@ -48,29 +53,42 @@ The cases
     least 20 ms, gc paused, strict ``replay`` so every timed call is a true hit), as
     ``benchmarks/run.py`` does. Small args ``f(3, "x")`` is the fixed cost of the hit path;
     a dict of 1,000 items and 1 MB of ``bytes`` exercise argument identification; a pydantic
-    result with 1,000 nested models exercises payload decoding. Each round starts a fresh child
-    per side (so that the luck of one process's memory layout, worth several percent here, is
-    averaged over rounds); both are prepared, then their ``--samples`` samples alternate one by
-    one, BASE NEW NEW BASE ..., so that noise which comes and goes within the round hits both
-    alike. A side's value for the round is the median of its child's samples.
+    result with 1,000 nested models exercises payload decoding. The children of both sides
+    are prepared first; then their ``--samples`` samples alternate one by one (BASE NEW NEW
+    BASE ...), so that load which comes and goes within the round hits both alike. A child's
+    value is its *fastest* sample: the loop does the same work every time and noise only ever
+    adds to it, so under a busy neighbour (a test suite on both cores) the fastest sample
+    stays put while the median drifts with the load; the medians over processes and rounds
+    then take care of the rest.
 ``miss`` (µs per call)
     A call on fresh arguments in ``auto`` mode: look up, miss, run, write one fsync'd entry
-    file — the recording path (the child checks every call wrote its entry).
+    file — the recording path (the child checks every call wrote its entry). Timed like the
+    hits, with samples of at least 100 ms.
 ``cold-*`` (the path CI runs)
     A project (``pyproject.toml``, a module with ``@recorded def lookup(i)`` returning a small
     dict, and a script calling ``lookup(0..N-1)``) is recorded once per side — each side
     records its own store, since key formats may differ — and committed to a git repository.
-    Each round ``git clone``\\ s it anew, so ``fixtures_store/.cache/`` (git-ignored: the index)
-    is absent, as in CI, and runs ONE fresh process with ``CI=true MEMO_MODE=replay`` that
-    imports the module and calls all N: ``cold-fresh-wall`` is that process's wall time from
-    start to exit, ``cold-fresh-first`` the first call (code fingerprint, opening the store),
-    ``cold-fresh-call`` the mean of calls 2..N, timed inside the child. The same clone is then
-    run again, its index now built: ``cold-second-wall`` and ``cold-second-call``.
+    Each round clones it anew (``git clone``), so ``fixtures_store/.cache/`` (git-ignored: the
+    index) is absent, as in CI, and runs ONE fresh process with ``CI=true MEMO_MODE=replay``
+    that imports the module and calls all N: ``cold-fresh-wall`` is that process's wall time
+    from start to exit, ``cold-fresh-cpu`` its user + system CPU time, ``cold-fresh-first`` the
+    first call (code fingerprint, opening the store) and ``cold-fresh-call`` the mean of calls
+    2..N, both timed inside the child. The same clone is then run again, its index now built:
+    ``cold-second-wall``, ``-cpu`` and ``-call``. A round makes ``--processes`` clones per side
+    and takes the median. Why the CPU time: a process that waits for a core held by a
+    neighbour (a test suite on both cores) gets a longer wall time but not more CPU time, so
+    on a busy machine the CPU rows stay readable when the wall rows scatter; a slowdown that
+    is waiting (I/O, fsync, locks) shows in the wall rows only.
 ``import`` (ms over a bare interpreter)
     ``python -c "import memo_replay"`` plus decorating one function, against ``python -c pass``:
     the start-up cost every process using memo_replay pays. Each round runs
     ``--import-runs`` rotating triples (bare, BASE, NEW) and takes, per side, the median
-    wall time minus the median bare wall time.
+    wall time minus the median bare wall time. This child reports only where memo_replay came
+    from (without importing json, which would be measured too).
+
+Every child reports one JSON line on stdout (the warm children one per command, see
+``compare_child.py``); a child that fails, or imports the wrong memo_replay, stops the run with
+its stderr.
 """
 
 from __future__ import annotations
@@ -81,6 +99,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -154,17 +173,20 @@ from lookups import lookup
 
 imported = time.perf_counter()
 n = int(sys.argv[1])
+cpu_imported = time.process_time()
 results = [lookup(0)]
-first = time.perf_counter()
+first, cpu_first = time.perf_counter(), time.process_time()
 results += [lookup(i) for i in range(1, n)]
-done = time.perf_counter()
+done, cpu_done = time.perf_counter(), time.process_time()
 if results != [{"i": i, "square": i * i} for i in range(n)]:
     sys.exit("a replayed result differs from the real one")
 
 import json
 
 print(json.dumps({"memo_replay": origin, "n": n, "import_s": imported - started,
-                  "first_call_s": first - imported, "rest_s": done - first}))
+                  "first_call_s": first - imported, "rest_s": done - first,
+                  "first_call_cpu_s": cpu_first - cpu_imported,
+                  "rest_cpu_s": cpu_done - cpu_first}))
 ''',
 }
 STORE = "fixtures_store"
@@ -201,16 +223,14 @@ def cases(n: int) -> list[Case]:
         Case("hit-pydantic-result", "warm hit, pydantic result (1,000 nested models)", us),
         Case("miss", "miss that records (fresh key each call, auto)", us),
         Case("cold-fresh-wall", f"cold replay, fresh clone: process wall ({n:,} calls)", ms),
+        Case("cold-fresh-cpu", "cold replay, fresh clone: process CPU (user+sys)", ms),
         Case("cold-fresh-first", "cold replay, fresh clone: first call", ms),
         Case("cold-fresh-call", "cold replay, fresh clone: per call (2..N)", us),
         Case("cold-second-wall", f"cold replay, second run: process wall ({n:,} calls)", ms),
+        Case("cold-second-cpu", "cold replay, second run: process CPU (user+sys)", ms),
         Case("cold-second-call", "cold replay, second run: per call (2..N)", us),
         Case("import", "import memo_replay + @recorded, over bare python", ms),
     ]
-
-
-def group_of(case: str) -> str:
-    return "cold" if case.startswith("cold-") else case
 
 
 @dataclass
@@ -305,14 +325,33 @@ def run(command: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
     return result
 
 
-def child(command: Sequence[str], *, cwd: Path, env: dict[str, str], what: str
-          ) -> tuple[float, dict[str, Any]]:
-    """Run a measuring child; returns its wall time (start to exit) and its JSON report (the
-    last line of its stdout). Its ``memo_replay`` must be the copy ``env`` names."""
+@dataclass(frozen=True)
+class Ran:
+    """What a measuring child cost and reported."""
+
+    wall_s: float
+    """From just before it was started to just after it exited."""
+    cpu_s: float
+    """Its user + system CPU time: unlike the wall time, it does not grow while the child
+    waits for a core another process holds, so it stays readable on a busy machine."""
+    report: dict[str, Any]
+
+
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child(command: Sequence[str], *, cwd: Path, env: dict[str, str], what: str) -> Ran:
+    """Run a measuring child (no other child of this process runs meanwhile, so the growth of
+    RUSAGE_CHILDREN is its CPU time); its JSON report is the last line of its stdout. Its
+    ``memo_replay`` must be the copy ``env`` names."""
+    cpu_before = cpu_of_children()
     started = time.perf_counter()
     result = subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, text=True,
                             check=False)
     wall = time.perf_counter() - started
+    cpu = cpu_of_children() - cpu_before
     if result.returncode != 0:
         raise ChildFailed(what, command, result, "exited non-zero")
     try:
@@ -322,7 +361,7 @@ def child(command: Sequence[str], *, cwd: Path, env: dict[str, str], what: str
     origin = str(report.get("memo_replay", ""))
     if not origin.startswith(os.path.realpath(env[EXPECT_ENV]) + os.sep):
         raise ChildFailed(what, command, result, f"memo_replay came from {origin!r}")
-    return wall, report
+    return Ran(wall, cpu, report)
 
 
 class WarmChild:
@@ -435,9 +474,9 @@ def materialize(side: Revision, workdir: Path) -> None:
     if not (side.path / "memo_replay" / "__init__.py").is_file():
         raise SystemExit(f"compare: {side.description} has no memo_replay package")
     compile_tree(side.path, side.env())
-    _, report = child([sys.executable, "-c", IMPORT_CODE], cwd=workdir, env=side.env(),
-                      what=f"{side.label}: import memo_replay")
-    side.origin = report["memo_replay"]
+    probe = child([sys.executable, "-c", IMPORT_CODE], cwd=workdir, env=side.env(),
+                  what=f"{side.label}: import memo_replay")
+    side.origin = probe.report["memo_replay"]
     progress(f"{side.label} ({side.description}): memo_replay imported from {side.origin}")
 
 
@@ -533,8 +572,8 @@ class Runner:
         """``--processes`` fresh children per side, prepared one after the other; then their
         samples alternate one by one (BASE NEW NEW BASE ...), so that noise which comes and
         goes within the round — a neighbour's burst, a slow fsync — hits both sides alike. A
-        side's value for the round: the median over its children of the median of each
-        child's samples (seconds per call)."""
+        side's value for the round: the median over its children of each child's fastest
+        sample (seconds per call; see the module's docstring for why the fastest)."""
         command = [sys.executable, "-m", "benchmarks.compare_child", case,
                    "--workdir", str(self.scratch),
                    "--min-sample-s", str(MIN_SAMPLE_S.get(case, 0.02))]
@@ -551,13 +590,13 @@ class Runner:
                     for side in self.order(r + k + i):
                         children[side.label, i].sample()
             for side in self.sides:
-                medians: list[float] = []
+                fastest: list[float] = []
                 for i in processes:
                     report = children[side.label, i].finish()
-                    medians.append(statistics.median(report["samples_s"]))
+                    fastest.append(min(report["samples_s"]))
                     self.results.raw.append({"round": r, "process": i, "side": side.label,
                                              **report})
-                self.results.add(case, side.label, statistics.median(medians))
+                self.results.add(case, side.label, statistics.median(fastest))
         finally:
             for warm_child in children.values():
                 warm_child.close()
@@ -577,18 +616,20 @@ class Runner:
             values: dict[tuple[str, str], list[float]] = {}
             for i in processes:
                 for side in self.order(r + i):
-                    wall, report = child(
+                    ran = child(
                         [sys.executable, "call_all.py", str(self.config.calls)],
                         cwd=clones[side.label, i], env=side.env(CI="true", MEMO_MODE="replay"),
                         what=f"{side.label}: cold replay ({run_name} run), round {r + 1}, "
                              f"clone {i + 1}")
-                    measured = {"wall": wall, "first": report["first_call_s"],
+                    report = ran.report
+                    measured = {"wall": ran.wall_s, "cpu": ran.cpu_s,
+                                "first": report["first_call_s"],
                                 "call": report["rest_s"] / max(1, report["n"] - 1)}
                     for name, value in measured.items():
                         values.setdefault((name, side.label), []).append(value)
                     self.results.raw.append({"round": r, "process": i, "side": side.label,
-                                             "case": f"cold-{run_name}", "wall_s": wall,
-                                             **report})
+                                             "case": f"cold-{run_name}", "wall_s": ran.wall_s,
+                                             "cpu_s": ran.cpu_s, **report})
             for (name, label), found in values.items():
                 if run_name == "fresh" or name != "first":
                     self.results.add(f"cold-{run_name}-{name}", label, statistics.median(found))
@@ -614,9 +655,8 @@ class Runner:
                     run(command, cwd=self.scratch, env=env, what="python -c pass")
                     walls[name].append(time.perf_counter() - started)
                 else:
-                    wall, _ = child(command, cwd=self.scratch, env=env,
-                                    what=f"{name}: import, round {r + 1}")
-                    walls[name].append(wall)
+                    walls[name].append(child(command, cwd=self.scratch, env=env,
+                                             what=f"{name}: import, round {r + 1}").wall_s)
         bare = statistics.median(walls["bare"])
         for side in self.sides:
             self.results.add("import", side.label, statistics.median(walls[side.label]) - bare)
@@ -638,9 +678,15 @@ class Row:
 
     @property
     def verdict(self) -> str:
+        """``slower`` above the threshold, ``faster`` below its inverse, else ``ok``; a
+        ``(noisy)`` suffix when the rounds disagree — fewer than three quarters of them on
+        the side of 1.0 the medians are on: rerun before believing it."""
+        lo, hi = quartiles(self.round_ratios)
         if self.ratio > SLOWER:
-            return "slower"
-        return "faster" if self.ratio < 1 / SLOWER else "ok"
+            return "slower" if lo > 1.0 else "slower (noisy)"
+        if self.ratio < 1 / SLOWER:
+            return "faster" if hi < 1.0 else "faster (noisy)"
+        return "ok"
 
 
 def rows(results: Results, all_cases: list[Case]) -> list[Row]:
@@ -667,7 +713,7 @@ def quartiles(values: list[float]) -> tuple[float, float]:
 
 
 def table(table_rows: list[Row], sides: tuple[Revision, Revision], config: Config,
-          elapsed_s: float) -> Table:
+          elapsed_s: float, load: tuple[float, float]) -> Table:
     out = Table("compare", "memo_replay: NEW against BASE (medians of interleaved rounds)",
                 ["case", "unit", "BASE", "NEW", "NEW/BASE", "rounds p25–p75", "verdict"])
     for row in table_rows:
@@ -679,12 +725,16 @@ def table(table_rows: list[Row], sides: tuple[Revision, Revision], config: Confi
     out.notes += [
         f"BASE: {base.description}; NEW: {new.description}.",
         f"{config.rounds} rounds (sides alternating first), each with {config.processes} "
-        f"processes per side: warm cases {config.samples} alternating samples each, cold "
-        f"cases a clone each (N={config.calls:,});",
+        f"processes per side: warm cases the fastest of {config.samples} alternating samples "
+        f"each, cold cases a clone each (N={config.calls:,});",
         f"import: {config.import_runs} interpreter starts per side per round. "
         f"Took {elapsed_s:.0f} s.",
         "NEW/BASE divides the medians; 'rounds p25–p75': quartiles of the per-round ratios; "
-        f"verdict 'slower' above {SLOWER:.2f}, 'faster' below {1 / SLOWER:.3f}.",
+        f"verdict 'slower' above {SLOWER:.2f}, 'faster' below {1 / SLOWER:.3f}, '(noisy)' when "
+        "the quartiles straddle 1.0.",
+        f"load average (1 min) at start / end: {load[0]:.2f} / {load[1]:.2f} on "
+        f"{os.cpu_count()} CPUs; when it is high, wall times scatter: read the CPU rows and "
+        "the warm hits first.",
     ]
     if table_rows:
         worst = max(table_rows, key=lambda row: abs(row.ratio - 1))
@@ -693,7 +743,8 @@ def table(table_rows: list[Row], sides: tuple[Revision, Revision], config: Confi
 
 
 def write_json(path: Path, results: Results, table_rows: list[Row],
-               sides: tuple[Revision, Revision], config: Config, elapsed_s: float) -> None:
+               sides: tuple[Revision, Revision], config: Config, elapsed_s: float,
+               load: tuple[float, float]) -> None:
     document = {
         "sides": {side.label: {"spec": side.spec, "commit": side.commit,
                                "description": side.description, "memo_replay": side.origin}
@@ -705,6 +756,7 @@ def write_json(path: Path, results: Results, table_rows: list[Row],
                     "platform": platform.platform(),
                     "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
         "elapsed_s": elapsed_s,
+        "load_average_start_end": list(load),
         "threshold": SLOWER,
         "cases": {row.case.key: {"title": row.case.title, "unit": row.case.unit,
                                  "base_median_s": row.base, "new_median_s": row.new,
@@ -774,6 +826,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = tuple(g for g in GROUPS if not args.only or g in args.only)
     sides = (Revision("BASE", args.base), Revision("NEW", args.new))
     started = time.perf_counter()
+    load_at_start = os.getloadavg()[0]
     try:
         with terminated_as_exit(), tempfile.TemporaryDirectory(
                 prefix="memo-replay-compare-", ignore_cleanup_errors=True) as workdir:
@@ -795,9 +848,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     elapsed = time.perf_counter() - started
     table_rows = rows(runner.results, cases(calls))
-    print(table(table_rows, sides, config, elapsed).text(), flush=True)
+    load = (load_at_start, os.getloadavg()[0])
+    print(table(table_rows, sides, config, elapsed, load).text(), flush=True)
     if args.json:
-        write_json(args.json, runner.results, table_rows, sides, config, elapsed)
+        write_json(args.json, runner.results, table_rows, sides, config, elapsed, load)
     return 0
 
 

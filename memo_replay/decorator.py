@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol
 
 from memo_replay.call.plan import Action, Found, decide, looks_up
 from memo_replay.call.recorder import Capture, Recorder
-from memo_replay.call.replayer import Lookup, Replayer
+from memo_replay.call.replayer import EXCEPTION, Lookup, Replayer
 from memo_replay.errors import ConfigError, InvalidOption, MemoReplayError, ReplayMiss, warn
 from memo_replay.events import CallEvent, emit, listening
 from memo_replay.keys.arguments import ArgumentSpec
@@ -365,12 +365,13 @@ class Memo(Generic[P, R]):
     def _begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
         """Key the call and look it up: replayed (``lookup`` set), or to be called."""
         mode = self.mode
-        if mode is Mode.OFF:
+        if mode is _OFF:
             return _Call(mode)
         bound = self.keys.bind(args, kwargs)
         call = _Call(mode, self.keys.key(bound), bound, self.store)
-        if mode is Mode.AUTO or mode is Mode.REPLAY:  # looks_up(mode), inlined: every call
-            action, lookup = self._look(call)
+        if (mode is _AUTO or mode is _REPLAY_MODE) and self._look(call) is not None:
+            assert call.missed is not None
+            action, lookup = call.missed
             if action is Action.RECORD_WARN:
                 warn(f"memo_replay: {lookup.error} — re-recording it")
             elif action is Action.MISS or action is Action.FAIL:
@@ -392,29 +393,36 @@ class Memo(Generic[P, R]):
         (it is then replayed into ``call``)."""
         if not looks_up(call.mode):
             return False
-        action, lookup = self._look(call)
-        if action is Action.FAIL:
-            raise self._refusal(call, action, lookup)
+        if self._look(call) is Action.FAIL:
+            assert call.missed is not None
+            raise self._refusal(call, *call.missed)
         return call.lookup is not None
 
-    def _look(self, call: _Call) -> tuple[Action, Lookup]:
-        """Look the call up and decide; a replay is stored into ``call``."""
+    def _look(self, call: _Call) -> Action | None:
+        """Look the call up and decide: None when it replays (the value is then in
+        ``call.lookup``), else what to do instead (``call.missed`` holds what was found)."""
         assert call.key is not None
         assert call.store is not None
         started = time.perf_counter()
         lookup = self.replayer.find(call.store, call.key.key, self.ttl)
-        # The table's first row, spelled out: a hit replays in every mode that looks.
-        action = Action.REPLAY if lookup.found is Found.FOUND else \
-            decide(call.mode, lookup.found, replay_expired=self.config.replay_expired)
-        if action is Action.REPLAY or action is Action.REPLAY_WARN:
+        # The table's first row, spelled out (this runs on every hit): a hit replays in every
+        # mode that looks.
+        if lookup.found is _FOUND:
+            action = _REPLAY
+        else:
+            action = decide(call.mode, lookup.found, replay_expired=self.config.replay_expired)
             if action is Action.REPLAY_WARN:
                 warn(self.replayer.expired(lookup, call.key.key)[0])
-            call.lookup = lookup
-            if listening():
-                assert lookup.hit is not None
-                emit(CallEvent(self.id, call.key.key, "replayed", time.perf_counter() - started,
-                               lookup.hit.duration_s, call.where))
-        return action, lookup
+            elif action is not _REPLAY:
+                call.missed = (action, lookup)
+                return action
+        call.lookup = lookup
+        if listening():
+            assert lookup.hit is not None
+            emit(CallEvent(self.id, call.key.key, "replayed", time.perf_counter() - started,
+                           lookup.hit.duration_s, call.where))
+        return None
+
 
     def _refusal(self, call: _Call, action: Action, lookup: Lookup) -> MemoReplayError:
         """The error a call that must not run raises."""
@@ -449,7 +457,7 @@ class Memo(Generic[P, R]):
 class _Call:
     """One call's way through the pipeline (``key``/``bound``/``store`` are None in ``off``)."""
 
-    __slots__ = ("bound", "key", "lookup", "mode", "store")
+    __slots__ = ("bound", "key", "lookup", "missed", "mode", "store")
 
     def __init__(self, mode: Mode, key: CallKey | None = None,
                  bound: dict[str, Any] | None = None, store: Store | None = None) -> None:
@@ -459,6 +467,8 @@ class _Call:
         self.store = store
         self.lookup: Lookup | None = None
         """Set when the call replays."""
+        self.missed: tuple[Action, Lookup] | None = None
+        """Set when it does not: what to do instead, and what was found."""
 
     @property
     def where(self) -> str | None:
@@ -468,13 +478,17 @@ class _Call:
         """The replayed value (a recorded exception is raised again)."""
         lookup = self.lookup
         assert lookup is not None
-        if lookup.raises:
+        if lookup.hit.payload.serializer == EXCEPTION:  # type: ignore[union-attr]
             raise lookup.value
         return lookup.value
 
 
 
 _UNKNOWN: Any = object()
+# Enum members bound once: `Mode.OFF` costs an attribute lookup on the class (~50 ns) and the
+# hit path compares several.
+_OFF, _AUTO, _REPLAY_MODE = Mode.OFF, Mode.AUTO, Mode.REPLAY
+_FOUND, _REPLAY = Found.FOUND, Action.REPLAY
 
 
 def function_id(function: Callable[..., Any]) -> str:

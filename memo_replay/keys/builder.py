@@ -33,10 +33,11 @@ class KeyBuilder:
         self._code = code
         self._serializer = serializer
         self._remembered: dict[bytes, CallKey] = {}
-
-    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        # Bound once: these run on every call.
+        self.bind: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]] = arguments.bind
         """The arguments bound to the signature, defaults applied."""
-        return self.arguments.bind(args, kwargs)
+        self._identity = arguments.identity
+        self._fresh_each_call = bool(files.patterns)
 
     def preview(self, bound: dict[str, Any]) -> Mapping[str, Any]:
         """The bounded, JSON-ready preview of the arguments that an entry keeps."""
@@ -44,9 +45,9 @@ class KeyBuilder:
 
     def key(self, bound: dict[str, Any]) -> CallKey:
         """The key of a call with these (bound) arguments."""
-        if self.files.patterns:  # declared files can change between calls: compose anew
+        if self._fresh_each_call:  # declared files can change between calls: compose anew
             return self.compose(bound)
-        digest = self.arguments.identity(bound)
+        digest = self._identity(bound)
         call = self._remembered.get(digest)
         if call is None:
             call = self.compose(bound)

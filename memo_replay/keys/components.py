@@ -15,14 +15,12 @@ section, not a new branch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from memo_replay.keys.code import CodeFingerprint
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """A group of components compared name by name, and how a difference in it reads."""
 
     field: str
@@ -46,8 +44,7 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Components:
+class Components(NamedTuple):
     """The parts a call's key was composed from."""
 
     code: CodeFingerprint

@@ -26,7 +26,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from xxhash import xxh3_128_hexdigest
 
@@ -53,8 +53,7 @@ __all__ = ["FORMAT_VERSION", "INLINE_FORMAT", "MAX_ENTRY_BYTES", "PAYLOAD_FILE_S
            "read_document", "read_envelope", "render", "same_recording", "timestamp"]
 
 
-@dataclass(frozen=True)
-class Payload:
+class Payload(NamedTuple):
     """A serialized result in canonical form: what the index holds and the checksum covers.
 
     ``data`` is ``str`` for ``json``/``text`` payloads and ``bytes`` for ``binary`` ones.
@@ -110,8 +109,7 @@ class Payload:
         return serializer.loads(self.data)
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """What a lookup returns: the payload, the original call's duration and when it was made."""
 
     payload: Payload
@@ -120,8 +118,7 @@ class Hit:
     """Seconds since the epoch (None when the entry does not say)."""
 
 
-@dataclass(frozen=True)
-class Recording:
+class Recording(NamedTuple):
     """A call just made, as the decorator hands it to the store (which writes the entry)."""
 
     function: str
@@ -200,8 +197,7 @@ class Entry:
         return self.components.code.source
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(NamedTuple):
     """What an entry says about itself, read without checking its payload (``stats``)."""
 
     key: str
