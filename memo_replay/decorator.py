@@ -483,7 +483,6 @@ class _Call:
         return lookup.value
 
 
-
 _UNKNOWN: Any = object()
 # Enum members bound once: `Mode.OFF` costs an attribute lookup on the class (~50 ns) and the
 # hit path compares several.

@@ -28,7 +28,8 @@ from memo_replay.modes import Mode
 
 
 class Found(str, Enum):
-    """What the replayer found for a call's key."""
+    """What the replayer found for a call's key. A new reason a recording may not serve (its
+    observed dependencies changed, say) is a new member and a new row in :func:`decide`."""
 
     FOUND = "found"
     ABSENT = "absent"
