@@ -120,6 +120,7 @@ def _show(args: argparse.Namespace) -> int:
     payload = entry.payload.embedded()
     if args.json:
         _print_json({**_summary(entry), "components": entry.components.document(),
+                     "observed": None if entry.observed is None else entry.observed.document(),
                      "payload": payload,
                      "payload_file": entry.payload_file})
         return EXIT_OK
@@ -135,6 +136,11 @@ def _show(args: argparse.Namespace) -> int:
         print(f"  {name} = {json.dumps(value, ensure_ascii=False)}")
     for path, digest in entry.files.items():
         print(f"file         {path}  {digest}")
+    if entry.observed is not None:
+        from memo_replay.keys.observed import iter_lines
+
+        for line in iter_lines(entry.observed):
+            print(line)
     print("payload")
     if isinstance(entry.payload.data, bytes):  # binary: a summary, not a screenful of base64
         where = f"in {entry.payload_file}" if entry.payload_file else "base64 in the entry"

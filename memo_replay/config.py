@@ -43,6 +43,9 @@ class Config:
     pickle_functions: tuple[str, ...] = ()
     """Function ids (glob patterns, ``app.models.*``) allowed to record and load cloudpickle
     payloads, as if each had ``@recorded(serializer="pickle")`` for results nothing else fits."""
+    observe_files: bool = True
+    """Whether project files read during a recording become observed dependencies
+    (``@recorded(observe_files=...)`` beats it)."""
 
     def allows_pickle(self, function: str) -> bool:
         return any(fnmatch.fnmatchcase(function, p) for p in self.pickle_functions)
@@ -107,6 +110,7 @@ def _validate(table: object, pyproject: Path) -> Config:
         allow_secrets: list[str] = []
         redact: str | None = None
         pickle_functions: list[str] = []
+        observe_files: bool = True
 
     where = f"[tool.memo_replay] in {pyproject}"
     try:
@@ -139,4 +143,5 @@ def _validate(table: object, pyproject: Path) -> Config:
     return Config(store=parsed.store, mode=mode, ttl=ttl, replay_expired=parsed.replay_expired,
                   lock_timeout=lock_timeout, secret_patterns=tuple(parsed.secret_patterns),
                   allow_secrets=tuple(parsed.allow_secrets), redact=parsed.redact,
-                  pickle_functions=tuple(parsed.pickle_functions))
+                  pickle_functions=tuple(parsed.pickle_functions),
+                  observe_files=parsed.observe_files)

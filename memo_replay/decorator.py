@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from memo_replay.explain import Explanation
     from memo_replay.keys import CallKey
     from memo_replay.keys.code import CodeFingerprint
+    from memo_replay.keys.observed import Change
     from memo_replay.serializers import Serializer, SerializerOption
     from memo_replay.store import Entry, Store
     from memo_replay.store.locks import KeyLock
@@ -95,6 +96,7 @@ class Options:
     ttl: float | None = None
     record_exceptions: bool = False
     redact: Callable[..., Any] | None = None
+    observe_files: bool | None = None
 
 
 @overload
@@ -114,6 +116,7 @@ def recorded(
     ttl: float | dt.timedelta | str | None = None,
     record_exceptions: bool = False,
     redact: Callable[..., Any] | None = None,
+    observe_files: bool | None = None,
 ) -> Callable[[Callable[P, R]], Recorded[P, R]]: ...
 
 
@@ -131,6 +134,7 @@ def recorded(
     ttl: float | dt.timedelta | str | None = None,
     record_exceptions: bool = False,
     redact: Callable[..., Any] | None = None,
+    observe_files: bool | None = None,
 ) -> Any:
     """Record the first call of a function and replay it while code, arguments and files match.
 
@@ -153,6 +157,9 @@ def recorded(
     (``field`` is the parameter name) and the result (``field="return"``; replays return the
     rewritten result). Every entry is also scanned for secret-shaped strings before it is
     written; a match raises :class:`SecretDetected` and nothing is written.
+    ``observe_files``: whether project files the call reads while it is recorded count as
+    dependencies of the recording (default: ``[tool.memo_replay] observe_files``, true); the
+    project code that runs is always observed.
     """
     options = Options(
         files=(files,) if isinstance(files, str) else tuple(files),
@@ -165,6 +172,7 @@ def recorded(
         ttl=None if ttl is None else _option_duration(ttl),
         record_exceptions=record_exceptions,
         redact=redact,
+        observe_files=observe_files,
     )
     call_site = _call_site()
 
@@ -215,12 +223,14 @@ class Memo(Generic[P, R]):
         self.replayer = Replayer(self.id, option=options.serializer,
                                  annotation=lambda: self.return_annotation,
                                  pickle_allowed=lambda: self.config.allows_pickle(self.id),
-                                 ttl=lambda: self.ttl)
+                                 ttl=lambda: self.ttl, root=self.root)
         self.recorder = Recorder(self.id, option=options.serializer, redact=options.redact,
                                  record_exceptions=options.record_exceptions,
                                  config=lambda: self.config,
                                  annotation=lambda: self.return_annotation,
-                                 ttl=lambda: self.ttl, root=self.root)
+                                 ttl=lambda: self.ttl, root=self.root,
+                                 code=getattr(function, "__code__", None),
+                                 observe_files=options.observe_files)
         self._code: CodeFingerprint | None = None
         self._annotation: Any = _UNKNOWN
         self._config: Config | None = None
@@ -288,7 +298,11 @@ class Memo(Generic[P, R]):
         bound = self.keys.bind(args, kwargs)
         from memo_replay.explain import explain  # explaining is rare: imported on demand
 
-        return explain(self.keys.key(bound), self.keys.preview(bound), self.store.entries(self.id))
+        return explain(self.keys.key(bound), self.keys.preview(bound), self.store.entries(self.id),
+                       changed=self._observed_changes)
+
+    def _observed_changes(self, entry: Entry) -> list[Change]:
+        return [] if entry.observed is None else self.replayer.observed_changes(entry.observed)
 
     def entries(self) -> Iterator[Entry]:
         """The recordings of this function in its store."""
@@ -437,6 +451,8 @@ class Memo(Generic[P, R]):
             return lookup.error
         if lookup.found is Found.SERIALIZER_CHANGED:
             return self.replayer.serializer_changed(lookup, key)
+        if lookup.found is Found.DEPENDENCIES_CHANGED:
+            return self.replayer.dependencies_changed(lookup, key)
         from memo_replay.explain import explain
 
         explanation = explain(call.key, self.keys.preview(call.bound),

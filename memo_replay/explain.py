@@ -10,13 +10,14 @@ command that re-records.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from memo_replay.keys import CallKey
 from memo_replay.keys.components import SECTIONS, Components
+from memo_replay.keys.observed import Change
 from memo_replay.store import Entry
 from memo_replay.text import rerecord_command, short, when
 
@@ -52,6 +53,13 @@ class Explanation:
             head = (f"no recording of `{self.function}` exists in the store, so this call "
                     f"(key {self.key}) cannot replay.")
             return f"{head}\nTo record it: {self.command}"
+        if self.closest.key == self.key:  # its observed dependencies changed
+            lines = [f"the recording of `{self.function}` for this call (key {self.key}, "
+                     f"recorded {when(self.closest.recorded_at, '?')}) no longer serves: what "
+                     f"ran or was read during the recording changed:"]
+            lines += [f"  - {difference.message}" for difference in self.differences]
+            lines.append(f"To re-record: {self.command}")
+            return "\n".join(lines)
         lines = [
             f"no recording of `{self.function}` matches this call (key {self.key}; "
             f"{self.recordings} recording{'s' if self.recordings != 1 else ''} of this function).",
@@ -65,10 +73,23 @@ class Explanation:
         return "\n".join(lines)
 
 
-def explain(call: CallKey, preview: Mapping[str, Any], entries: Iterable[Entry]) -> Explanation:
-    """Compare ``call`` with the recorded ``entries`` of its function."""
+def explain(call: CallKey, preview: Mapping[str, Any], entries: Iterable[Entry],
+            changed: Callable[[Entry], Sequence[Change]] | None = None) -> Explanation:
+    """Compare ``call`` with the recorded ``entries`` of its function; ``changed(entry)`` says
+    which observed dependencies of the entry with the call's key changed (if any: it does not
+    serve, and they are the differences)."""
     candidates = list(entries)
-    matched = any(entry.key == call.key for entry in candidates)
+    same = next((entry for entry in candidates if entry.key == call.key), None)
+    if same is not None and same.observed is not None and changed is not None:
+        changes = changed(same)
+        if changes:
+            return Explanation(
+                function=call.function, key=call.key, matched=False,
+                recordings=len(candidates), closest=same,
+                differences=tuple(Difference(f"observed {c.kind}", c.name, c.message)
+                                  for c in changes),
+                command=rerecord_command())
+    matched = same is not None
     best: tuple[Entry, list[Difference]] | None = None
     for entry in candidates:
         differences = compare(call, preview, entry)

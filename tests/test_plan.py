@@ -47,6 +47,7 @@ WHEN_EXPIRED_WARNS = {
     Found.ABSENT:             (RECORD,      MISS,        RECORD,  BYPASS),
     Found.EXPIRED:            (RECORD,      REPLAY_WARN, RECORD,  BYPASS),
     Found.SERIALIZER_CHANGED: (RECORD,      MISS,        RECORD,  BYPASS),
+    Found.DEPENDENCIES_CHANGED: (RECORD,    MISS,        RECORD,  BYPASS),
     Found.CORRUPT:            (RECORD_WARN, FAIL,        RECORD,  BYPASS),
     Found.NEWER_FORMAT:       (FAIL,        FAIL,        RECORD,  BYPASS),
 }
@@ -55,6 +56,7 @@ WHEN_EXPIRED_FAILS = {
     Found.ABSENT:             (RECORD,      MISS,        RECORD,  BYPASS),
     Found.EXPIRED:            (RECORD,      FAIL,        RECORD,  BYPASS),
     Found.SERIALIZER_CHANGED: (RECORD,      MISS,        RECORD,  BYPASS),
+    Found.DEPENDENCIES_CHANGED: (RECORD,    MISS,        RECORD,  BYPASS),
     Found.CORRUPT:            (RECORD_WARN, FAIL,        RECORD,  BYPASS),
     Found.NEWER_FORMAT:       (FAIL,        FAIL,        RECORD,  BYPASS),
 }

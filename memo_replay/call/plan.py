@@ -10,6 +10,7 @@ found \\ mode                 auto       replay             record     off
 ``absent``                   record     miss               record     bypass
 ``expired``                  record     replay, warn/fail¹ record     bypass
 ``serializer-changed``       record     miss               record     bypass
+``dependencies-changed``     record     miss               record     bypass
 ``corrupt``                  record²    fail               record     bypass
 ``newer-format``             fail       fail               record³    bypass
 ============================ ========== ================== ========== =======
@@ -37,6 +38,9 @@ class Found(str, Enum):
     """Older than its ``ttl``."""
     SERIALIZER_CHANGED = "serializer-changed"
     """Written by another version of its serializer."""
+    DEPENDENCIES_CHANGED = "dependencies-changed"
+    """Code that ran or a file read during the recording changed since (observed
+    dependencies, see :mod:`memo_replay.keys.observed`)."""
     CORRUPT = "corrupt"
     """Damaged, or its payload does not load."""
     NEWER_FORMAT = "newer-format"

@@ -13,6 +13,7 @@ Recording refuses rather than writes something wrong: a result no serializer giv
 from __future__ import annotations
 
 import time
+import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,7 @@ from memo_replay.text import short
 if TYPE_CHECKING:
     from memo_replay.config import Config
     from memo_replay.keys import CallKey
+    from memo_replay.keys.observed import Observed, Observer
     from memo_replay.serializers import SerializerOption
     from memo_replay.store import Payload, Store
     from memo_replay.store.entry import Recording
@@ -37,9 +39,13 @@ class Recorder:
     def __init__(self, function: str, *, option: SerializerOption,
                  redact: Callable[..., Any] | None, record_exceptions: bool,
                  config: Callable[[], Config], annotation: Callable[[], Any],
-                 ttl: Callable[[], float | None], root: Path) -> None:
+                 ttl: Callable[[], float | None], root: Path,
+                 code: types.CodeType | None = None, observe_files: bool | None = None) -> None:
         self.function = function
         self.root = root
+        self.code = code
+        """The recorded function's own code (its fingerprint covers it: not observed)."""
+        self._observe_files = observe_files
         self.option = option
         self.record_exceptions = record_exceptions
         self._redact = redact
@@ -53,8 +59,23 @@ class Recorder:
         Set :attr:`Capture.value` to the call's result inside the block."""
         return Capture(self, call, preview, store)
 
+    def observer(self, store: Store) -> Observer:
+        """What watches the real call of a recording (see :mod:`memo_replay.keys.observed`)."""
+        from memo_replay.keys.observed import Observer
+
+        files = self._observe_files
+        if files is None:
+            files = self._config().observe_files
+        return Observer(self.root, exclude=self.code, store=store.path.resolve(), files=files)
+
+    def observed(self, observer: Observer) -> Observed:
+        from memo_replay.keys.observed import context
+
+        sources, hasher, _ = context(self.root)
+        return observer.result(sources, hasher)
+
     def record(self, call: CallKey, preview: Mapping[str, Any], store: Store, result: Any,
-               duration: float) -> None:
+               duration: float, observed: Observed | None = None) -> None:
         """Serialize, redact, scan and save one result."""
         redact = self.redactor()
         if redact is not None:
@@ -63,7 +84,7 @@ class Recorder:
         from memo_replay.store.entry import Recording
 
         recording = Recording(self.function, call.key, call.components, preview,
-                              self.serialize(result), duration)
+                              self.serialize(result), duration, observed)
         self.refuse_secrets(recording)
         ttl = self._ttl()
         store.save(recording, stale_before=None if ttl is None else time.time() - ttl)
@@ -136,14 +157,20 @@ class Capture:
         """The call's result: set it inside the block."""
         self._preview = preview
         self._started = 0.0
+        self._observer: Observer | None = None
 
     def __enter__(self) -> Capture:
+        if self.call is not None and self.store is not None:
+            self._observer = self.recorder.observer(self.store)
+            self._observer.start()
         self._started = time.perf_counter()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> Literal[False]:
         duration = time.perf_counter() - self._started
+        if self._observer is not None:
+            self._observer.stop()
         call, store = self.call, self.store
         if call is None or store is None:
             recordable = error is None or (self.recorder.record_exceptions
@@ -152,9 +179,10 @@ class Capture:
                 emit(CallEvent(self.recorder.function, None, "bypassed", duration, duration))
             return False
         if error is None:
-            self.recorder.record(call, self._preview(), store, self.value, duration)
+            self.recorder.record(call, self._preview(), store, self.value, duration,
+                                 self._observed())
         elif self.recorder.record_exceptions and isinstance(error, Exception):
-            self._record_raised(error, duration)
+            self._record_raised(error, duration, self._observed())
             return False
         else:
             return False
@@ -163,14 +191,20 @@ class Capture:
                            str(store.path)))
         return False
 
-    def _record_raised(self, error: Exception, duration: float) -> None:
+    def _observed(self) -> Observed | None:
+        observer = self._observer
+        return None if observer is None else self.recorder.observed(observer)
+
+    def _record_raised(self, error: Exception, duration: float,
+                       observed: Observed | None) -> None:
         """Record an exception the call raised. One that cannot be rebuilt on replay (a
         pydantic ``ValidationError``) is not recorded, with a warning: the caller still gets
         the original exception, and the next call runs again."""
         assert self.call is not None
         assert self.store is not None
         try:
-            self.recorder.record(self.call, self._preview(), self.store, error, duration)
+            self.recorder.record(self.call, self._preview(), self.store, error, duration,
+                                 observed)
         except SerializationError as exc:
             warn(f"memo_replay: the {type(error).__qualname__} raised by "
                  f"`{self.recorder.function}` was not recorded: {exc.__cause__ or exc}. Raise an "

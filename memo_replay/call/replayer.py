@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memo_replay.call.plan import Found
@@ -25,6 +26,7 @@ from memo_replay.errors import (
 from memo_replay.text import rerecord_command
 
 if TYPE_CHECKING:
+    from memo_replay.keys.observed import Change, Observed
     from memo_replay.serializers import Serializer, SerializerOption
     from memo_replay.store import Hit, Payload, Store
 
@@ -36,16 +38,19 @@ recorded exception (raised again) from a recorded result."""
 class Lookup:
     """What :meth:`Replayer.find` found."""
 
-    __slots__ = ("error", "found", "hit", "value")
+    __slots__ = ("changes", "error", "found", "hit", "value")
 
     def __init__(self, found: Found, hit: Hit | None = None, value: Any = None,
-                 error: MemoReplayError | None = None) -> None:
+                 error: MemoReplayError | None = None, changes: list[Change] | None = None
+                 ) -> None:
         self.found = found
         self.hit = hit
         self.value = value
         """The decoded result (``found`` and ``expired``)."""
         self.error = error
         """Why the entry cannot be replayed (``corrupt``, ``newer-format``)."""
+        self.changes = changes
+        """The observed dependencies that changed (``dependencies-changed``)."""
 
 
 _ABSENT = Lookup(Found.ABSENT)
@@ -57,8 +62,9 @@ class Replayer:
 
     def __init__(self, function: str, *, option: SerializerOption,
                  annotation: Callable[[], Any], pickle_allowed: Callable[[], bool],
-                 ttl: Callable[[], float | None]) -> None:
+                 ttl: Callable[[], float | None], root: Path) -> None:
         self.function = function
+        self.root = root
         self.option = option
         self._annotation = annotation
         self._pickle_allowed = pickle_allowed
@@ -74,6 +80,10 @@ class Replayer:
             serializer = self.serializer_for(hit.payload)
             if serializer.version != hit.payload.serializer_version:
                 return Lookup(Found.SERIALIZER_CHANGED, hit)
+            if hit.observed is not None:
+                changed = self.observed_changes(hit.observed)
+                if changed:
+                    return Lookup(Found.DEPENDENCIES_CHANGED, hit, changes=changed)
             value = serializer.loads(hit.payload.data)
         except UnsupportedFormat as exc:
             return Lookup(Found.NEWER_FORMAT, error=exc)
@@ -102,7 +112,22 @@ class Replayer:
             self._serializers[cache_key] = serializer
         return serializer
 
+    def observed_changes(self, observed: Observed) -> list[Change]:
+        """Which of a recording's observed dependencies changed (empty: none)."""
+        from memo_replay.keys.observed import changes, context
+
+        return changes(observed, *context(self.root))
+
     # -- what findings turn into -------------------------------------------------------------
+
+    def dependencies_changed(self, lookup: Lookup, key: str) -> ReplayMiss:
+        assert lookup.changes
+        listed = "\n".join(f"  - {change.message}" for change in lookup.changes)
+        return ReplayMiss(
+            f"memo_replay (replay mode): the recording of `{self.function}` for this call (key "
+            f"{key}) depends on code that ran or files read during the recording, and they "
+            f"changed since:\n{listed}\nTo re-record: {rerecord_command()}",
+            function=self.function, key=key)
 
     def expired(self, lookup: Lookup, key: str) -> tuple[str, ExpiredRecording]:
         """The warning for replaying an expired recording, and the error for refusing it."""

@@ -33,13 +33,19 @@ from xxhash import xxh3_128_hexdigest
 from memo_replay import __version__
 from memo_replay.errors import CorruptEntry, UnsupportedFormat
 from memo_replay.keys.components import Components
+from memo_replay.keys.observed import Observed
 from memo_replay.serializers import PayloadKind, Serializer, SerializerOption, registry
 from memo_replay.store.layout import PAYLOAD_FILE_SUFFIX, entry_stem, payload_file_name
 
-FORMAT_VERSION = 2
-"""The newest entry format this version reads (and writes, for payloads in a payload file)."""
+FORMAT_VERSION = 3
+"""The newest entry format this version reads (and writes, for observed dependencies)."""
 INLINE_FORMAT = 1
 """The format of entries whose payload is embedded in the JSON."""
+PAYLOAD_FILE_FORMAT = 2
+"""The format of entries whose payload is in a payload file."""
+OBSERVED_FORMAT = 3
+"""The format of entries with observed dependencies (an older reader must refuse them, not
+replay them without checking)."""
 PAYLOAD_FILE_THRESHOLD = 64 * 1024
 """Binary payloads above this many bytes are stored in a payload file, not base64 inside."""
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
@@ -116,6 +122,8 @@ class Hit(NamedTuple):
     duration_s: float
     recorded_at: float | None
     """Seconds since the epoch (None when the entry does not say)."""
+    observed: Observed | None = None
+    """The code that ran and the files read during the recording (None: nothing observed)."""
 
 
 class Recording(NamedTuple):
@@ -128,6 +136,7 @@ class Recording(NamedTuple):
     """The redacted, bounded preview of the arguments."""
     payload: Payload
     duration_s: float
+    observed: Observed | None = None
 
     def document(self, recorded_at: dt.datetime | None = None) -> dict[str, Any]:
         """The entry document (``recorded_at`` defaults to now, to the second)."""
@@ -146,17 +155,23 @@ class Recording(NamedTuple):
         }
         if payload.in_file is not None:
             result["file"] = payload_file_name(self.key, payload.checksum)
-        return {
+        observed = self.observed if self.observed and (self.observed.code
+                                                       or self.observed.files) else None
+        document = {
             "arguments": dict(sorted(self.preview.items())),
             "components": self.components.document(),
             "duration_s": round(self.duration_s, 6),
-            "format": INLINE_FORMAT if payload.in_file is None else FORMAT_VERSION,
+            "format": OBSERVED_FORMAT if observed is not None else INLINE_FORMAT
+            if payload.in_file is None else PAYLOAD_FILE_FORMAT,
             "function": self.function,
             "key": self.key,
             "recorded_at": timestamp(when),
             "result": dict(sorted(result.items())),
             "versions": {"memo_replay": __version__, "python": platform.python_version()},
         }
+        if observed is not None:
+            document["observed"] = observed.document()
+        return dict(sorted(document.items()))
 
 
 @dataclass(frozen=True)
@@ -181,6 +196,8 @@ class Entry:
     versions: Mapping[str, Any] = field(repr=False, default_factory=dict)
     payload_file: str | None = None
     """The file beside the entry holding its payload (large binary payloads), else None."""
+    observed: Observed | None = field(repr=False, default=None)
+    """The code that ran and the files read during the recording (None: nothing observed)."""
 
     @property
     def path(self) -> Path:
@@ -207,6 +224,8 @@ class Envelope(NamedTuple):
     serializer: str
     payload_file: str | None
     """The payload file it names (only ever its own key's: see :func:`read_envelope`)."""
+    observed: Observed | None
+    """What the recording depended on beyond its key."""
 
 
 def timestamp(value: dt.datetime) -> str:
@@ -295,6 +314,7 @@ def parse_entry(location: str, name: str, raw: bytes,
             components=components,
             versions=versions,
             payload_file=envelope.payload_file,
+            observed=envelope.observed,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _malformed(location, exc) from None
@@ -312,8 +332,8 @@ def read_hit(location: str, key: str, raw: bytes,
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _malformed(location, exc) from None
     when = envelope.recorded_at
-    return Hit(payload, envelope.duration_s, None if when is None else when.timestamp()), \
-        envelope.payload_file
+    return Hit(payload, envelope.duration_s, None if when is None else when.timestamp(),
+               envelope.observed), envelope.payload_file
 
 
 def _malformed(location: str, exc: Exception) -> CorruptEntry:
@@ -338,6 +358,8 @@ def _envelope(location: str, key: str, document: Mapping[str, Any]) -> Envelope:
         duration_s=float(document.get("duration_s") or 0.0),
         serializer=_typed(result, "serializer", str),
         payload_file=file,
+        observed=None if "observed" not in document
+        else Observed.from_document(document["observed"]),
     )
 
 

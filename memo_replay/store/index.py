@@ -21,12 +21,13 @@ import threading
 from typing import Any, NamedTuple, Protocol
 
 from memo_replay.errors import StoreError
+from memo_replay.keys.observed import Observed
 from memo_replay.store.backend import Stamp
 from memo_replay.store.entry import Hit, Payload
 
 CACHE_DIR = ".cache"
 """The store's git-ignored directory of derived data: the index and the record-once locks."""
-CACHED_VERSION = 1
+CACHED_VERSION = 2
 """Version of the cached item's header; items of another version are ignored."""
 HOT_CACHE_BYTES = 64 * 1024 * 1024
 """Default bound of the in-memory hot cache (payload bytes plus a per-item overhead)."""
@@ -262,7 +263,7 @@ class Layered:
 
 
 HEADER_FIELDS = ("version", "stamp", "payload_stamp", "serializer", "serializer_version", "type",
-                 "kind", "checksum", "duration_s", "recorded_at")
+                 "kind", "checksum", "duration_s", "recorded_at", "observed")
 """The cached item's header, in order: a JSON array (parsing an object with these names costs
 measurably more on the path of a second run over a checkout, once per entry)."""
 
@@ -275,7 +276,7 @@ def encode(cached: Cached) -> bytes:
         CACHED_VERSION, list(cached.stamp),
         None if cached.payload_stamp is None else list(cached.payload_stamp),
         p.serializer, p.serializer_version, p.type, p.kind, p.checksum, hit.duration_s,
-        hit.recorded_at,
+        hit.recorded_at, None if hit.observed is None else hit.observed.document(),
     ], separators=(",", ":"))
     data = p.data.encode() if isinstance(p.data, str) else p.data
     return header.encode() + b"\n" + data
@@ -288,14 +289,16 @@ def decode(raw: object) -> Cached | None:
     header_end = raw.find(b"\n")
     try:
         version, stamp, payload_stamp, serializer, serializer_version, type_, kind, checksum, \
-            duration_s, recorded_at = json.loads(raw[:header_end])
+            duration_s, recorded_at, observed = json.loads(raw[:header_end])
         if version != CACHED_VERSION:
             return None
+        if observed is not None:
+            observed = Observed.from_document(observed)
         body = raw[header_end + 1:]
         data: str | bytes = body if kind == "binary" else body.decode()
         return Cached(tuple(stamp), None if payload_stamp is None else tuple(payload_stamp),
                       Hit(Payload(serializer, serializer_version, type_, kind, data, checksum),
-                          duration_s, recorded_at))
+                          duration_s, recorded_at, observed))
     except (ValueError, TypeError, AttributeError):
         return None
 

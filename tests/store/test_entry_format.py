@@ -18,7 +18,7 @@ from xxhash import xxh3_128_hexdigest
 
 import memo_replay
 from memo_replay import Store
-from memo_replay.store.entry import INLINE_FORMAT
+from memo_replay.store.entry import OBSERVED_FORMAT
 
 if TYPE_CHECKING:
     from conftest import Project
@@ -123,7 +123,9 @@ def test_entry_is_self_describing(project: Project) -> None:
 
     assert set(document) >= {"format", "function", "key", "components", "arguments", "result",
                              "recorded_at", "duration_s", "versions"}
-    assert document["format"] == INLINE_FORMAT  # format 2 only for payloads stored beside
+    # format 3: the code that ran during the recording is observed (2: a payload file, 1: none)
+    assert document["format"] == OBSERVED_FORMAT
+    assert list(document["observed"]["code"]) == ["entry_mod._log"]
     assert document["function"] == "entry_mod.measure"
     assert path.parent.name == "entry_mod.measure"
     assert document["key"] == out["key"] == path.stem

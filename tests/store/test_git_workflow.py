@@ -85,7 +85,7 @@ def count_lines(path: Path) -> int:
     return len(path.read_text().splitlines())
 
 
-@recorded
+@recorded(observe_files=False)
 def remote(name: str) -> dict:
     _log(f"remote {name}")
     # service.txt is deliberately NOT part of the key: it stands for a remote service whose

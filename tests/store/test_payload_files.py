@@ -27,7 +27,7 @@ from conftest import finish_all, last_json
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay import CorruptEntry, Store
-from memo_replay.store.entry import FORMAT_VERSION, PAYLOAD_FILE_THRESHOLD, render
+from memo_replay.store.entry import OBSERVED_FORMAT, PAYLOAD_FILE_THRESHOLD, render
 from memo_replay.store.layout import payload_file_name
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def pattern(size: int, seed: int) -> bytes:
     return random.Random(f"{seed}:{size}").randbytes(size)
 
 
-@recorded
+@recorded(observe_files=False)  # seed.txt stands for a remote answer: not a dependency
 def blob(size: int, tag: str = "") -> bytes:
     _log(f"blob {size} {tag}".rstrip())
     seed = _seed()
@@ -71,7 +71,7 @@ def blob(size: int, tag: str = "") -> bytes:
     return pattern(size if seed >= 0 else 1024, seed)
 
 
-@recorded
+@recorded(observe_files=False)
 def array(n: int):
     import numpy
 
@@ -232,7 +232,8 @@ def test_a_large_bytes_result_is_stored_beside_a_small_entry(project: Project) -
     assert not re.search(rb"[A-Za-z0-9+/=]{200,}", raw)  # no base64 blob in the JSON
     document = json.loads(raw)
     assert render(document) == raw
-    assert document["format"] == 2 == FORMAT_VERSION
+    # format 3, not 2: the helpers that ran during the recording are observed dependencies
+    assert document["format"] == OBSERVED_FORMAT
     result = document["result"]
     assert result["file"] == payload.name
     assert result["payload"] is None
@@ -252,7 +253,7 @@ def test_a_large_bytes_result_is_stored_beside_a_small_entry(project: Project) -
     assert recorded_entry.load() == pattern(MB)
 
 
-def test_a_small_binary_result_stays_inline_in_format_1(project: Project) -> None:
+def test_a_small_binary_result_stays_inline(project: Project) -> None:
     setup(project)
     assert call_blob(project, 1024) == [expected_blob(1024)]
 
@@ -260,7 +261,7 @@ def test_a_small_binary_result_stays_inline_in_format_1(project: Project) -> Non
     (entry,) = directory.glob("*.json")
     assert names(directory) == [entry.name]  # no payload file
     document = json.loads(entry.read_bytes())
-    assert document["format"] == 1
+    assert document["format"] == OBSERVED_FORMAT  # the helpers that ran are observed
     assert "file" not in document["result"]
     assert base64.b64decode(document["result"]["payload"]) == pattern(1024)
     assert project.store.verify() == []
@@ -275,10 +276,9 @@ def test_exactly_the_threshold_stays_inline_one_byte_more_goes_beside(project: P
     directory = function_dir(project)
     at, above = (entry_for(directory, size=n) for n in sizes)
     at_doc, above_doc = json.loads(at.read_bytes()), json.loads(above.read_bytes())
-    assert at_doc["format"] == 1
+    assert at_doc["format"] == above_doc["format"] == OBSERVED_FORMAT
     assert "file" not in at_doc["result"]
     assert base64.b64decode(at_doc["result"]["payload"]) == pattern(PAYLOAD_FILE_THRESHOLD)
-    assert above_doc["format"] == 2
     assert above_doc["result"]["payload"] is None
     assert names(directory) == sorted([at.name, above.name, above_doc["result"]["file"]])
     assert project.store.verify() == []
@@ -312,7 +312,7 @@ def test_a_large_numpy_array_goes_beside_and_replays_equal(project: Project) -> 
 
     entry, payload = the_pair(function_dir(project, "sidemod.array"))
     document = json.loads(entry.read_bytes())
-    assert document["format"] == 2
+    assert document["format"] == OBSERVED_FORMAT  # the helpers that ran are observed
     assert document["result"]["serializer"] == "numpy"
     assert document["result"]["file"] == payload.name
     assert payload.stat().st_size > MB  # the .npy header and the raw data
@@ -370,7 +370,7 @@ def test_a_changed_rerecord_replaces_the_payload_file(project: Project) -> None:
     assert call_blob(project, BIG, mode="record") == [expected_blob(BIG, seed=-1)]
     assert names(directory) == [entry.name]
     document = json.loads(entry.read_bytes())
-    assert document["format"] == 1
+    assert "file" not in document["result"]
     assert base64.b64decode(document["result"]["payload"]) == pattern(1024, -1)
     assert project.store.verify() == []
 

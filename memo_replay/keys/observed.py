@@ -1,0 +1,453 @@
+"""Observed dependencies: the project code that ran and the project files read while a call was
+recorded — what static analysis of the source cannot see (an override in the subclass that was
+instantiated, a dispatch table, a callback, a file the translator opens without ``files=``).
+
+While a recording is made (the call is expensive anyway), an :class:`Observer` watches the
+current thread: every project function that starts (``sys.monitoring`` on Python 3.12+,
+``sys.setprofile`` before) and every project file opened for reading (an audit hook, installed
+once per process the first time something is recorded). What it saw is stored in the entry as
+:class:`Observed`: each function by ``module.qualname`` with its file, its qualified name in that
+file and a digest of its normalized definition, and each file by its path relative to the
+project root with a digest of its content. They are not part of the key (they are known only
+after the call); a recording serves only while they are unchanged (:func:`changes`).
+
+Checking never imports or runs anything: a function's current digest is computed from its source
+file, parsed once per process; file digests are reused while the file's stamp is unchanged. The
+code part of an entry's observed set is checked once per process (source code does not change
+under a running interpreter); observed files are checked on every replay, like declared files.
+
+Not observed: code and files of the standard library, installed packages and memo_replay
+itself; ``.py`` sources (their functions are observed as code); anything under the store; other
+threads than the one making the call; environment variables.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+import threading
+import types
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from xxhash import xxh3_128_hexdigest
+
+from memo_replay.project import is_project_file
+
+_SOURCE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so")
+
+
+class ObservedCode(NamedTuple):
+    """A project function that ran during the recording."""
+
+    file: str
+    """Its source file, relative to the project root (POSIX)."""
+    qualname: str
+    """Its qualified name in that file (``Class.method``, ``f.<locals>.g``, ``<lambda@12>``)."""
+    hash: str
+    """Digest of its normalized definition."""
+
+
+class Observed(NamedTuple):
+    """What a recording depended on beyond its key."""
+
+    code: Mapping[str, ObservedCode]
+    """``module.qualname`` → the function."""
+    files: Mapping[str, str]
+    """Path relative to the project root → digest of the content."""
+
+    @property
+    def digest(self) -> str:
+        """One digest of the whole set (what a process remembers as checked)."""
+        return xxh3_128_hexdigest(json.dumps(self.document(), sort_keys=True).encode())
+
+    def document(self) -> dict[str, Any]:
+        """The entry's ``observed`` field."""
+        return {
+            "code": {name: {"file": c.file, "hash": c.hash, "qualname": c.qualname}
+                     for name, c in sorted(self.code.items())},
+            "files": dict(sorted(self.files.items())),
+        }
+
+    @classmethod
+    def from_document(cls, value: object) -> Observed:
+        """Read back what :meth:`document` wrote; ``ValueError`` naming the field otherwise."""
+        if not isinstance(value, Mapping):
+            raise ValueError("`observed` should be an object")
+        code, files = value.get("code", {}), value.get("files", {})
+        if not isinstance(code, Mapping) or not isinstance(files, Mapping):
+            raise ValueError("`observed.code` and `observed.files` should be objects")
+        functions = {}
+        for name, item in code.items():
+            if not isinstance(item, Mapping) or not all(
+                    isinstance(item.get(k), str) for k in ("file", "hash", "qualname")):
+                raise ValueError(f"`observed.code.{name}` should have file, hash and qualname")
+            functions[str(name)] = ObservedCode(item["file"], item["qualname"], item["hash"])
+        if not all(isinstance(v, str) for v in files.values()):
+            raise ValueError("`observed.files` should map paths to hashes")
+        return cls(functions, dict(files))
+
+
+# -- watching a call -----------------------------------------------------------------------------
+
+_active: ContextVar[Observer | None] = ContextVar("memo_replay_observer", default=None)
+_hook_installed = False
+_hook_lock = threading.Lock()
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event != "open":
+        return
+    observer = _active.get()
+    if observer is not None:
+        observer.opened(args)
+
+
+class Observer:
+    """Watches what project code runs and which project files are read, in this thread, between
+    :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, root: Path, *, exclude: types.CodeType | None, store: Path | None,
+                 files: bool = True) -> None:
+        self.root = root
+        self.exclude = exclude
+        self.store = store
+        self.watch_files = files
+        self.codes: dict[types.CodeType, None] = {}
+        self.paths: dict[str, None] = {}
+        self._seen: dict[str, bool] = {}  # co_filename -> is project code
+        self._token: Any = None
+        self._profiler: Any = None
+        self._tool: int | None = None
+
+    def start(self) -> None:
+        if self.watch_files:
+            _install_hook()
+        self._token = _active.set(self)
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is not None:
+            self._start_monitoring(monitoring)
+        elif sys.getprofile() is None:
+            # Before 3.12: cProfile's C-level hook, read once at the end — a Python-level
+            # setprofile callback would cost ~0.3 us on every call the recorded function makes.
+            import cProfile
+
+            self._profiler = cProfile.Profile()
+            self._profiler.enable()
+        # else another profiler (a debugger, coverage's profile mode) holds the hook: the
+        # code part is not observed this time, rather than taking the hook from it.
+
+    def stop(self) -> None:
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is not None:
+            if self._tool is not None:
+                monitoring.set_events(self._tool, 0)
+                monitoring.register_callback(self._tool, monitoring.events.PY_START, None)
+                monitoring.free_tool_id(self._tool)
+                self._tool = None
+        elif self._profiler is not None:
+            self._profiler.disable()
+            for stat in self._profiler.getstats():
+                if isinstance(stat.code, types.CodeType):
+                    self._code(stat.code)
+            self._profiler = None
+        if self._token is not None:
+            _active.reset(self._token)
+            self._token = None
+
+    # -- code ------------------------------------------------------------------------------
+
+    def _start_monitoring(self, monitoring: Any) -> None:
+        for tool in (5, 4, 3, 2):  # OPTIMIZER_ID first: the others are debuggers, coverage…
+            if monitoring.get_tool(tool) is None:
+                monitoring.use_tool_id(tool, "memo_replay")
+                self._tool = tool
+                break
+        else:  # every tool id is taken: observe nothing rather than disturb another tool
+            return
+        disable = monitoring.DISABLE
+        thread = threading.get_ident()
+
+        def started(code: types.CodeType, offset: int) -> Any:
+            if threading.get_ident() == thread:
+                self._code(code)
+            return disable  # each code location once per observation is enough
+
+        monitoring.register_callback(self._tool, monitoring.events.PY_START, started)
+        monitoring.set_events(self._tool, monitoring.events.PY_START)
+        monitoring.restart_events()
+
+    def _code(self, code: types.CodeType) -> None:
+        if code in self.codes or code is self.exclude:
+            return
+        filename = code.co_filename
+        project = self._seen.get(filename)
+        if project is None:
+            project = self._seen[filename] = is_project_file(filename, self.root) \
+                and filename.endswith(".py")
+        if project and code.co_name not in _SKIPPED_CODE:
+            self.codes[code] = None
+
+    # -- files -----------------------------------------------------------------------------
+
+    def opened(self, args: tuple[Any, ...]) -> None:
+        if not self.watch_files:
+            return  # the hook is process-wide: another recording installed it
+        path, mode, flags = ((*tuple(args), None, None, None))[:3]
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return  # a file descriptor
+        if isinstance(mode, str):
+            if any(c in mode for c in "wax+"):
+                return
+        elif isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR):
+            return
+        name = os.fsdecode(path)
+        if name not in self.paths:
+            self.paths[name] = None
+
+    # -- what was seen ---------------------------------------------------------------------
+
+    def result(self, sources: SourceIndex, hasher: Any) -> Observed:
+        """Everything observed, with digests (``hasher.digest(path)`` hashes a file)."""
+        code: dict[str, ObservedCode] = {}
+        for item in self.codes:
+            found = sources.locate(item)
+            if found is not None:
+                name, observed = found
+                code[name] = observed
+        files: dict[str, str] = {}
+        for name in self.paths:
+            relative = self._project_data_file(name)
+            if relative is not None:
+                try:
+                    files[relative] = hasher.digest(str(self.root / relative))
+                except OSError:
+                    continue  # gone, or not a file after all
+        return Observed(code, files)
+
+    def _project_data_file(self, name: str) -> str | None:
+        """``name`` relative to the root when it is a project data file, else None."""
+        if name.endswith(_SOURCE_SUFFIXES):
+            return None
+        try:
+            path = Path(os.path.abspath(name))
+            resolved = path.resolve()
+        except (OSError, ValueError):
+            return None
+        if not resolved.is_relative_to(self.root) or not resolved.is_file():
+            return None
+        if self.store is not None and resolved.is_relative_to(self.store):
+            return None
+        relative = resolved.relative_to(self.root)
+        if any(part in _IGNORED_DIRS or part.endswith(".egg-info") for part in relative.parts):
+            return None
+        return relative.as_posix()
+
+
+_SKIPPED_CODE = frozenset({"<module>", "<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"})
+_IGNORED_DIRS = frozenset({".git", ".hg", ".venv", "venv", ".tox", "site-packages",
+                           "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+
+
+def _install_hook() -> None:
+    global _hook_installed
+    if _hook_installed:
+        return
+    with _hook_lock:
+        if not _hook_installed:
+            # An audit hook cannot be removed: it stays for the process, and costs one Python
+            # call per audited event while no recording is being observed.
+            sys.addaudithook(_audit)
+            _hook_installed = True
+
+
+# -- finding a function in its source file -------------------------------------------------------
+
+
+class SourceIndex:
+    """Definitions of project source files, parsed once per process per file version."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, tuple[Any, dict[str, str], dict[int, str]]] = {}
+        self._modules: dict[str, str] | None = None
+        self._known = 0
+
+    def locate(self, code: types.CodeType) -> tuple[str, ObservedCode] | None:
+        """``(module.qualname, ObservedCode)`` of a code object of a project file."""
+        try:
+            relative = Path(code.co_filename).resolve().relative_to(self.root).as_posix()
+        except (OSError, ValueError):
+            return None
+        parsed = self._parse(relative)
+        if parsed is None:
+            return None
+        _, by_qualname, by_line = parsed
+        qualname = by_line.get(code.co_firstlineno)
+        if code.co_name == "<lambda>":
+            qualname = f"<lambda@{code.co_firstlineno}>"
+        if qualname is None or qualname not in by_qualname:
+            return None
+        return f"{self._module_of(code.co_filename, relative)}.{qualname}", \
+            ObservedCode(relative, qualname, by_qualname[qualname])
+
+    def current(self, file: str, qualname: str) -> str | None:
+        """The digest of ``qualname`` in project file ``file`` now; None when it is gone."""
+        parsed = self._parse(file)
+        return None if parsed is None else parsed[1].get(qualname)
+
+    def _parse(self, relative: str) -> tuple[Any, dict[str, str], dict[int, str]] | None:
+        if relative.startswith(("/", "..")) or "\\" in relative:
+            return None  # never outside the root, whatever an entry says
+        path = self.root / relative
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        cached = self._files.get(relative)
+        if cached is not None and cached[0] == stamp:
+            return cached
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            return None
+        by_qualname, by_line = _definitions(tree)
+        parsed = (stamp, by_qualname, by_line)
+        self._files[relative] = parsed
+        return parsed
+
+    def _module_of(self, filename: str, relative: str) -> str:
+        if self._modules is None:
+            self._modules = {}
+            self._known = len(sys.modules)
+            for loaded_name, loaded in list(sys.modules.items()):
+                file = getattr(loaded, "__file__", None)
+                if isinstance(file, str):
+                    self._modules.setdefault(os.path.realpath(file), loaded_name)
+        name = self._modules.get(os.path.realpath(filename))
+        if name is None and len(sys.modules) != self._known:
+            self._modules = None  # imported since: look again
+            return self._module_of(filename, relative)
+        if name is None or name == "__main__":
+            name = relative.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        return name
+
+
+def _definitions(tree: ast.Module) -> tuple[dict[str, str], dict[int, str]]:
+    """Every function (and lambda) of a module: qualname → digest, and first line → qualname
+    (a code object's ``co_firstlineno`` is its first decorator's line, or its ``def``'s)."""
+    from memo_replay.keys.normalize import render
+
+    by_qualname: dict[str, str] = {}
+    by_line: dict[int, str] = {}
+    lambdas: dict[int, list[str]] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                qualname = prefix + child.name
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                by_line[first] = qualname
+                by_qualname[qualname] = render(_copy(child), {}).digest
+                visit(child, qualname + ".<locals>.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+            else:
+                if isinstance(child, ast.Lambda):
+                    lambdas.setdefault(child.lineno, []).append(_lambda_text(child))
+                visit(child, prefix)
+
+    visit(tree, "")
+    for line, texts in lambdas.items():
+        by_qualname[f"<lambda@{line}>"] = xxh3_128_hexdigest("\n".join(texts).encode())
+    return by_qualname, by_line
+
+
+def _copy(node: ast.AST) -> Any:
+    import copy
+
+    return copy.deepcopy(node)  # render() edits the tree it is given
+
+
+def _lambda_text(node: ast.Lambda) -> str:
+    from memo_replay.keys.normalize import render
+
+    extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
+    wrapper = ast.FunctionDef(name="<lambda>", args=node.args, body=[ast.Return(node.body)],
+                              decorator_list=[], returns=None, type_comment=None, **extra)
+    ast.fix_missing_locations(ast.copy_location(wrapper, node))
+    return render(wrapper, {}).digest
+
+
+# -- checking ------------------------------------------------------------------------------------
+
+
+class Change(NamedTuple):
+    """An observed dependency that no longer holds."""
+
+    kind: str
+    """``code`` or ``file``."""
+    name: str
+    message: str
+
+
+def changes(observed: Observed, sources: SourceIndex, hasher: Any,
+            code_checked: set[str]) -> list[Change]:
+    """What changed among ``observed`` (empty: the recording still serves). The code part of a
+    set whose digest is in ``code_checked`` is not checked again (it held in this process)."""
+    found: list[Change] = []
+    digest = observed.digest if observed.code else ""
+    if observed.code and digest not in code_checked:
+        for name, code in sorted(observed.code.items()):
+            current = sources.current(code.file, code.qualname)
+            if current != code.hash:
+                what = "no longer exists" if current is None else "changed"
+                found.append(Change("code", name, f"`{name}`, which ran during the recording, "
+                                                  f"{what}"))
+        if not found:
+            code_checked.add(digest)
+    for name, recorded in sorted(observed.files.items()):
+        if name.startswith(("/", "..")) or "\\" in name:
+            found.append(Change("file", name, f"file `{name}` is outside the project"))
+            continue
+        try:
+            now: str | None = hasher.digest(str(sources.root / name))
+        except OSError:
+            now = None
+        if now != recorded:
+            what = "is gone" if now is None else "changed"
+            found.append(Change("file", name, f"file `{name}` (read during the recording) "
+                                              f"{what}"))
+    return found
+
+
+_shared: dict[Path, tuple[SourceIndex, Any]] = {}
+_code_checked: set[str] = set()
+
+
+def context(root: Path) -> tuple[SourceIndex, Any, set[str]]:
+    """The per-process source index and file hasher of a project, and the observed code sets
+    already checked in this process."""
+    shared = _shared.get(root)
+    if shared is None:
+        from memo_replay.keys.files import FileHasher
+
+        shared = _shared.setdefault(root, (SourceIndex(root), FileHasher()))
+    return shared[0], shared[1], _code_checked
+
+
+def iter_lines(observed: Observed) -> Iterator[str]:
+    """What ``memo-replay show`` prints of an entry's observed dependencies."""
+    for name, code in sorted(observed.code.items()):
+        yield f"ran          {name}  ({code.file}) {code.hash}"
+    for name, digest in sorted(observed.files.items()):
+        yield f"read         {name}  {digest}"
+
+
+__all__ = ["Change", "Observed", "ObservedCode", "Observer", "SourceIndex", "changes",
+           "context", "iter_lines"]
