@@ -238,9 +238,9 @@ def test_an_entry_naming_a_file_outside_the_root_never_replays(project: Project)
 @pytest.mark.parametrize(("observed", "payload_size", "expected"), [
     (None, 10, INLINE_FORMAT),
     (None, PAYLOAD_FILE_THRESHOLD + 1, PAYLOAD_FILE_FORMAT),
-    (Observed({}, {}), 10, INLINE_FORMAT),  # nothing observed: nothing to refuse
-    (Observed({}, {"a.txt": "0" * 32}), 10, OBSERVED_FORMAT),
-    (Observed({"m.f": ObservedCode("m.py", "f", "0" * 32)}, {}),
+    (Observed.of({}, {}), 10, INLINE_FORMAT),  # nothing observed: nothing to refuse
+    (Observed.of({}, {"a.txt": "0" * 32}), 10, OBSERVED_FORMAT),
+    (Observed.of({"m.f": ObservedCode("m.py", "f", "0" * 32)}, {}),
      PAYLOAD_FILE_THRESHOLD + 1, OBSERVED_FORMAT),
 ])
 def test_the_format_is_the_oldest_reader_that_understands_the_entry(

@@ -59,19 +59,18 @@ class Observed(NamedTuple):
     """``module.qualname`` → the function."""
     files: Mapping[str, str]
     """Path relative to the project root → digest of the content."""
+    digest: str = ""
+    """One digest of the whole set (what a process remembers as checked): see :meth:`of`."""
 
-    @property
-    def digest(self) -> str:
-        """One digest of the whole set (what a process remembers as checked)."""
-        return xxh3_128_hexdigest(json.dumps(self.document(), sort_keys=True).encode())
+    @classmethod
+    def of(cls, code: Mapping[str, ObservedCode], files: Mapping[str, str]) -> Observed:
+        """An observed set with its digest (computed once: a replay compares only it)."""
+        document = _document(code, files)
+        return cls(code, files, xxh3_128_hexdigest(json.dumps(document, sort_keys=True).encode()))
 
     def document(self) -> dict[str, Any]:
         """The entry's ``observed`` field."""
-        return {
-            "code": {name: {"file": c.file, "hash": c.hash, "qualname": c.qualname}
-                     for name, c in sorted(self.code.items())},
-            "files": dict(sorted(self.files.items())),
-        }
+        return _document(self.code, self.files)
 
     @classmethod
     def from_document(cls, value: object) -> Observed:
@@ -89,7 +88,15 @@ class Observed(NamedTuple):
             functions[str(name)] = ObservedCode(item["file"], item["qualname"], item["hash"])
         if not all(isinstance(v, str) for v in files.values()):
             raise ValueError("`observed.files` should map paths to hashes")
-        return cls(functions, dict(files))
+        return cls.of(functions, dict(files))
+
+
+def _document(code: Mapping[str, ObservedCode], files: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "code": {name: {"file": c.file, "hash": c.hash, "qualname": c.qualname}
+                 for name, c in sorted(code.items())},
+        "files": dict(sorted(files.items())),
+    }
 
 
 # -- watching a call -----------------------------------------------------------------------------
@@ -227,7 +234,7 @@ class Observer:
                     files[relative] = hasher.digest(str(self.root / relative))
                 except OSError:
                     continue  # gone, or not a file after all
-        return Observed(code, files)
+        return Observed.of(code, files)
 
     def _project_data_file(self, name: str) -> str | None:
         """``name`` relative to the root when it is a project data file, else None."""
