@@ -151,6 +151,12 @@ def _code_differences(function: str, current: Components, recorded: Components
     code, was = current.code, recorded.code
     if was.hash == code.hash:
         return []
+    if was.framing != code.framing:
+        # Every other difference would be noise: what goes into a key changed, not the code.
+        return [Difference("code", "framing", f"recorded by an older memo_replay (key format "
+                                              f"{was.framing}, now {code.framing}): what goes "
+                                              f"into a key changed, not your code; re-record it "
+                                              f"once")]
     found: list[Difference] = []
     if was.kind != code.kind:
         found.append(Difference("code", "kind", f"the code of `{function}` is now "

@@ -19,14 +19,20 @@ from typing import Any
 from xxhash import xxh3_128_digest, xxh3_128_hexdigest
 
 from memo_replay.errors import UnhashableArgument
-from memo_replay.keys.encoding import Encoder, Unencodable, builtins_pickle, type_id
+from memo_replay.keys.encoding import (
+    Encoder,
+    Unencodable,
+    builtins_pickle,
+    class_fingerprint,
+    type_id,
+)
 from memo_replay.optional_types import instance_of, is_pydantic_model
 
 _IDENTITY_BYTES = 4096
 """Byte strings above this are recognised by their in-place digest, not copied into a pickle."""
 _SUPPORTED = (
     "str, bytes, int, float, bool, None, list, tuple, dict, set, frozenset, Path, datetime, "
-    "date, UUID, Decimal, Enum, dataclasses, pydantic models, NamedTuple, numpy arrays"
+    "date, UUID, Decimal, Enum, classes, dataclasses, pydantic models, NamedTuple, numpy arrays"
 )
 
 
@@ -197,7 +203,11 @@ def preview_value(value: Any, root: Path | None = None, depth: int = 0) -> Any:
             or instance_of(value, "uuid", "UUID") or instance_of(value, "decimal", "Decimal"):
         return str(value)
     if isinstance(value, type):
-        return f"<class {type_id(value)}>"
+        # A project class counts by its fingerprint too: show its start, so that a miss on an
+        # edited class reads "recorded <class app.Invoice 1f2e…>, now <class app.Invoice 9c0d…>".
+        digest = class_fingerprint(value, root) if root is not None else None
+        return f"<class {type_id(value)}>" if digest is None else \
+            f"<class {type_id(value)} {digest[:8]}…>"
     if depth >= _MAX_DEPTH:
         return f"<{type(value).__name__}…>"
     fields = _fields(value)

@@ -37,6 +37,8 @@ SECTIONS: tuple[Section, ...] = (
             "helper `{}` is newly used"),
     Section("constants", "constant", "constant `{}` changed", "constant `{}` is no longer used",
             "constant `{}` is newly used"),
+    Section("definitions", "definition", "definition `{}` changed",
+            "definition `{}` is no longer used", "definition `{}` is newly used"),
     Section("deps", "dependency", "dependency `{}` changed", "dependency `{}` is no longer used",
             "dependency `{}` is newly used"),
     Section("files", "file", "file `{}` changed", "file `{}` is no longer among the declared files",
@@ -58,8 +60,8 @@ class Components(NamedTuple):
     def sections(self) -> dict[str, Mapping[str, str]]:
         """Each of :data:`SECTIONS` by field."""
         code = self.code
-        return {"helpers": code.helpers, "constants": code.constants, "deps": code.deps,
-                "files": self.files}
+        return {"helpers": code.helpers, "constants": code.constants,
+                "definitions": code.definitions, "deps": code.deps, "files": self.files}
 
     def document(self) -> dict[str, Any]:
         """The ``components`` of an entry (keys sorted: entries are deterministic)."""
@@ -68,7 +70,9 @@ class Components(NamedTuple):
             "arguments": dict(sorted(self.arguments.items())),
             "code": {
                 "constants": dict(code.constants),
+                "definitions": dict(code.definitions),
                 "deps": dict(code.deps),
+                "framing": code.framing,
                 "hash": code.hash,
                 "helpers": dict(code.helpers),
                 "kind": code.kind,
@@ -93,6 +97,9 @@ class Components(NamedTuple):
             raise ValueError(f"`components.code.kind` is {kind!r}")
         version = code.get("version")
         serializer = document.get("serializer")
+        framing = code.get("framing", 1)  # not stored before framing 2
+        if type(framing) is not int:
+            raise ValueError("`components.code.framing` should be an integer")
         if version is not None and not isinstance(version, str):
             raise ValueError("`components.code.version` should be a string or null")
         if serializer is not None and not isinstance(serializer, str):
@@ -107,6 +114,9 @@ class Components(NamedTuple):
                 constants=_hashes(code.get("constants", {}), "components.code.constants"),
                 deps=_hashes(code.get("deps", {}), "components.code.deps"),
                 version=version,
+                # Absent from entries written before definitions existed (code framing 1).
+                definitions=_hashes(code.get("definitions", {}), "components.code.definitions"),
+                framing=framing,
             ),
             arguments=_hashes(document.get("arguments", {}), "components.arguments"),
             files=_hashes(document.get("files", {}), "components.files"),

@@ -5,6 +5,10 @@ not count, ``1``, ``1.0``, ``True`` and ``"1"`` differ, and absolute paths insid
 are encoded relative to it. A value with no stable encoding raises :class:`Unencodable`; there is
 never a fallback to ``id()`` or ``repr()``.
 
+A class counts by its name, except a class of the project's own (``extract(text, Invoice)``): it
+counts by its name and its code fingerprint, and a pydantic model class by its JSON schema too,
+so adding a field to ``Invoice`` changes the key. Computed once per class per process.
+
 Flat containers of built-in scalars (a dict of 1,000 strings and numbers, a list of ids) take a
 fast path: their exact element types are checked in C, a dict's keys are sorted, and the C
 pickler in "fast" mode (no memo, so shared string objects do not change the bytes) writes them.
@@ -20,21 +24,26 @@ import dataclasses
 import datetime as dt
 import enum
 import io
+import json
 import pickle
-from pathlib import PurePath
+import sys
+import threading
+import weakref
+from pathlib import Path, PurePath
 from typing import Any
 
-from xxhash import xxh3_128_digest
+from xxhash import xxh3_128, xxh3_128_digest
 
 from memo_replay.optional_types import (
     instance_of,
     is_numpy_array,
     is_numpy_scalar,
     is_pydantic_model,
+    is_pydantic_model_class,
 )
-from memo_replay.project import module_name
+from memo_replay.project import is_project_file, module_name
 
-ENCODING_VERSION = 2
+ENCODING_VERSION = 3
 
 # Above this size a bytes-like value contributes its xxh3 digest instead of a copy of itself.
 _INLINE_LIMIT = 4096
@@ -58,19 +67,25 @@ def type_id(tp: type) -> str:
 
 
 class Encoder:
-    """Encodes values canonically. ``root`` makes absolute paths under it root-relative."""
+    """Encodes values canonically. ``root`` makes absolute paths under it root-relative.
 
-    __slots__ = ("_root",)
+    With ``ordered=True`` a dict's insertion order counts (its own tag, ``o``): for module-level
+    constants, whose iteration order can change what the code does (a table of few-shot
+    examples joined into a prompt). Arguments use the default, where it does not count.
+    """
 
-    def __init__(self, root: PurePath | None = None) -> None:
+    __slots__ = ("_ordered", "_root")
+
+    def __init__(self, root: PurePath | None = None, *, ordered: bool = False) -> None:
         self._root = root
+        self._ordered = ordered
 
     def encode(self, value: object) -> bytes:
         tp = type(value)
         if tp is str:  # the commonest argument, and the same bytes _encode writes
             data = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
             return b"s%d:%s" % (len(data), data)
-        if tp is dict or tp is list or tp is tuple:
+        if (tp is dict and not self._ordered) or tp is list or tp is tuple:
             fast = _fast_container(value)
             if fast is not None:
                 return fast
@@ -98,7 +113,7 @@ class Encoder:
         elif tp is list or tp is tuple:
             self._sequence(b"l" if tp is list else b"t", value, out, depth)
         elif tp is dict:
-            self._mapping(b"d", value, out, depth)
+            self._dict(value, out, depth)
         else:
             self._other(value, out, depth)
 
@@ -124,7 +139,7 @@ class Encoder:
         elif isinstance(value, (bytearray, memoryview)):
             self._bytes(b"y", value, out)
         elif isinstance(value, type):
-            out += b"C%s;" % type_id(value).encode()
+            self._class(value, out)
         elif is_pydantic_model(value):
             fields = {name: getattr(value, name) for name in type(value).model_fields}
             out += b"M%s:" % type_id(tp).encode()
@@ -139,7 +154,7 @@ class Encoder:
         elif isinstance(value, (list, tuple)):
             self._sequence(b"l" if isinstance(value, list) else b"t", value, out, depth)
         elif isinstance(value, dict):
-            self._mapping(b"d", value, out, depth)
+            self._dict(value, out, depth)
         elif isinstance(value, (set, frozenset)):
             self._set(b"Z" if isinstance(value, frozenset) else b"S", value, out, depth)
         elif isinstance(value, PurePath):
@@ -165,6 +180,14 @@ class Encoder:
             self._nested(value.item(), out, depth, ".item()")
         else:
             raise Unencodable(type_id(tp))
+
+    def _class(self, cls: type, out: bytearray) -> None:
+        """A class: by name when it is not the project's; else by name and fingerprint."""
+        digest = _project_class_digest(cls, self._root) if self._root is not None else None
+        if digest is None:
+            out += b"C%s;" % type_id(cls).encode()
+        else:
+            out += b"G%s:%s;" % (type_id(cls).encode(), digest)
 
     def _nested(self, value: object, out: bytearray, depth: int, where: Where) -> None:
         if depth >= _MAX_DEPTH:
@@ -197,6 +220,15 @@ class Encoder:
         out += tag + b"%d:" % len(value)
         for index, item in enumerate(value):
             self._nested(item, out, depth, ("index", index))
+
+    def _dict(self, value: dict[Any, Any], out: bytearray, depth: int) -> None:
+        if not self._ordered:
+            self._mapping(b"d", value, out, depth)
+            return
+        out += b"o%d:" % len(value)
+        for k, v in value.items():
+            out += self._part(k, depth, ("key", k))
+            out += self._part(v, depth, ("item", k))
 
     def _mapping(self, tag: bytes, value: dict[Any, Any], out: bytearray, depth: int) -> None:
         pairs = sorted(
@@ -307,3 +339,114 @@ def _describe(where: Where) -> str:
     if kind == "index":
         return f"[{position}]"
     return f"[{position!r}] (key)" if kind == "key" else f"[{position!r}]"
+
+
+# -- project classes as values --------------------------------------------------------------------
+#
+# A class passed as an argument — `extract(text, Invoice)`, a structured-output schema — is part
+# of what the call computes: adding a field to `Invoice` changes the answer. So a class whose
+# module is a project file counts by its code fingerprint (and a pydantic model also by its JSON
+# schema, which is what a model is shown), not only by its name. Third-party and standard-library
+# classes keep counting by name.
+
+_class_digests: weakref.WeakKeyDictionary[type, dict[PurePath, bytes | None]] = \
+    weakref.WeakKeyDictionary()
+"""Per process: class → root → its digest (None: not a project class). Computed once, on the
+first encoding of the class, like the code fingerprint of a function."""
+_in_progress = threading.local()
+"""The classes being fingerprinted on this thread: a class reached again while its own
+fingerprint is computed (a registry constant holding it) counts by name there."""
+
+
+def class_fingerprint(cls: type, root: PurePath) -> str | None:
+    """What a class of the project's own counts by, besides its name (hex; the key material
+    holds it); None for a class that counts by name only (standard library, site-packages)."""
+    digest = _project_class_digest(cls, root)
+    return None if digest is None else digest.decode()
+
+
+def _project_class_digest(cls: type, root: PurePath) -> bytes | None:
+    """Hex digest of a project class's fingerprint (and pydantic schema); None for a class
+    that is not the project's own."""
+    try:
+        per_root = _class_digests.get(cls)
+    except TypeError:  # a class that cannot be weakly referenced (some C extension types)
+        return None
+    if per_root is not None and root in per_root:
+        return per_root[root]
+    stack: list[type] | None = getattr(_in_progress, "stack", None)
+    if stack is None:
+        stack = _in_progress.stack = []
+    if cls in stack:
+        return None  # a cycle: the outer computation already covers this class
+    stack.append(cls)
+    try:
+        digest = _compute_class_digest(cls, Path(root))
+    finally:
+        stack.pop()
+    if not stack:
+        # Only a computation that started at this class is remembered: one made inside another
+        # class's (which counts that class by name) must not become what this class is.
+        _class_digests.setdefault(cls, {})[root] = digest
+    return digest
+
+
+def _compute_class_digest(cls: type, root: Path) -> bytes | None:
+    if not _is_own_class(cls, root):
+        return None
+    h = xxh3_128()
+    h.update(_code_digest(cls, root).encode())
+    # Plain values in the class's own namespace, like a function's closure values: two classes
+    # with one source and one name (made by a factory, `value = n`) are not the same class.
+    encoder = Encoder(root)
+    for name, value in sorted(vars(cls).items()):
+        if not (name.startswith("__") and name.endswith("__")) and _plain(value):
+            h.update(b"\x00a%s=%s" % (name.encode("utf-8", "surrogatepass"),
+                                      encoder.encode(value)))
+    if is_pydantic_model_class(cls):
+        h.update(b"\x00schema\x00")
+        h.update(_pydantic_schema(cls))
+    return h.hexdigest().encode()
+
+
+_PLAIN_SCALARS = (str, bytes, int, float, complex, bool, type(None))
+
+
+def _plain(value: object, depth: int = 0) -> bool:
+    """An immutable value: a scalar, an enum member, or a tuple or frozenset of such values."""
+    if isinstance(value, (*_PLAIN_SCALARS, enum.Enum)):
+        return True
+    if type(value) in (tuple, frozenset) and depth < 4:
+        return all(_plain(item, depth + 1) for item in value)  # type: ignore[attr-defined]
+    return False
+
+
+def _is_own_class(cls: type, root: Path) -> bool:
+    """A class of a project file, or of user code run as ``__main__`` (a script, ``python -c``,
+    a notebook); not one of the standard library, site-packages or memo_replay."""
+    if cls.__module__ == "__main__":
+        return True
+    module = sys.modules.get(cls.__module__)
+    return is_project_file(getattr(module, "__file__", None), root)
+
+
+def _code_digest(cls: type, root: Path) -> str:
+    from memo_replay.keys.code import fingerprint  # imported here: code.py imports this module
+
+    return fingerprint(cls, function_id=type_id(cls), root=root).hash
+
+
+def _pydantic_schema(cls: type) -> bytes:
+    """The canonical JSON schema of a pydantic model class (what a model is shown of it)."""
+    import pydantic
+
+    try:
+        schema = cls.model_json_schema()  # type: ignore[attr-defined]
+    except pydantic.PydanticUserError as exc:  # a field type with no JSON schema
+        import logging  # not at import: `import memo_replay` stays light
+
+        logging.getLogger(__name__).debug(
+            "no JSON schema for %s (%s): its code fingerprint alone counts", type_id(cls), exc)
+        return b"<no schema>"
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
