@@ -66,7 +66,8 @@ class Recorder:
         files = self._observe_files
         if files is None:
             files = self._config().observe_files
-        return Observer(self.root, exclude=self.code, store=store.path.resolve(), files=files)
+        # The store path of a recorded function is already resolved (Memo.store).
+        return Observer(self.root, exclude=self.code, store=store.path, files=files)
 
     def observed(self, observer: Observer) -> Observed:
         from memo_replay.keys.observed import context

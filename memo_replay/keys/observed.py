@@ -126,7 +126,6 @@ class Observer:
         self.watch_files = files
         self.codes: dict[types.CodeType, None] = {}
         self.paths: dict[str, None] = {}
-        self._seen: dict[str, bool] = {}  # co_filename -> is project code
         self._token: Any = None
         self._profiler: Any = None
         self._tool: int | None = None
@@ -192,10 +191,10 @@ class Observer:
         if code in self.codes or code is self.exclude:
             return
         filename = code.co_filename
-        project = self._seen.get(filename)
-        if project is None:
-            project = self._seen[filename] = is_project_file(filename, self.root) \
-                and filename.endswith(".py")
+        project = _project_sources.get((self.root, filename))
+        if project is None:  # resolving a path is slow: once per file per process
+            project = _project_sources[(self.root, filename)] = \
+                is_project_file(filename, self.root) and filename.endswith(".py")
         if project and code.co_name not in _SKIPPED_CODE:
             self.codes[code] = None
 
@@ -255,6 +254,8 @@ class Observer:
         return relative.as_posix()
 
 
+_project_sources: dict[tuple[Path, str], bool] = {}
+"""(root, co_filename) → whether it is a project source file."""
 _SKIPPED_CODE = frozenset({"<module>", "<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"})
 _IGNORED_DIRS = frozenset({".git", ".hg", ".venv", "venv", ".tox", "site-packages",
                            "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
