@@ -33,11 +33,16 @@ def is_project_file(path: str | None, root: Path) -> bool:
         resolved = Path(path).resolve()
     except OSError:
         return False
+    return resolved.is_relative_to(root) and not is_library_file(resolved)
+
+
+def is_library_file(resolved: Path) -> bool:
+    """True for a (resolved) file of the standard library, of an installed package or of
+    memo_replay itself: code identified by name, never fingerprinted by its source."""
     if "site-packages" in resolved.parts or "dist-packages" in resolved.parts:
-        return False
-    if any(resolved.is_relative_to(p) for p in _stdlib_dirs()):
-        return False
-    return resolved.is_relative_to(root) and not resolved.is_relative_to(_package_dir())
+        return True
+    return any(resolved.is_relative_to(p) for p in _stdlib_dirs()) \
+        or resolved.is_relative_to(_package_dir())
 
 
 @functools.lru_cache(maxsize=1)

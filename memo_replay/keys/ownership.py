@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from memo_replay.project import _package_dir, _stdlib_dirs, is_project_file, module_name
+from memo_replay.project import is_library_file, is_project_file, module_name
 
 
 def _is_user_file(path: str | None, root: Path) -> bool:
@@ -39,11 +39,7 @@ def _is_user_file(path: str | None, root: Path) -> bool:
         resolved = Path(path).resolve()
     except OSError:
         return False
-    if "site-packages" in resolved.parts or "dist-packages" in resolved.parts:
-        return False
-    if any(resolved.is_relative_to(p) for p in _stdlib_dirs()):
-        return False
-    return not resolved.is_relative_to(_package_dir()) and resolved.suffix in (".py", ".pyw", "")
+    return not is_library_file(resolved) and resolved.suffix in (".py", ".pyw", "")
 
 
 def _is_project_module(module: types.ModuleType, root: Path) -> bool:
