@@ -431,6 +431,11 @@ class Memo(Generic[P, R]):
                 call.missed = (action, lookup)
                 return action
         call.lookup = lookup
+        observed = lookup.hit.observed  # type: ignore[union-attr]
+        if observed is not None:
+            from memo_replay.keys.observed import note_replay
+
+            note_replay(observed, self.root)
         if listening():
             assert lookup.hit is not None
             emit(CallEvent(self.id, call.key.key, "replayed", time.perf_counter() - started,

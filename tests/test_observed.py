@@ -260,3 +260,60 @@ def test_the_format_is_the_oldest_reader_that_understands_the_entry(
     if expected == OBSERVED_FORMAT:
         assert observed is not None
         assert Observed.from_document(document["observed"]) == observed
+
+
+NESTED = """
+from pathlib import Path
+
+from memo_replay import recorded
+
+HERE = Path(__file__).resolve().parent
+
+
+@recorded
+def parse(name: str, style: str = "strip") -> str:
+    with open(HERE / "calls.log", "a") as log:
+        log.write(f"parse {name}\\n")
+    import nested_handlers
+
+    return getattr(nested_handlers, style)((HERE / "examples" / name).read_text())
+
+
+@recorded
+def pipeline(name: str) -> str:
+    with open(HERE / "calls.log", "a") as log:
+        log.write(f"pipeline {name}\\n")
+    return parse(name).upper()
+"""
+
+
+def test_what_a_nested_recording_read_is_a_dependency_of_the_outer_one(project: Project) -> None:
+    """The outer call replays without running the inner one, so it must carry the inner
+    recording's dependencies: whether the inner call was recorded inside it, or replayed."""
+    project.write("nested.py", NESTED)
+    project.write("nested_handlers.py", "def strip(text):\n    return text.strip()\n")
+    project.write("examples/door.dy", "machine Door\n")
+    run = "from nested import pipeline; print(pipeline('door.dy'))"
+    assert project.run(run).stdout == "MACHINE DOOR\n"  # both recorded, one inside the other
+    project.write("examples/door.dy", "machine Gate\n")
+    failure = project.run(run, mode="replay", check=False)
+    assert "file `examples/door.dy` (read during the recording) changed" in failure.stderr
+    # Code that ran only when the inner call was recorded (picked by getattr: no static trace).
+    project.write("examples/door.dy", "machine Door\n")
+    project.write("nested_handlers.py", "def strip(text):\n    return text.strip() + '.'\n")
+    failure = project.run(run, mode="replay", check=False)
+    assert "`nested_handlers.strip`, which ran during the recording, changed" in failure.stderr
+
+    # The inner call recorded first and replayed while the outer one is recorded.
+    project.write("nested_handlers.py", "def strip(text):\n    return text.strip()\n")
+    (project.root / "fixtures_store").rename(project.root / "old_store")
+    project.run("from nested import parse; parse('door.dy')")
+    assert project.run(run).stdout == "MACHINE DOOR\n"
+    assert project.calls()[-2:] == ["parse door.dy", "pipeline door.dy"]  # parse replayed
+    project.write("nested_handlers.py", "def strip(text):\n    return text.strip() + '!'\n")
+    failure = project.run(run, mode="replay", check=False)
+    assert "`nested_handlers.strip`, which ran during the recording, changed" in failure.stderr
+    project.write("nested_handlers.py", "def strip(text):\n    return text.strip()\n")
+    project.write("examples/door.dy", "machine Gate\n")
+    failure = project.run(run, mode="replay", check=False)
+    assert "file `examples/door.dy` (read during the recording) changed" in failure.stderr

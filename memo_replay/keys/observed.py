@@ -126,6 +126,9 @@ class Observer:
         self.watch_files = files
         self.codes: dict[types.CodeType, None] = {}
         self.paths: dict[str, None] = {}
+        self.inherited: dict[str, ObservedCode] = {}
+        """Code observed by recordings this call replayed (it depends on them too)."""
+        self._parent: Observer | None = None
         self._token: Any = None
         self._profiler: Any = None
         self._tool: int | None = None
@@ -133,6 +136,7 @@ class Observer:
     def start(self) -> None:
         if self.watch_files:
             _install_hook()
+        self._parent = _active.get()  # a recording made inside another one
         self._token = _active.set(self)
         monitoring = getattr(sys, "monitoring", None)
         if monitoring is not None:
@@ -164,6 +168,23 @@ class Observer:
         if self._token is not None:
             _active.reset(self._token)
             self._token = None
+        if self._parent is not None:
+            # What a recording made inside another one depended on, the outer one depends on:
+            # when the outer call replays, the inner one does not run to check it.
+            self._parent.absorb(self)
+
+    def absorb(self, other: Observer) -> None:
+        """Take over what ``other`` (a nested recording) observed."""
+        self.codes.update(other.codes)
+        self.paths.update(other.paths)
+        if other.root == self.root:
+            self.inherited.update(other.inherited)
+
+    def inherit(self, observed: Observed, root: Path) -> None:
+        """A recording replayed during this call: its observed dependencies are this call's."""
+        if root == self.root:
+            self.inherited.update(observed.code)
+        self.paths.update(dict.fromkeys(str(root / name) for name in observed.files))
 
     # -- code ------------------------------------------------------------------------------
 
@@ -219,7 +240,14 @@ class Observer:
 
     def result(self, sources: SourceIndex, hasher: Any) -> Observed:
         """Everything observed, with digests (``hasher.digest(path)`` hashes a file)."""
-        code: dict[str, ObservedCode] = {}
+        token = _active.set(None)  # hashing opens the files: no recording around this one
+        try:
+            return self._result(sources, hasher)
+        finally:
+            _active.reset(token)
+
+    def _result(self, sources: SourceIndex, hasher: Any) -> Observed:
+        code: dict[str, ObservedCode] = dict(self.inherited)
         for item in self.codes:
             found = sources.locate(item)
             if found is not None:
@@ -249,6 +277,8 @@ class Observer:
         if self.store is not None and resolved.is_relative_to(self.store):
             return None
         relative = resolved.relative_to(self.root)
+        if relative.as_posix() == "pyproject.toml":
+            return None  # memo_replay's own configuration, read on a nested call's first use
         if any(part in _IGNORED_DIRS or part.endswith(".egg-info") for part in relative.parts):
             return None
         return relative.as_posix()
@@ -434,6 +464,14 @@ def changes(observed: Observed, sources: SourceIndex, hasher: Any,
     return found
 
 
+def note_replay(observed: Observed, root: Path) -> None:
+    """A call replayed a recording with observed dependencies: if it happens while another call
+    is being recorded, that recording depends on them too."""
+    observer = _active.get()
+    if observer is not None:
+        observer.inherit(observed, root)
+
+
 _shared: dict[Path, tuple[SourceIndex, Any]] = {}
 _code_checked: set[str] = set()
 
@@ -458,4 +496,4 @@ def iter_lines(observed: Observed) -> Iterator[str]:
 
 
 __all__ = ["Change", "Observed", "ObservedCode", "Observer", "SourceIndex", "changes",
-           "context", "iter_lines"]
+           "context", "iter_lines", "note_replay"]
