@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memo_replay.keys.code import CODE_FRAMING_VERSION
 from tests.conftest import entry_files
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def test_a_recording_of_an_older_key_format_misses_and_says_why(project: Project
     failure = project.run(CALL, mode="replay", check=False)
     assert failure.returncode != 0
     assert "ReplayMiss" in failure.stderr
-    assert "recorded by an older memo_replay (key format 1, now 2)" in failure.stderr
+    assert f"recorded by an older memo_replay (key format 1, now {CODE_FRAMING_VERSION})" \
+        in failure.stderr
     assert "not your code" in failure.stderr
     assert project.run(CALL, mode="auto").stdout == "Hello, Ada! prompts\n"  # re-recorded once

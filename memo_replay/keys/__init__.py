@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from memo_replay.keys.code import CodeFingerprint
     from memo_replay.keys.components import Components
 
-KEY_FRAMING_VERSION = 1
+KEY_FRAMING_VERSION = 2
 
 
 class CallKey(NamedTuple):
@@ -31,19 +31,25 @@ class CallKey(NamedTuple):
 @functools.lru_cache(maxsize=1024)
 def _prefix(function: str, code_hash: str, serializer: str | None) -> Any:
     h = xxh3_128(b"memo-replay-key\x00%d\x00" % KEY_FRAMING_VERSION)
-    h.update(b"%s\x00%s\x00%s\x00" % (function.encode(), code_hash.encode(),
-                                        (serializer or "").encode()))
+    h.update(_framed(function) + _framed(code_hash) + _framed(serializer or ""))
     return h
+
+
+def _framed(text: str) -> bytes:
+    """``<length>:<text>``: every variable-length field of the key is self-delimiting."""
+    data = text.encode("utf-8", "surrogatepass")
+    return b"%d:%s" % (len(data), data)
 
 
 def compose(function: str, code: CodeFingerprint, arguments: Mapping[str, str],
             files: Mapping[str, str], serializer: str | None) -> CallKey:
     """Combine the components into a :class:`CallKey`."""
     h = _prefix(function, code.hash, serializer).copy()
-    # One update of the concatenation hashes the same bytes as one update per item.
-    material = "".join([f"a{name}={arguments[name]}\x00" for name in sorted(arguments)])
+    # One update of the concatenation hashes the same bytes as one update per item. Names are
+    # length-prefixed (a **kwargs name or a file name may hold anything); hashes are fixed-size.
+    material = "".join([f"a{len(name)}:{name}{arguments[name]}" for name in sorted(arguments)])
     if files:
-        material += "".join([f"f{name}={files[name]}\x00" for name in sorted(files)])
+        material += "".join([f"f{len(name)}:{name}{files[name]}" for name in sorted(files)])
     h.update(material.encode("utf-8", "surrogatepass"))
     from memo_replay.keys.components import Components
 

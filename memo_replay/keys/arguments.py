@@ -31,8 +31,9 @@ from memo_replay.optional_types import instance_of, is_pydantic_model
 _IDENTITY_BYTES = 4096
 """Byte strings above this are recognised by their in-place digest, not copied into a pickle."""
 _SUPPORTED = (
-    "str, bytes, int, float, bool, None, list, tuple, dict, set, frozenset, Path, datetime, "
-    "date, UUID, Decimal, Enum, classes, dataclasses, pydantic models, NamedTuple, numpy arrays"
+    "str, bytes, bytearray, memoryview, int, float, bool, None, list, tuple, dict, set, "
+    "frozenset, Path, datetime (ZoneInfo or timezone), date, UUID, Decimal, Enum, classes, "
+    "dataclasses, pydantic models, NamedTuple, numpy arrays and scalars"
 )
 
 
@@ -145,8 +146,9 @@ class ArgumentSpec:
             except (Unencodable, RecursionError):
                 self.hashes(bound)  # raises the UnhashableArgument naming the argument
                 raise
-            parts.append(b"%s\x00%d\x00%s" % (name.encode("utf-8", "surrogatepass"),
-                                               len(encoded), encoded))
+            # Both length-prefixed: a **kwargs name may hold any character, NUL included.
+            data = name.encode("utf-8", "surrogatepass")
+            parts.append(b"%d:%s%d:%s" % (len(data), data, len(encoded), encoded))
         return xxh3_128_digest(b"".join(parts))
 
     def preview(self, bound: Mapping[str, Any]) -> dict[str, Any]:

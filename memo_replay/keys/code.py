@@ -43,9 +43,11 @@ from memo_replay.keys.normalize import Rendered
 from memo_replay.keys.ownership import _is_project_callable, _package_identity
 from memo_replay.keys.walk import _Walker
 
-CODE_FRAMING_VERSION = 2
-"""Version 2: definitions, decorators, per-member classes, lazy imports, user code, local
-annotations and None constants changed what a fingerprint covers."""
+CODE_FRAMING_VERSION = 3
+"""The key format users see ("recorded by an older memo_replay (key format 2, now 3)"). 2:
+definitions, decorators, per-member classes, lazy imports, user code, local annotations and None
+constants changed what a fingerprint covers. 3: the lossless argument encoding (encoding
+version 4) and length-prefixed key framing."""
 
 Kind = Literal["source", "bytecode", "package"]
 

@@ -26,10 +26,19 @@ import enum
 import io
 import json
 import pickle
+import struct
 import sys
 import threading
 import weakref
-from pathlib import Path, PurePath
+from collections import OrderedDict, defaultdict
+from pathlib import (
+    Path,
+    PosixPath,
+    PurePath,
+    PurePosixPath,
+    PureWindowsPath,
+    WindowsPath,
+)
 from typing import Any
 
 from xxhash import xxh3_128, xxh3_128_digest
@@ -43,7 +52,7 @@ from memo_replay.optional_types import (
 )
 from memo_replay.project import is_project_file, module_name
 
-ENCODING_VERSION = 3
+ENCODING_VERSION = 4
 
 # Above this size a bytes-like value contributes its xxh3 digest instead of a copy of itself.
 _INLINE_LIMIT = 4096
@@ -72,6 +81,10 @@ class Encoder:
     With ``ordered=True`` a dict's insertion order counts (its own tag, ``o``): for module-level
     constants, whose iteration order can change what the code does (a table of few-shot
     examples joined into a prompt). Arguments use the default, where it does not count.
+
+    Every variable-length field is length-prefixed (``<len>:<bytes>``) or a fixed-size digest,
+    and every value starts with its tag, so encodings are self-delimiting: a concatenation of
+    them can be split back into the values it came from (no ``;``-in-a-name collisions).
     """
 
     __slots__ = ("_ordered", "_root")
@@ -101,13 +114,19 @@ class Encoder:
             out += b"s%d:" % len(data)
             out += data
         elif tp is int:
-            out += b"i%d;" % value
+            if value.bit_length() < _DECIMAL_BITS:  # inline: the common case, no call
+                out += b"i%d;" % value
+            else:
+                _int(value, out)
         elif tp is bool:
             out += b"T" if value else b"F"
         elif value is None:
             out += b"N"
         elif tp is float:
-            out += b"f%s;" % repr(value).encode()
+            if value == value:  # inline: the common case (NaN: sign and payload, below)
+                out += b"f%s;" % repr(value).encode()
+            else:
+                _float(value, out)
         elif tp is bytes:
             self._bytes(b"b", value, out)
         elif tp is list or tp is tuple:
@@ -121,73 +140,119 @@ class Encoder:
         tp = type(value)
         memo_key = getattr(tp, "__memo_key__", None)
         if memo_key is not None and not isinstance(value, type):
-            out += b"K%s:" % type_id(tp).encode()
+            _name(b"K", type_id(tp), out)
             self._nested(memo_key(value), out, depth, ".__memo_key__()")
         elif isinstance(value, enum.Enum):
-            out += b"E%s:" % type_id(tp).encode()
+            _name(b"E", type_id(tp), out)
             self._nested(value.value, out, depth, ".value")
-        elif isinstance(value, bool):
-            out += b"T" if value else b"F"
-        elif isinstance(value, int):
-            out += b"i%d;" % int(value)
-        elif isinstance(value, float):
-            out += b"f%s;" % repr(float(value)).encode()
-        elif isinstance(value, str):
-            self._encode(str(value), out, depth)
-        elif isinstance(value, bytes):
-            self._bytes(b"b", bytes(value), out)
-        elif isinstance(value, (bytearray, memoryview)):
-            self._bytes(b"y", value, out)
         elif isinstance(value, type):
             self._class(value, out)
         elif is_pydantic_model(value):
-            fields = {name: getattr(value, name) for name in type(value).model_fields}
-            out += b"M%s:" % type_id(tp).encode()
-            self._mapping(b"d", fields, out, depth)
+            self._pydantic(value, out, depth)
         elif dataclasses.is_dataclass(value):
             fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-            out += b"D%s:" % type_id(tp).encode()
+            _name(b"D", type_id(tp), out)
             self._mapping(b"d", fields, out, depth)
         elif isinstance(value, tuple) and hasattr(tp, "_fields"):
-            out += b"n%s:" % type_id(tp).encode()
+            _name(b"n", type_id(tp), out)
             self._mapping(b"d", dict(zip(tp._fields, value, strict=True)), out, depth)
-        elif isinstance(value, (list, tuple)):
-            self._sequence(b"l" if isinstance(value, list) else b"t", value, out, depth)
-        elif isinstance(value, dict):
-            self._dict(value, out, depth)
-        elif isinstance(value, (set, frozenset)):
-            self._set(b"Z" if isinstance(value, frozenset) else b"S", value, out, depth)
-        elif isinstance(value, PurePath):
-            out += b"p%s;" % self._path(value).encode("utf-8", "surrogatepass")
-        elif isinstance(value, dt.datetime):
-            out += b"dt%s;" % value.isoformat().encode()
-        elif isinstance(value, dt.date):
-            out += b"da%s;" % value.isoformat().encode()
-        elif isinstance(value, dt.time):
-            out += b"ti%s;" % value.isoformat().encode()
-        elif isinstance(value, dt.timedelta):
-            out += b"td%d,%d,%d;" % (value.days, value.seconds, value.microseconds)
-        elif instance_of(value, "uuid", "UUID"):
-            out += b"u%s;" % value.hex.encode()
-        elif instance_of(value, "decimal", "Decimal"):
-            out += b"x%s;" % str(value).encode()
-        elif isinstance(value, complex):
-            out += b"c%s;" % repr(value).encode()
         elif is_numpy_array(value):
             self._ndarray(value, out, depth)
         elif is_numpy_scalar(value):
-            out += b"g%s:" % value.dtype.str.encode()
-            self._nested(value.item(), out, depth, ".item()")
+            self._numpy_scalar(value, out)
+        elif isinstance(value, (set, frozenset)):
+            base: type = frozenset if isinstance(value, frozenset) else set
+            self._subclass(tp, base, out)
+            self._set(b"Z" if base is frozenset else b"S", value, out, depth)
+        elif isinstance(value, PurePath):
+            self._path(value, out)
+        elif isinstance(value, dt.datetime):
+            self._subclass(tp, dt.datetime, out)
+            out += b"dt%s/%d;" % (value.replace(tzinfo=None).isoformat().encode(), value.fold)
+            self._zone(value.tzinfo, value, out)
+        elif isinstance(value, dt.date):
+            self._subclass(tp, dt.date, out)
+            out += b"da%s;" % value.isoformat().encode()
+        elif isinstance(value, dt.time):
+            self._subclass(tp, dt.time, out)
+            out += b"ti%s/%d;" % (value.replace(tzinfo=None).isoformat().encode(), value.fold)
+            self._zone(value.tzinfo, None, out)
+        elif isinstance(value, dt.timedelta):
+            self._subclass(tp, dt.timedelta, out)
+            out += b"td%d,%d,%d;" % (value.days, value.seconds, value.microseconds)
+        elif instance_of(value, "uuid", "UUID"):
+            self._subclass(tp, sys.modules["uuid"].UUID, out)
+            out += b"u%s;" % value.hex.encode()
+        elif instance_of(value, "decimal", "Decimal"):
+            self._subclass(tp, sys.modules["decimal"].Decimal, out)
+            out += b"x%s;" % str(value).encode()
+        # Subclasses of built-in values: their exact type, then their built-in value — read
+        # through the base type's own methods, never the subclass's (`str(value)` would call an
+        # overridden __str__ and drop what the value is).
+        elif isinstance(value, str):
+            self._subclass(tp, str, out)
+            self._encode(str.__str__(value), out, depth)
+        elif isinstance(value, int):  # bool cannot be subclassed; IntEnum is an Enum above
+            self._subclass(tp, int, out)
+            _int(int.__int__(value), out)
+        elif isinstance(value, float):
+            self._subclass(tp, float, out)
+            _float(float.__float__(value), out)
+        elif isinstance(value, complex):
+            self._subclass(tp, complex, out)
+            out += b"c%s;" % repr(complex(value.real, value.imag)).encode()
+        elif isinstance(value, bytes):
+            self._subclass(tp, bytes, out)
+            self._bytes(b"b", bytes.__getitem__(value, slice(None)), out)
+        elif isinstance(value, bytearray):
+            self._subclass(tp, bytearray, out)
+            self._bytes(b"y", value, out)
+        elif isinstance(value, memoryview):
+            self._memoryview(value, out)
+        elif isinstance(value, (list, tuple)):
+            base = list if isinstance(value, list) else tuple
+            self._subclass(tp, base, out)
+            self._sequence(b"l" if base is list else b"t", value, out, depth)
+        elif isinstance(value, dict):
+            self._subclass(tp, dict, out)
+            if isinstance(value, defaultdict):  # what a missing key reads counts too
+                self._nested(value.default_factory, out, depth, ".default_factory")
+            if isinstance(value, OrderedDict):  # its == counts the order: so does its key
+                self._ordered_items(value, out, depth)
+            else:
+                self._dict(value, out, depth)
         else:
             raise Unencodable(type_id(tp))
+
+    def _subclass(self, tp: type, base: type, out: bytearray) -> None:
+        """Tags a subclass of a built-in value type with its exact type (``U``)."""
+        if tp is not base:
+            _name(b"U", type_id(tp), out)
 
     def _class(self, cls: type, out: bytearray) -> None:
         """A class: by name when it is not the project's; else by name and fingerprint."""
         digest = _project_class_digest(cls, self._root) if self._root is not None else None
         if digest is None:
-            out += b"C%s;" % type_id(cls).encode()
+            name = type_id(cls)
+            if ";" in name:  # `type("a;b", ...)`: length-prefixed under its own tag
+                _name(b"H", name, out)
+            else:  # ends at the first `;`: self-delimiting (and unchanged since format 2)
+                out += b"C%s;" % name.encode("utf-8", "surrogatepass")
         else:
-            out += b"G%s:%s;" % (type_id(cls).encode(), digest)
+            _name(b"G", type_id(cls), out)
+            _name(b"", digest.decode(), out)
+
+    def _pydantic(self, value: Any, out: bytearray, depth: int) -> None:
+        # What pydantic's own == compares: the fields, the extra fields of `extra="allow"`
+        # and the private attributes.
+        fields = {name: getattr(value, name) for name in type(value).model_fields}
+        _name(b"M", type_id(type(value)), out)
+        self._mapping(b"d", fields, out, depth)
+        extra = getattr(value, "__pydantic_extra__", None)
+        private = getattr(value, "__pydantic_private__", None)
+        self._nested(None if extra is None else dict(extra), out, depth, ".model_extra")
+        self._nested(None if private is None else dict(private), out, depth,
+                     ".__pydantic_private__")
 
     def _nested(self, value: object, out: bytearray, depth: int, where: Where) -> None:
         if depth >= _MAX_DEPTH:
@@ -215,6 +280,19 @@ class Encoder:
             out += tag + b"%d:" % size
             out += value
 
+    def _memoryview(self, value: memoryview, out: bytearray) -> None:
+        """A memoryview: its exact type, item format and shape, then its bytes in C order
+        (a non-contiguous view is copied)."""
+        try:
+            flat = value.cast("B") if value.c_contiguous else memoryview(value.tobytes())
+            shape = ",".join(map(str, value.shape or ()))
+            fmt = value.format
+        except (ValueError, TypeError, NotImplementedError) as exc:  # released, odd formats
+            raise Unencodable(type_id(type(value)), "", f"cannot read its bytes: {exc}") from None
+        _name(b"m", fmt, out)
+        _name(b"", shape, out)
+        self._bytes(b"b", flat, out)
+
     def _sequence(self, tag: bytes, value: list[Any] | tuple[Any, ...], out: bytearray,
                   depth: int) -> None:
         out += tag + b"%d:" % len(value)
@@ -224,7 +302,10 @@ class Encoder:
     def _dict(self, value: dict[Any, Any], out: bytearray, depth: int) -> None:
         if not self._ordered:
             self._mapping(b"d", value, out, depth)
-            return
+        else:
+            self._ordered_items(value, out, depth)
+
+    def _ordered_items(self, value: dict[Any, Any], out: bytearray, depth: int) -> None:
         out += b"o%d:" % len(value)
         for k, v in value.items():
             out += self._part(k, depth, ("key", k))
@@ -247,24 +328,133 @@ class Encoder:
         for encoded in items:
             out += encoded
 
-    def _path(self, value: PurePath) -> str:
+    def _path(self, value: PurePath, out: bytearray) -> None:
+        """A path: its kind (``Path``, ``PurePosixPath``, ``PureWindowsPath`` or a subclass),
+        whether it is root-relative (an absolute path under the root) or as written, and its
+        text. A relative path stays relative (to the working directory): it never equals the
+        absolute path of a file under the root."""
+        tp = type(value)
+        if isinstance(value, Path):
+            out += b"pc" if tp in _CONCRETE_PATHS else b"pu"
+        else:
+            out += _PURE_PATHS.get(tp, b"pv")
+        if tp not in _CONCRETE_PATHS and tp not in _PURE_PATHS:
+            _name(b"", type_id(tp), out)
         if self._root is not None and value.is_absolute():
             try:
-                return "<root>/" + value.relative_to(self._root).as_posix()
-            except ValueError:
+                relative = value.relative_to(self._root)
+            except (ValueError, TypeError):
                 pass
-        return value.as_posix()
+            else:
+                _name(b"r", relative.as_posix(), out)
+                return
+        _name(b"a", value.as_posix(), out)
+
+    def _zone(self, tz: dt.tzinfo | None, moment: dt.datetime | None, out: bytearray) -> None:
+        """A time zone by its identity: a ZoneInfo by its key, a fixed offset by offset and
+        name; two zones with one offset today (London, Lisbon) differ."""
+        if tz is None:
+            out += b"N"
+        elif type(tz) is dt.timezone:
+            fixed = tz.utcoffset(None)
+            out += b"z%d,%d;" % (fixed.days * 86400 + fixed.seconds, fixed.microseconds)
+            _name(b"", tz.tzname(None), out)
+        elif instance_of(tz, "zoneinfo", "ZoneInfo") and getattr(tz, "key", None) is not None:
+            _name(b"Z", tz.key, out)  # type: ignore[attr-defined]
+        elif isinstance(getattr(tz, "zone", None), str):  # pytz
+            _name(b"Y", type_id(type(tz)), out)
+            _name(b"", tz.zone, out)  # type: ignore[attr-defined]
+            offset = moment.utcoffset() if moment is not None else None  # localized offset
+            _name(b"", repr(None if offset is None else offset.total_seconds()), out)
+        else:
+            raise Unencodable(type_id(type(tz)), ".tzinfo",
+                              "a time zone with no stable identity; use zoneinfo.ZoneInfo "
+                              "or datetime.timezone")
 
     def _ndarray(self, value: Any, out: bytearray, depth: int) -> None:
-        if value.dtype.hasobject:
-            out += b"A%s:" % str(value.shape).encode()
-            self._nested(value.tolist(), out, depth, ".tolist()")
-            return
         import numpy  # type: ignore[import-not-found,unused-ignore]
 
-        contiguous = numpy.ascontiguousarray(value)
-        out += b"A%s%s:" % (value.dtype.str.encode(), str(value.shape).encode())
-        out += xxh3_128_digest(contiguous.data)
+        tp = type(value)
+        if tp is not numpy.ndarray:
+            _name(b"U", type_id(tp), out)
+        if isinstance(value, numpy.ma.MaskedArray):
+            out += b"k"
+            self._ndarray(numpy.ma.getdata(value), out, depth)
+            self._ndarray(numpy.ma.getmaskarray(value), out, depth)
+            self._nested(value.fill_value, out, depth, ".fill_value")
+            return
+        _name(b"A", _dtype_descriptor(value.dtype), out)
+        _name(b"", ",".join(map(str, value.shape)), out)
+        if value.dtype.hasobject:
+            self._nested(value.tolist(), out, depth, ".tolist()")
+            return
+        contiguous = numpy.ascontiguousarray(value).reshape(-1)
+        out += xxh3_128_digest(contiguous.view(numpy.uint8).data)
+
+    def _numpy_scalar(self, value: Any, out: bytearray) -> None:
+        """A numpy scalar by its dtype and its bytes (``numpy.float64(1.5)`` is not ``1.5``);
+        extended precision by its shortest exact repr (its padding bytes are not defined)."""
+        dtype = value.dtype
+        if dtype.hasobject:
+            raise Unencodable(type_id(type(value)), "", "a numpy scalar holding objects")
+        _name(b"g", _dtype_descriptor(dtype), out)
+        if dtype.kind in "fc" and dtype.itemsize > (8 if dtype.kind == "f" else 16):
+            _name(b"r", repr(value), out)
+        else:
+            data = value.tobytes()
+            out += b"b%d:" % len(data)
+            out += data
+
+
+_DECIMAL_BITS = 1993
+"""Ints of this many bits or more (about 600 digits) are written as bytes: int→str is
+quadratic and refused above ``sys.get_int_max_str_digits()`` (4,300 digits by default, 640 at
+the least). Which way an int is written depends on its value only."""
+
+_CONCRETE_PATHS = frozenset({Path, PosixPath, WindowsPath})
+_PURE_PATHS = {PurePath: b"pp", PurePosixPath: b"px", PureWindowsPath: b"pw"}
+
+
+def _int(value: int, out: bytearray) -> None:
+    if value.bit_length() < _DECIMAL_BITS:
+        out += b"i%d;" % value
+    else:
+        data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+        out += b"I%d:" % len(data)
+        out += data
+
+
+def _float(value: float, out: bytearray) -> None:
+    # repr round-trips every float (-0.0 and inf included) but NaN, whose sign and payload
+    # are written in full.
+    if value == value:
+        out += b"f%s;" % repr(value).encode()
+    else:
+        out += b"fnan%s;" % struct.pack(">d", value).hex().encode()
+
+
+def _name(tag: bytes, text: str, out: bytearray) -> None:
+    """A tag and a length-prefixed string (a name, a type id, a path)."""
+    data = text.encode("utf-8", "surrogatepass")
+    out += tag + b"%d:" % len(data)
+    out += data
+
+
+def _dtype_descriptor(dtype: Any) -> str:
+    """A numpy dtype in full: ``dtype.str`` for a plain one, and for a structured or
+    sub-array dtype its field names, types, offsets, titles and itemsize."""
+    if dtype.fields is None and dtype.subdtype is None:
+        return str(dtype.str)
+    if dtype.subdtype is not None:
+        base, shape = dtype.subdtype
+        return f"sub({_dtype_descriptor(base)};{shape!r})"
+    fields = [
+        (name, _dtype_descriptor(info[0]), info[1], info[2] if len(info) > 2 else None)
+        for name, info in dtype.fields.items()
+    ]
+    return json.dumps({"fields": fields, "itemsize": dtype.itemsize,
+                       "aligned": bool(dtype.isalignedstruct), "order": list(dtype.names)},
+                      default=repr)
 
 
 _FLAT = frozenset({str, int, float, bool, type(None), bytes})
@@ -338,7 +528,13 @@ def _describe(where: Where) -> str:
     kind, position = where
     if kind == "index":
         return f"[{position}]"
-    return f"[{position!r}] (key)" if kind == "key" else f"[{position!r}]"
+    try:
+        shown = repr(position)
+    except ValueError:  # an int key over the int→str limit (4,300 digits)
+        shown = f"<{type_id(type(position))}>"
+    if len(shown) > 80:
+        shown = shown[:60] + "…"
+    return f"[{shown}] (key)" if kind == "key" else f"[{shown}]"
 
 
 # -- project classes as values --------------------------------------------------------------------
