@@ -7,8 +7,9 @@ docs/keys.md section 3 — written for the tests, sharing no code with the encod
   ``Decimal(1)``/``np.int64(1)`` differ, a ``str`` subclass is not a ``str``, a ``Counter`` is
   not a ``dict``, ``Path`` is not ``PurePosixPath``, a masked array is not an ndarray;
 - ``float`` and ``complex`` by bit pattern (``-0.0`` differs from ``0.0``; a NaN equals a NaN
-  with the same bits — docs/keys.md says nothing more about NaN); ``str`` by code points (NFC and
-  NFD differ); ``Decimal`` by ``as_tuple()`` (``1.0`` and ``1.00`` differ: they print apart);
+  with the same bits: docs/keys.md, "a float NaN by its sign and payload"); ``str`` by code
+  points (NFC and NFD differ); ``Decimal`` by ``as_tuple()`` (``1.0`` and ``1.00`` differ: they
+  print apart);
 - a plain ``dict`` (and ``Counter``, ``defaultdict``) and ``set``/``frozenset`` are multisets of
   canonically equal items — order does not count; an ``OrderedDict``'s order counts; a
   ``defaultdict``'s ``default_factory`` counts by identity;
@@ -22,11 +23,11 @@ docs/keys.md section 3 — written for the tests, sharing no code with the encod
   unsupported (docs/keys.md);
 - dataclasses and NamedTuples by class and fields; pydantic models by class, field values,
   ``extra`` fields (a mapping) and private attributes (a mapping) — what pydantic's ``==`` uses;
-- numpy arrays by exact type, full dtype (descr, byte order, field names, metadata), shape and
-  logical bytes (layout does not count); masked arrays also by mask and fill value (the
-  ``fill_value`` attribute as a value: ``np.int64(999999)`` is not ``np.int8(63)``); numpy
-  scalars by type, dtype and bytes (``np.longdouble``
-  by value and sign: its padding bytes are not part of it; all its NaNs are one);
+- numpy arrays by exact type, full dtype (descr, byte order, field names and titles, metadata),
+  shape and logical bytes (layout does not count); masked arrays also by mask and fill value
+  (the ``fill_value`` attribute as a value: ``np.int64(999999)`` is not ``np.int8(63)``); numpy
+  scalars by type, dtype and bytes (``np.longdouble`` by value and sign: its padding bytes are
+  not part of it; all its NaNs are one);
 - classes by identity; Enum members by class and value; an object whose type defines
   ``__memo_key__`` by its class and what ``__memo_key__()`` returns;
 - a subclass of a built-in value (``str``, ``int``, ``float``, ``bytes``, ``list``, ``tuple``,
@@ -243,7 +244,10 @@ def _tz_equal(a: dt.tzinfo | None, b: dt.tzinfo | None) -> bool:
 
 
 def _dtypes_equal(a: Any, b: Any) -> bool:
+    # `fields` too: numpy's `==` and `descr` ignore a field *title* that `newbyteorder()` drops
+    # (`[("f0", "?"), (("0", "H"), "?")]`: after it, `array["0"]` raises).
     return (a == b and a.str == b.str and a.descr == b.descr and a.names == b.names
+            and dict(a.fields or {}) == dict(b.fields or {})
             and a.metadata == b.metadata and a.isalignedstruct == b.isalignedstruct)
 
 
