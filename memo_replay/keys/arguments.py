@@ -19,13 +19,7 @@ from typing import Any
 from xxhash import xxh3_128_digest, xxh3_128_hexdigest
 
 from memo_replay.errors import UnhashableArgument
-from memo_replay.keys.encoding import (
-    Encoder,
-    Unencodable,
-    builtins_pickle,
-    class_fingerprint,
-    type_id,
-)
+from memo_replay.keys.encoding import Encoder, Unencodable, builtins_pickle, type_id
 from memo_replay.optional_types import instance_of, is_pydantic_model
 
 _IDENTITY_BYTES = 4096
@@ -207,6 +201,8 @@ def preview_value(value: Any, root: Path | None = None, depth: int = 0) -> Any:
     if isinstance(value, type):
         # A project class counts by its fingerprint too: show its start, so that a miss on an
         # edited class reads "recorded <class app.Invoice 1f2e…>, now <class app.Invoice 9c0d…>".
+        from memo_replay.keys.class_values import class_fingerprint  # a class argument
+
         digest = class_fingerprint(value, root) if root is not None else None
         return f"<class {type_id(value)}>" if digest is None else \
             f"<class {type_id(value)} {digest[:8]}…>"
