@@ -15,10 +15,13 @@ raw payload — never a pickle.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 from typing import Any, NamedTuple, Protocol
+
+from xxhash import xxh3_128_hexdigest
 
 from memo_replay.errors import StoreError
 from memo_replay.keys.observed import Observed
@@ -195,7 +198,7 @@ class DiskIndex:
 
             # The index is read once per key per process (the hot cache answers after that):
             # a small sqlite budget keeps a process replaying 100,000 entries bounded.
-            return diskcache.Cache(directory, eviction_policy="none",
+            return diskcache.Cache(directory, eviction_policy="none", disk=_plain_disk(),
                                    sqlite_mmap_size=_INDEX_MMAP_BYTES,
                                    sqlite_cache_size=_INDEX_CACHE_PAGES)
         except (OSError, _sqlite_error()) as exc:
@@ -210,6 +213,15 @@ class DiskIndex:
             return None
         try:
             return getattr(cache, method)(*args)
+        except HostileIndex as exc:
+            from memo_replay.errors import warn
+
+            warn(f"memo_replay: the index {self.store_root}/{CACHE_DIR} held a row memo_replay "
+                 f"never writes ({exc}); it was dropped and is rebuilt from the entry files. "
+                 f"Nothing was read from it; if the store came from a pull request, check "
+                 f"who added a .cache/ to it.")
+            self._drop()
+            return None
         except (OSError, _sqlite_error()) as exc:
             _log().warning("memo_replay: index of store %s failed (%s); using entry files only",
                            self.store_root, exc)
@@ -231,6 +243,57 @@ class DiskIndex:
             if self._cache is not None:
                 self._cache.close()
             self._cache, self._state = None, "unopened"
+
+    def _drop(self) -> None:
+        """Delete the index database (it is derived data); the next use creates a new one."""
+        self.close()
+        directory = os.path.join(self.store_root, CACHE_DIR)
+        for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+
+
+class HostileIndex(Exception):
+    """An index row memo_replay never writes: pickled, text, or naming a file outside the
+    index directory. It is refused unread."""
+
+
+_PLAIN_DISK: Any = None
+
+
+def _plain_disk() -> Any:
+    """A ``diskcache.Disk`` that only returns bytes memo_replay wrote: a row in pickle or text
+    mode, or whose value file is not a plain file inside the index directory, is refused
+    (:class:`HostileIndex`) before anything is read — a ``.cache/`` committed to a pull request
+    must not run code or read a file."""
+    global _PLAIN_DISK
+    if _PLAIN_DISK is not None:
+        return _PLAIN_DISK
+    import stat
+
+    import diskcache
+    from diskcache.core import MODE_BINARY, MODE_RAW
+
+    class PlainDisk(diskcache.Disk):  # type: ignore[misc]
+        def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+            if mode not in (MODE_RAW, MODE_BINARY) or read:
+                raise HostileIndex(f"a row stored in diskcache mode {mode}")
+            if filename is not None:
+                directory = os.path.realpath(self._directory)
+                path = os.path.join(directory, filename)
+                if os.path.isabs(filename) or os.path.realpath(path) != os.path.normpath(path) \
+                        or not os.path.normpath(path).startswith(directory + os.sep):
+                    raise HostileIndex(f"a row naming the file {filename!r}")
+                try:
+                    regular = stat.S_ISREG(os.lstat(path).st_mode)
+                except OSError:
+                    regular = False
+                if not regular:
+                    raise HostileIndex(f"a row naming {filename!r}, not a plain file")
+            return super().fetch(mode, filename, value, read)
+
+    _PLAIN_DISK = PlainDisk
+    return PlainDisk
 
 
 class Layered:
@@ -295,6 +358,8 @@ def decode(raw: object) -> Cached | None:
         if observed is not None:
             observed = Observed.from_document(observed)
         body = raw[header_end + 1:]
+        if xxh3_128_hexdigest(body) != checksum:
+            return None  # damaged: the entry file answers
         data: str | bytes = body if kind == "binary" else body.decode()
         return Cached(tuple(stamp), None if payload_stamp is None else tuple(payload_stamp),
                       Hit(Payload(serializer, serializer_version, type_, kind, data, checksum),

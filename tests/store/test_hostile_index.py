@@ -1,0 +1,99 @@
+"""A `.cache/` index that memo_replay did not write — committed to a pull request, or damaged —
+never runs code or reads a file: its rows are refused unread, the index is dropped and rebuilt,
+and the entry files answer (part of issue 14)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.conftest import Project
+
+MODULE = """
+from memo_replay import recorded
+
+
+@recorded
+def answer(n: int) -> dict:
+    with open("calls.log", "a") as log:
+        log.write(f"answer {n}\\n")
+    return {"n": n, "double": n * 2}
+"""
+
+CALL = """
+import json, warnings
+from app import answer
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    value = answer(21)
+print(json.dumps({"value": value, "warnings": [str(w.message) for w in caught]}))
+"""
+
+
+def _setup(project: Project) -> tuple[Path, str]:
+    project.write("app.py", MODULE)
+    project.run(CALL)  # recorded
+    project.run(CALL, mode="replay")  # replayed once: the index now holds the entry
+    store = project.root / "fixtures_store"
+    [entry] = [p for p in store.glob("*/*.json") if not p.parent.name.startswith(".")]
+    return store / ".cache", f"{entry.parent.name}/{entry.name}"
+
+
+def _replay(project: Project) -> dict[str, object]:
+    import json
+
+    result: dict[str, object] = json.loads(project.run(CALL, mode="replay").stdout)
+    return result
+
+
+class _Evil:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickled_index_row_never_runs(project: Project, tmp_path: Path) -> None:
+    diskcache = pytest.importorskip("diskcache")
+    index, name = _setup(project)
+    marker = tmp_path / "pwned"
+    with diskcache.Cache(str(index)) as cache:
+        cache.set(name, _Evil(str(marker)))  # stored in pickle mode
+    out = _replay(project)
+    assert out["value"] == {"n": 21, "double": 42}
+    assert not marker.exists()  # the pickle was never loaded
+    assert any("dropped and is rebuilt" in w for w in out["warnings"])  # type: ignore[union-attr]
+    assert project.calls() == ["answer 21"]
+    # Rebuilt: the next process replays from a clean index, silently.
+    again = _replay(project)
+    assert again == {"value": {"n": 21, "double": 42}, "warnings": []}
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("filename", ["/etc/hostname", "../../../outside.bin", "sub/../../x"])
+def test_an_index_row_naming_a_file_outside_the_index_is_refused(project: Project,
+                                                                 filename: str) -> None:
+    index, name = _setup(project)
+    with sqlite3.connect(index / "cache.db") as db:
+        changed = db.execute("UPDATE Cache SET mode = 2, filename = ?, value = NULL "
+                             "WHERE key = ?", (filename, name)).rowcount
+    assert changed == 1
+    out = _replay(project)
+    assert out["value"] == {"n": 21, "double": 42}
+    assert any("dropped and is rebuilt" in w for w in out["warnings"])  # type: ignore[union-attr]
+
+
+def test_a_damaged_index_payload_is_not_used(project: Project) -> None:
+    index, name = _setup(project)
+    with sqlite3.connect(index / "cache.db") as db:
+        [(value,)] = db.execute("SELECT value FROM Cache WHERE key = ?", (name,)).fetchall()
+        forged = bytes(value).replace(b'"double":42', b'"double":43')
+        assert forged != bytes(value)
+        db.execute("UPDATE Cache SET value = ? WHERE key = ?", (forged, name))
+    # The forged payload no longer matches the checksum in its own header: never returned.
+    assert _replay(project)["value"] == {"n": 21, "double": 42}
