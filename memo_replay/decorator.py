@@ -220,17 +220,8 @@ class Memo(Generic[P, R]):
                                else serializer.id)
         """Builds the keys of this function's calls."""
         self._check_ignore()
-        self.replayer = Replayer(self.id, option=options.serializer,
-                                 annotation=lambda: self.return_annotation,
-                                 pickle_allowed=lambda: self.config.allows_pickle(self.id),
-                                 ttl=lambda: self.ttl, root=self.root)
-        self.recorder = Recorder(self.id, option=options.serializer, redact=options.redact,
-                                 record_exceptions=options.record_exceptions,
-                                 config=lambda: self.config,
-                                 annotation=lambda: self.return_annotation,
-                                 ttl=lambda: self.ttl, root=self.root,
-                                 code=getattr(function, "__code__", None),
-                                 observe_files=options.observe_files)
+        self.replayer = Replayer(self)
+        self.recorder = Recorder(self)
         self._code: CodeFingerprint | None = None
         self._annotation: Any = _UNKNOWN
         self._config: Config | None = None

@@ -13,7 +13,6 @@ Recording refuses rather than writes something wrong: a result no serializer giv
 from __future__ import annotations
 
 import time
-import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -25,10 +24,9 @@ from memo_replay.events import CallEvent, emit, listening
 from memo_replay.text import short
 
 if TYPE_CHECKING:
-    from memo_replay.config import Config
+    from memo_replay.call.subject import Subject
     from memo_replay.keys import CallKey
     from memo_replay.keys.observed import Observed, Observer
-    from memo_replay.serializers import SerializerOption
     from memo_replay.store import Payload, Store
     from memo_replay.store.entry import Recording
 
@@ -36,22 +34,10 @@ if TYPE_CHECKING:
 class Recorder:
     """Records one function's calls."""
 
-    def __init__(self, function: str, *, option: SerializerOption,
-                 redact: Callable[..., Any] | None, record_exceptions: bool,
-                 config: Callable[[], Config], annotation: Callable[[], Any],
-                 ttl: Callable[[], float | None], root: Path,
-                 code: types.CodeType | None = None, observe_files: bool | None = None) -> None:
-        self.function = function
-        self.root = root
-        self.code = code
-        """The recorded function's own code (its fingerprint covers it: not observed)."""
-        self._observe_files = observe_files
-        self.option = option
-        self.record_exceptions = record_exceptions
-        self._redact = redact
-        self._config = config
-        self._annotation = annotation
-        self._ttl = ttl
+    def __init__(self, subject: Subject) -> None:
+        self.subject = subject
+        self.function = subject.id
+        self.record_exceptions = subject.options.record_exceptions
 
     def around(self, call: CallKey | None, preview: Callable[[], Mapping[str, Any]],
                store: Store | None) -> Capture:
@@ -63,16 +49,19 @@ class Recorder:
         """What watches the real call of a recording (see :mod:`memo_replay.keys.observed`)."""
         from memo_replay.keys.observed import Observer
 
-        files = self._observe_files
+        subject = self.subject
+        files = subject.options.observe_files
         if files is None:
-            files = self._config().observe_files
-        # The store path of a recorded function is already resolved (Memo.store).
-        return Observer(self.root, exclude=self.code, store=store.path, files=files)
+            files = subject.config.observe_files
+        # The recorded function's own code is covered by its fingerprint: not observed. The
+        # store path of a recorded function is already resolved (Memo.store).
+        return Observer(subject.root, exclude=getattr(subject.function, "__code__", None),
+                        store=store.path, files=files)
 
     def observed(self, observer: Observer) -> Observed:
         from memo_replay.keys.observed import context
 
-        sources, hasher, _ = context(self.root)
+        sources, hasher, _ = context(self.subject.root)
         return observer.result(sources, hasher)
 
     def record(self, call: CallKey, preview: Mapping[str, Any], store: Store, result: Any,
@@ -87,17 +76,19 @@ class Recorder:
         recording = Recording(self.function, call.key, call.components, preview,
                               self.serialize(result), duration, observed)
         self.refuse_secrets(recording)
-        ttl = self._ttl()
+        ttl = self.subject.ttl
         store.save(recording, stale_before=None if ttl is None else time.time() - ttl)
 
     def redactor(self) -> Callable[..., Any] | None:
-        if self._redact is not None:
-            return self._redact
-        path = self._config().redact
-        return None if path is None else _import_hook(path, self.root)
+        subject = self.subject
+        redact: Callable[..., Any] | None = subject.options.redact
+        if redact is not None:
+            return redact
+        path = subject.config.redact
+        return None if path is None else _import_hook(path, subject.root)
 
     def refuse_secrets(self, recording: Recording) -> None:
-        config = self._config()
+        config = self.subject.config
         from memo_replay.secrets import scanner
 
         leaks = scanner(config.secret_patterns, config.allow_secrets).scan(
@@ -117,11 +108,12 @@ class Recorder:
         from memo_replay.serializers import payload_kind, registry, round_trips
         from memo_replay.store import Payload
 
-        config = self._config()
+        subject = self.subject
         serializer, type_path = registry.choose(
-            result, EXCEPTION if isinstance(result, BaseException) else self.option,
-            function=self.function, annotation=self._annotation(),
-            pickle_allowed=config.allows_pickle(self.function))
+            result, EXCEPTION if isinstance(result, BaseException)
+            else subject.options.serializer, function=self.function,
+            annotation=subject.return_annotation,
+            pickle_allowed=subject.config.allows_pickle(self.function))
         try:
             data = serializer.dumps(result)
             payload = Payload.create(serializer, type_path, payload_kind(serializer, data), data)

@@ -10,8 +10,6 @@ place.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memo_replay.call.plan import Found
@@ -26,8 +24,9 @@ from memo_replay.errors import (
 from memo_replay.text import rerecord_command
 
 if TYPE_CHECKING:
+    from memo_replay.call.subject import Subject
     from memo_replay.keys.observed import Change, Observed
-    from memo_replay.serializers import Serializer, SerializerOption
+    from memo_replay.serializers import Serializer
     from memo_replay.store import Hit, Payload, Store
 
 EXCEPTION = "exception"
@@ -60,15 +59,9 @@ _FOUND = Found.FOUND  # bound once: every hit is one (an enum member lookup cost
 class Replayer:
     """Looks up one function's recordings and decodes them."""
 
-    def __init__(self, function: str, *, option: SerializerOption,
-                 annotation: Callable[[], Any], pickle_allowed: Callable[[], bool],
-                 ttl: Callable[[], float | None], root: Path) -> None:
-        self.function = function
-        self.root = root
-        self.option = option
-        self._annotation = annotation
-        self._pickle_allowed = pickle_allowed
-        self._ttl = ttl
+    def __init__(self, subject: Subject) -> None:
+        self.subject = subject
+        self.function = subject.id  # bound once: every lookup names it
         self._serializers: dict[tuple[str, str | None], Serializer] = {}
 
     def find(self, store: Store, key: str, ttl: float | None) -> Lookup:
@@ -106,9 +99,11 @@ class Replayer:
         if serializer is None:
             from memo_replay.serializers import registry  # loaded with the first recording
 
-            serializer = registry.resolve(payload.serializer, payload.type, self.option,
-                                          function=self.function, annotation=self._annotation(),
-                                          pickle_allowed=self._pickle_allowed())
+            subject = self.subject
+            serializer = registry.resolve(
+                payload.serializer, payload.type, subject.options.serializer,
+                function=self.function, annotation=subject.return_annotation,
+                pickle_allowed=subject.config.allows_pickle(self.function))
             self._serializers[cache_key] = serializer
         return serializer
 
@@ -116,7 +111,7 @@ class Replayer:
         """Which of a recording's observed dependencies changed (empty: none)."""
         from memo_replay.keys.observed import changes, context
 
-        return changes(observed, *context(self.root))
+        return changes(observed, *context(self.subject.root))
 
     # -- what findings turn into -------------------------------------------------------------
 
@@ -133,7 +128,7 @@ class Replayer:
         """The warning for replaying an expired recording, and the error for refusing it."""
         assert lookup.hit is not None
         assert lookup.hit.recorded_at is not None
-        ttl = self._ttl() or 0.0
+        ttl = self.subject.ttl or 0.0
         age = f"recorded {span(time.time() - lookup.hit.recorded_at)} ago, ttl {span(ttl)}"
         command = rerecord_command()
         warning = (f"memo_replay: replaying an expired recording of `{self.function}` ({age}); "
