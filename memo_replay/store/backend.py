@@ -22,6 +22,7 @@ remote team cache takes behind the local store).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat as stat_module
 from collections.abc import Iterator
@@ -73,6 +74,11 @@ class BlobTooLarge(OSError):
     """A blob above the reader's size bound: refused before it is read."""
 
 
+class NotFollowed(OSError):
+    """A symlink or a non-regular file where a blob or its directory should be: refused, never
+    followed."""
+
+
 def _file_mode() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
@@ -117,14 +123,21 @@ class LocalDirectory:
         return None if stamp is None else stamp[0]
 
     def read(self, name: str, *, limit: int | None = None) -> bytes | None:
+        path = self.where(name)
         try:
-            fd = os.open(self.where(name), os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+                raise NotFollowed(errno.ELOOP, f"{path} is a symbolic link; nothing in the "
+                                  f"store is followed (delete it, then re-record)") from None
+            raise
         try:
             st = os.fstat(fd)
             if not stat_module.S_ISREG(st.st_mode):
-                raise IsADirectoryError(f"not a regular file: {self.where(name)}")
+                raise NotFollowed(f"{path} is not a regular file (delete it, then re-record)")
+            self._check_directory(name)
             if limit is not None and st.st_size > limit:
                 raise BlobTooLarge(f"{st.st_size} bytes, above the bound of {limit}")
             chunks = []
@@ -136,6 +149,21 @@ class LocalDirectory:
         finally:
             os.close(fd)
 
+    def _check_directory(self, name: str) -> None:
+        """Refuse a name whose directory is not a real directory of the store (a symlink to
+        elsewhere, most likely): O_NOFOLLOW guards only the last component of a path."""
+        directory, slash, _ = name.rpartition("/")
+        if not slash:
+            return
+        try:
+            mode = os.lstat(self._prefix + directory).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return  # nothing there: nothing to follow
+        if not stat_module.S_ISDIR(mode):
+            raise NotFollowed(f"{self._prefix + directory} is not a directory of the store "
+                              f"(a symbolic link?); nothing in the store is followed: delete "
+                              f"it, then re-record")
+
     def write(self, name: str, data: bytes) -> None:
         path = self.where(name)
         directory = os.path.dirname(path)
@@ -144,6 +172,10 @@ class LocalDirectory:
         except OSError as exc:
             raise StoreError(f"cannot record {path}: cannot create {directory} in the store "
                              f"{self.location}: {exc.strerror or exc}") from exc
+        try:
+            self._check_directory(name)
+        except NotFollowed as exc:
+            raise StoreError(f"cannot record {path}: {exc}; nothing was written") from None
         import tempfile
 
         stem = os.path.basename(path).rsplit(".", 1)[0]
@@ -169,6 +201,10 @@ class LocalDirectory:
             raise
 
     def delete(self, name: str) -> bool:
+        try:
+            self._check_directory(name)
+        except NotFollowed as exc:
+            raise StoreError(f"cannot delete {self.where(name)}: {exc}") from None
         try:
             os.unlink(self.where(name))
         except (FileNotFoundError, NotADirectoryError):
@@ -301,5 +337,5 @@ class Tiered:
         return self.tiers[0].delete(name)
 
 
-__all__ = ["TEMP_SUFFIX", "Backend", "BlobTooLarge", "LocalDirectory", "ReadOnly", "Stamp",
-           "Tiered"]
+__all__ = ["TEMP_SUFFIX", "Backend", "BlobTooLarge", "LocalDirectory", "NotFollowed", "ReadOnly",
+           "Stamp", "Tiered"]

@@ -21,6 +21,7 @@ newer format rather than misreading them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
@@ -55,8 +56,9 @@ VOLATILE_FIELDS = ("recorded_at", "duration_s", "versions")
 """Fields that may differ between two recordings of the same result."""
 __all__ = ["FORMAT_VERSION", "INLINE_FORMAT", "MAX_ENTRY_BYTES", "PAYLOAD_FILE_SUFFIX",
            "PAYLOAD_FILE_THRESHOLD", "VOLATILE_FIELDS", "Entry", "Envelope", "Hit",
-           "MissingPayload", "Payload", "Recording", "parse_entry", "parse_timestamp",
-           "read_document", "read_envelope", "render", "same_recording", "timestamp"]
+           "MissingPayload", "Payload", "Recording", "duplicate_fields", "parse_entry",
+           "parse_timestamp", "read_document", "read_envelope", "read_hit", "render",
+           "same_recording", "timestamp"]
 
 
 class Payload(NamedTuple):
@@ -281,7 +283,7 @@ def read_envelope(location: str, key: str, document: Mapping[str, Any]) -> Envel
     """The envelope of a document read from the entry file of ``key``."""
     try:
         return _envelope(location, key, document)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except _MALFORMED as exc:
         raise _malformed(location, exc) from None
 
 
@@ -316,28 +318,57 @@ def parse_entry(location: str, name: str, raw: bytes,
             payload_file=envelope.payload_file,
             observed=envelope.observed,
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except _MALFORMED as exc:
         raise _malformed(location, exc) from None
 
 
-def read_hit(location: str, key: str, raw: bytes,
+def read_hit(location: str, function: str, key: str, raw: bytes,
              read_payload_file: Callable[[str], bytes | None]) -> tuple[Hit, str | None]:
-    """What a lookup needs of the entry file of ``key``: the checked payload, the duration and
-    the time of the recording (the components and argument preview are not read), and the
-    payload file's name if it has one."""
+    """What a lookup of ``function`` needs of the entry file of ``key``: the checked payload,
+    the duration and the time of the recording (the components and argument preview are not
+    read), and the payload file's name if it has one. An entry recorded for another function
+    is refused: it is never another function's answer."""
     document = read_document(location, raw)
     try:
         envelope = _envelope(location, key, document)
+        if envelope.function != function:
+            raise CorruptEntry(location, f"holds a recording of `{envelope.function}`, not of "
+                                         f"`{function}` whose directory it is in")
         payload = _payload(location, key, document["result"], read_payload_file)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except _MALFORMED as exc:
         raise _malformed(location, exc) from None
     when = envelope.recorded_at
     return Hit(payload, envelope.duration_s, None if when is None else when.timestamp(),
                envelope.observed), envelope.payload_file
 
 
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, RecursionError)
+"""What reading a hand-edited document's fields can raise (a payload nested too deeply to be
+re-encoded raises RecursionError)."""
+
+
 def _malformed(location: str, exc: Exception) -> CorruptEntry:
+    if isinstance(exc, RecursionError):
+        return CorruptEntry(location, "nested too deeply to be an entry")
     return CorruptEntry(location, f"missing or malformed field ({exc.__class__.__name__}: {exc})")
+
+
+def duplicate_fields(raw: bytes) -> list[str]:
+    """The names of fields that appear twice in one object of an entry file (JSON keeps the
+    last silently; memo_replay never writes such a file, so someone edited it)."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for name, _ in items:
+            if name in seen:
+                found.append(name)
+            seen.add(name)
+        return dict(items)
+
+    with contextlib.suppress(ValueError, RecursionError):  # not JSON: damaged anyway
+        json.loads(raw, object_pairs_hook=pairs)
+    return found
 
 
 def _envelope(location: str, key: str, document: Mapping[str, Any]) -> Envelope:

@@ -18,14 +18,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay.errors import StoreError
 from memo_replay.keys.observed import Observed
-from memo_replay.store.backend import Stamp
+from memo_replay.store.backend import NotFollowed, Stamp
 from memo_replay.store.entry import Hit, Payload
 
 CACHE_DIR = ".cache"
@@ -152,16 +154,52 @@ def hot_cache_limit() -> int:
     return int(megabytes * 1024 * 1024)
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 def cache_directory(store_root: str) -> str:
     """The store's ``.cache/`` directory, created (with a ``.gitignore`` ignoring everything)
-    when missing; raises OSError where it cannot be (a read-only checkout)."""
+    when missing; raises OSError where it cannot be (a read-only checkout), and
+    :class:`~memo_replay.store.backend.NotFollowed` where ``.cache`` or a file memo_replay
+    keeps in it is a symlink or not what it should be (a store from a pull request: nothing is
+    created or opened through it)."""
     directory = os.path.join(store_root, CACHE_DIR)
     os.makedirs(directory, exist_ok=True)
+    check_cache_directory(directory)
     ignore = os.path.join(directory, ".gitignore")
-    if not os.path.exists(ignore):
-        with open(ignore, "w", encoding="utf-8") as fh:
-            fh.write("# created by memo_replay: derived data, never commit it\n*\n")
+    try:
+        fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
+    except FileExistsError:
+        return directory
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("# created by memo_replay: derived data, never commit it\n*\n")
     return directory
+
+
+def check_cache_directory(directory: str) -> None:
+    """Raise :class:`~memo_replay.store.backend.NotFollowed` unless ``directory`` (a store's
+    ``.cache``) and what memo_replay keeps in it are real directories and files."""
+    _require(directory, stat.S_ISDIR, "a directory")
+    for name in ("cache.db", "cache.db-wal", "cache.db-shm", "locks", ".gitignore"):
+        _require(os.path.join(directory, name), stat.S_ISDIR if name == "locks"
+                 else stat.S_ISREG, "a directory" if name == "locks" else "a file",
+                 missing_ok=True)
+
+
+def _require(path: str, is_kind: Callable[[int], bool], kind: str, *,
+             missing_ok: bool = False) -> None:
+    """Refuse ``path`` unless it is ``kind`` itself (not a symlink to one)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
+    if not is_kind(mode):
+        raise NotFollowed(f"{path} should be {kind} but is "
+                          f"{'a symbolic link' if stat.S_ISLNK(mode) else 'something else'}; "
+                          f"memo_replay never follows links in a store. Delete it (the .cache/ "
+                          f"directory is derived data, safe to delete)")
 
 
 def _sqlite_error() -> type[Exception]:
@@ -201,6 +239,11 @@ class DiskIndex:
             return diskcache.Cache(directory, eviction_policy="none", disk=_plain_disk(),
                                    sqlite_mmap_size=_INDEX_MMAP_BYTES,
                                    sqlite_cache_size=_INDEX_CACHE_PAGES)
+        except NotFollowed as exc:
+            from memo_replay.errors import warn
+
+            warn(f"memo_replay: the index of store {self.store_root} is not used: {exc}")
+            return None
         except (OSError, _sqlite_error()) as exc:
             # A read-only checkout, a full disk: the entry files still answer every lookup.
             _log().info("memo_replay: no index for store %s (%s); reading entry files directly",
@@ -267,11 +310,10 @@ def _plain_disk() -> Any:
     (:class:`HostileIndex`) before anything is read — a ``.cache/`` committed to a pull request
     must not run code or read a file."""
     global _PLAIN_DISK
-    if _PLAIN_DISK is not None:
-        return _PLAIN_DISK
-    import stat
-
     import diskcache
+
+    if _PLAIN_DISK is not None and issubclass(_PLAIN_DISK, diskcache.Disk):
+        return _PLAIN_DISK  # (unless diskcache was re-imported since: a fresh subclass then)
     from diskcache.core import MODE_BINARY, MODE_RAW
 
     class PlainDisk(diskcache.Disk):  # type: ignore[misc]

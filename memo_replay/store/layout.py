@@ -71,6 +71,12 @@ def key_of(name: str) -> str | None:
     return key if _KEY.match(key) else None
 
 
+def temp_file_key(file: str) -> str | None:
+    """The key a temporary file (``.<key>[.<checksum>].<random>.tmp``) is written for, or None."""
+    key = file.lstrip(".").partition(".")[0]
+    return key if file.endswith(".tmp") and _KEY.match(key) else None
+
+
 def payload_file_key(name: str) -> str | None:
     """The key a payload file belongs to, or None when ``name`` is not a payload file's."""
     match = _PAYLOAD_FILE.match(split(name)[1])

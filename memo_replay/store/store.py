@@ -12,15 +12,18 @@ or not an index could be opened. Every entry it reads goes through
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from memo_replay.config import DEFAULT_LOCK_TIMEOUT_S
 from memo_replay.errors import CorruptEntry, StoreError, UnsupportedFormat
-from memo_replay.store.backend import TEMP_SUFFIX, Backend, LocalDirectory, Stamp
+from memo_replay.store.backend import TEMP_SUFFIX, Backend, LocalDirectory, NotFollowed, Stamp
 from memo_replay.store.entry import (
     MAX_ENTRY_BYTES,
     Entry,
@@ -28,6 +31,7 @@ from memo_replay.store.entry import (
     Hit,
     MissingPayload,
     Recording,
+    duplicate_fields,
     parse_entry,
     parse_timestamp,
     read_document,
@@ -37,12 +41,14 @@ from memo_replay.store.entry import (
     same_recording,
 )
 from memo_replay.store.index import (
+    CACHE_DIR,
     Cached,
     DiskIndex,
     HotCache,
     Index,
     Layered,
     cache_directory,
+    check_cache_directory,
     hot_cache_limit,
 )
 from memo_replay.store.layout import (
@@ -54,11 +60,16 @@ from memo_replay.store.layout import (
     payload_file_name,
     sibling,
     split,
+    temp_file_key,
 )
 from memo_replay.store.locks import KeyLock
 
 if TYPE_CHECKING:
     from memo_replay.audit import Audit, Finding
+
+ORPHAN_AGE_S = 3600.0
+"""``prune(orphans=True)`` leaves files younger than this alone (``--older-than``): a payload
+file is written an instant before its entry, and a temporary file belongs to a write in flight."""
 
 
 def _log() -> Any:
@@ -110,8 +121,11 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, backend: Backend | None = None,
-                 index: Index | None = None) -> None:
+                 index: Index | None = None, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
+                 ) -> None:
         self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        """How long deleting an entry waits for a recording of the same key in flight."""
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(
                 f"the memo_replay store {self.path} is a file, not a directory; point MEMO_STORE "
@@ -156,14 +170,14 @@ class Store:
                 sibling(name, payload_file_name(key, cached.hit.payload.checksum)))
                 == cached.payload_stamp):
             return cached.hit
-        return self._read_hit(name, key, stamp)
+        return self._read_hit(name, function, key, stamp)
 
-    def _read_hit(self, name: str, key: str, stamp: Stamp) -> Hit | None:
+    def _read_hit(self, name: str, function: str, key: str, stamp: Stamp) -> Hit | None:
         read = self._reader(name)
         raw = self._raw(name)
         while raw is not None:
             try:
-                hit, payload_file = read_hit(self.backend.where(name), key, raw, read)
+                hit, payload_file = read_hit(self.backend.where(name), function, key, raw, read)
                 break
             except MissingPayload as exc:
                 raw = self._reread(name, raw, exc)
@@ -270,6 +284,9 @@ class Store:
         try:
             directory = os.path.join(cache_directory(str(self.path)), "locks")
             os.makedirs(directory, exist_ok=True)  # again each time: .cache/ may be deleted
+        except NotFollowed as exc:
+            raise StoreError(f"cannot lock `{function}` (key {key}) to record or delete it: "
+                             f"{exc}") from None
         except OSError:
             return None  # read-only: the write will fail with a clear StoreError
         return KeyLock(os.path.join(directory, f"{key}.lock"), function=function, key=key)
@@ -337,18 +354,34 @@ class Store:
         return self._remove(entry.name)
 
     def _remove(self, name: str) -> bool:
-        """Delete an entry file and its payload file; True when the entry was there."""
+        """Delete an entry file and its payload file, holding the key's record-once lock (a
+        re-recording of the same key in flight finishes first, so its new payload file is never
+        removed under it); True when the entry was there."""
+        with self._holding(name, entry_stem(name)):
+            try:
+                read = self._envelope(name)
+                payload_file = None if read is None else read[1].payload_file
+            except CorruptEntry:
+                payload_file = None  # unreadable: a payload file left behind is an orphan
+            self.index.discard(name)
+            if not self.backend.delete(name):
+                return False  # another process deleted it first
+            if payload_file is not None:
+                self.backend.delete(sibling(name, payload_file))
+            return True
+
+    @contextlib.contextmanager
+    def _holding(self, name: str, key: str) -> Iterator[None]:
+        """Hold the record-once lock of ``key`` (nothing where the store is read-only)."""
+        lock = self.lock(split(name)[0], key)
+        if lock is None:
+            yield
+            return
+        lock.acquire(self.lock_timeout)
         try:
-            read = self._envelope(name)
-            payload_file = None if read is None else read[1].payload_file
-        except CorruptEntry:
-            payload_file = None  # unreadable: a payload file left behind is an orphan
-        self.index.discard(name)
-        if not self.backend.delete(name):
-            return False  # another process deleted it first
-        if payload_file is not None:
-            self.backend.delete(sibling(name, payload_file))
-        return True
+            yield
+        finally:
+            lock.release()
 
     # -- reports -----------------------------------------------------------------------------
 
@@ -407,9 +440,11 @@ class Store:
         return self.audit().expired
 
     def prune(self, *, stale: bool = False, expired: bool = False, orphans: bool = False,
-              dry_run: bool = True) -> list[Finding]:
+              dry_run: bool = True, older_than: float = ORPHAN_AGE_S) -> list[Finding]:
         """Remove (or, by default, only list) stale/gone entries, expired entries and files
-        left by killed recordings. Entries that cannot be checked are never removed."""
+        left by killed recordings. Entries that cannot be checked are never removed, nor are
+        leftovers younger than ``older_than`` seconds or of a key whose recording is in
+        flight (a payload file is written an instant before its entry)."""
         from memo_replay.audit import Finding
 
         findings: list[Finding] = []
@@ -418,30 +453,67 @@ class Store:
             findings += (report.stale if stale else []) + (report.expired if expired else [])
         if orphans:
             findings += [Finding(p.path, "orphan", p.message, name=p.name) for p in self.verify()
-                         if p.kind == "orphan"]
+                         if p.kind == "orphan" and p.name is not None
+                         and self._age(p.name) >= older_than]
         by_path: dict[Path, Finding] = {}
         for finding in findings:  # an entry both stale and expired is reported as stale
             by_path.setdefault(finding.path, finding)
         unique = list(by_path.values())
-        if not dry_run:
-            for finding in unique:
-                if finding.name is None:
-                    continue
-                if finding.reason == "orphan":
-                    self.backend.delete(finding.name)
-                else:
-                    self._remove(finding.name)
-        return unique
+        if dry_run:
+            return unique
+        removed = []
+        for finding in unique:
+            if finding.name is None:
+                continue
+            if finding.reason != "orphan":
+                self._remove(finding.name)
+            elif not self._remove_orphan(finding.name):
+                continue
+            removed.append(finding)
+        return removed
+
+    def _age(self, name: str) -> float:
+        """Seconds since the file ``name`` was last written (0 when gone, or not a local file:
+        never old enough to prune)."""
+        try:
+            return time.time() - os.lstat(self.backend.where(name)).st_mtime
+        except OSError:
+            return 0.0
+
+    def _remove_orphan(self, name: str) -> bool:
+        """Delete a leftover unless its key's recording is in flight (its lock is held) or an
+        entry refers to it by now; True when it was deleted."""
+        directory, file = split(name)
+        key = payload_file_key(name) or temp_file_key(file)
+        lock = None if key is None else self.lock(directory, key)
+        if lock is not None and not lock.try_acquire():
+            return False  # a writer is at work on this key: its files are not leftovers
+        try:
+            if payload_file_key(name) is not None:
+                entry = sibling(name, f"{key}.json")
+                try:
+                    read = self._envelope(entry)
+                except CorruptEntry:
+                    read = None
+                if read is not None and read[1].payload_file == file:
+                    return False  # its entry was written since it was listed
+            return self.backend.delete(name)
+        finally:
+            if lock is not None:
+                lock.release()
 
     def verify(self) -> list[Problem]:
-        """Integrity check of every file in the store: parse, checksum, placement, leftovers."""
+        """Integrity check of every file in the store: parse, checksum, placement, leftovers,
+        and anything that is not what it should be (a symlink, a directory, a FIFO)."""
         problems: list[Problem] = []
         by_directory: dict[str, list[str]] = {}
+        problems += self._check_cache()
         for name in self.backend.names():
             directory, _ = split(name)
             if not directory:
-                problems.append(self._problem(name, "stray", "a file at the top of the store",
-                                              "move or delete it"))
+                problems.append(self._problem(
+                    name, "stray", "a symbolic link or a file at the top of the store (nothing "
+                    "in a store is followed)", "move or delete it"))
             else:
                 by_directory.setdefault(directory, []).append(name)
         for directory, names in by_directory.items():
@@ -456,6 +528,19 @@ class Store:
                 and split(name)[1] not in referenced and key not in referenced)
         return sorted(problems, key=lambda p: p.path)
 
+    def _check_cache(self) -> list[Problem]:
+        """``.cache`` and the files memo_replay keeps in it, when they are not what they should
+        be (a symlink committed in a pull request): never used, reported here."""
+        directory = os.path.join(self.path, CACHE_DIR)
+        if not isinstance(self.backend, LocalDirectory) or not os.path.lexists(directory):
+            return []
+        try:
+            check_cache_directory(directory)
+        except NotFollowed as exc:
+            return [Problem(Path(directory), "unsafe", str(exc),
+                            "delete it (derived data: it is rebuilt)", None)]
+        return []
+
     def _problem(self, name: str, kind: str, message: str, fix: str) -> Problem:
         return Problem(Path(self.backend.where(name)), kind, message, fix, name)
 
@@ -466,7 +551,14 @@ class Store:
         if key_of(name) is None:
             return [self._problem(name, "stray", "not an entry file", "move or delete it")]
         try:
-            entry = self.read(name)
+            raw = self._raw(name)
+            entry = None
+            while raw is not None:
+                try:
+                    entry = parse_entry(self.backend.where(name), name, raw, self._reader(name))
+                    break
+                except MissingPayload as exc:
+                    raw = self._reread(name, raw, exc)
         except (UnsupportedFormat, CorruptEntry) as exc:
             # The payload files of an entry that cannot be read go with it, not as orphans.
             referenced.add(entry_stem(name))
@@ -476,14 +568,20 @@ class Store:
                                       "it")]
             return [self._problem(name, "corrupt", exc.reason,
                                   "re-record it with MEMO_MODE=record, or delete it")]
-        if entry is None:
+        if entry is None or raw is None:
             return []
         if entry.payload_file is not None:
             referenced.add(entry.payload_file)
         if function_dir_name(entry.function) != directory:
             return [self._problem(name, "misplaced", f"entry of `{entry.function}` in "
-                                  f"{directory}/", f"move it to "
-                                  f"{function_dir_name(entry.function)}/")]
+                                  f"{directory}/ (never replayed there)", f"move it to "
+                                  f"{function_dir_name(entry.function)}/, or delete it")]
+        duplicated = duplicate_fields(raw)
+        if duplicated:
+            return [self._problem(name, "corrupt", f"the field(s) {', '.join(duplicated)} "
+                                  f"appear twice (JSON keeps the last silently: edited by hand "
+                                  f"or by a merge)", "re-record it with MEMO_MODE=record, or "
+                                  "delete it")]
         return []
 
 
@@ -497,4 +595,4 @@ def _older(document: Mapping[str, Any], threshold: float | None) -> bool:
     return when.timestamp() < threshold
 
 
-__all__ = ["FunctionStats", "Problem", "Store", "StoreStats"]
+__all__ = ["ORPHAN_AGE_S", "FunctionStats", "Problem", "Store", "StoreStats"]

@@ -529,6 +529,11 @@ def test_an_orphan_payload_file_is_reported_and_pruned(project: Project, how: st
 
     problems = project.store.verify()
     assert [(p.path, p.kind) for p in problems] == [(orphan, "orphan")]
+    young = cli(project, "prune", "--orphans", "--yes", "--store", str(store_dir(project)))
+    assert young.returncode == 0
+    assert orphan.exists()
+    yesterday = time.time() - 86400
+    os.utime(orphan, (yesterday, yesterday))
 
     listed = cli(project, "prune", "--orphans", "--store", str(store_dir(project)))
     assert listed.returncode == 1, listed.stdout + listed.stderr
