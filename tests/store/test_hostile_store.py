@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,7 @@ def _entry_of(store: Store, fn: object) -> Path:
 def _every_command(store: Store) -> list[str]:
     """Run every store command a reviewer or CI might run; each either works or is refused
     with a StoreError. Returns what each did."""
-    commands = {
+    commands: dict[str, Callable[[], object]] = {
         "verify": store.verify,
         "stats": store.stats,
         "entries": lambda: list(store.entries()),
@@ -289,8 +290,11 @@ def test_delete_waits_for_a_rerecording_of_the_same_key(
     lock.acquire(5)  # what a recorder holds from the call to the entry's rename
     done = threading.Event()
     result: list[bool] = []
-    deleter = threading.Thread(target=lambda: (result.append(memo_env.delete(key)),
-                                               done.set()))
+    def delete() -> None:
+        result.append(memo_env.delete(key))
+        done.set()
+
+    deleter = threading.Thread(target=delete)
     deleter.start()
     assert not done.wait(0.5)  # waits for the recording
     assert _entry_of(memo_env, blob).exists()
