@@ -4,7 +4,8 @@ Every entry is scanned before it is written — the argument preview, the payloa
 is binary, so base64 hides nothing), a recorded exception's text and the normalized source — and
 a match refuses the write with :class:`~memo_replay.errors.SecretDetected`, naming the function,
 the field and the fixes. ``[tool.memo_replay] secret_patterns`` adds patterns;
-``allow_secrets`` lists patterns for strings that look like secrets but are not (test fixtures).
+``allow_secrets`` lists patterns for strings that look like secrets but are not (test fixtures);
+a pattern must match a whole secret-shaped token, and allows that token only.
 ``memo-replay scan`` runs the same scanner over an existing store.
 """
 
@@ -68,9 +69,18 @@ class Scanner:
                 continue
             for match in pattern.finditer(text):
                 found = match.group(0)
-                if not any(allowed.search(found) for allowed in self._allow):
+                if not self.allowed(found):
                     leaks.append(Leak(field, kind, found[:6] + "…"))
         return leaks
+
+    def allowed(self, token: str) -> bool:
+        """Whether one secret-shaped token is on the allow-list: an ``allow_secrets`` pattern
+        must match the whole token. Never the field around it (a field holding an allowed
+        fixture *and* a real key is refused), and never just part of the token: the token
+        patterns run through ``-`` and ``_``, so a fixture joined to a real key
+        (``sk-test-AAAA-sk-…``) is one token that a pattern for the fixture alone does not
+        cover."""
+        return any(allowed.fullmatch(token) for allowed in self._allow)
 
     def scan(self, arguments: Mapping[str, Any], payload: Payload, source: str) -> list[Leak]:
         """Every leak in what a recording stores, field by field: the argument preview, the

@@ -9,7 +9,10 @@ prompt or an example machine, run from the repository root:
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,11 +40,18 @@ EXPECTED = {
         "Traffic Light", ["red", "green", "yellow"], 3),
 }
 
-pytestmark = pytest.mark.skipif(
-    not (STORE / function_dir_name(FUNCTION)).is_dir(),
-    reason="the committed recordings are missing; run `MEMO_MODE=record "
-           "DYGRAM_LLM_LATENCY=0.4 python -m examples.dygram.run` at the repository root",
-)
+RERECORD = "MEMO_MODE=record DYGRAM_LLM_LATENCY=0.4 python -m examples.dygram.run"
+
+
+@pytest.fixture(autouse=True)
+def _committed_recordings() -> None:
+    """Missing recordings fail every test here (never a skip, which a green run would hide)."""
+    directory = STORE / function_dir_name(FUNCTION)
+    if not any(directory.glob("*.json")):
+        pytest.fail(f"the committed recordings of `{FUNCTION}` are missing: no entry in "
+                    f"{directory}. Restore them from git (`git checkout -- fixtures_store`), or "
+                    f"re-record them by running `{RERECORD}` at the repository root, and "
+                    f"commit fixtures_store/.", pytrace=False)
 
 
 @pytest.fixture
@@ -155,3 +165,29 @@ def test_copy_with_an_edited_prompt_fails_with_an_explanation(project: Project,
     assert result.returncode == 1
     assert result.stdout.count("constant `examples.dygram.prompts.TEMPLATE` changed") == 4
     assert not log.exists()
+
+
+def test_missing_recordings_fail_instead_of_skipping(tmp_path: Path) -> None:
+    """This file run in a copy of the repository without `fixtures_store/`: every test fails,
+    saying how to re-record; none is skipped (a skip would leave the run green)."""
+    copy = tmp_path / "repository"
+    (copy / "tests").mkdir(parents=True)
+    for name in ("pyproject.toml", "tests/conftest.py", "tests/test_dogfood.py"):
+        shutil.copyfile(REPO / name, copy / name)
+    shutil.copytree(REPO / "examples", copy / "examples",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MEMO_", "DYGRAM_")) and k not in ("CI", "PYTHONPATH")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE",
+         "tests/test_dogfood.py", "-k", "not test_missing_recordings_fail_instead_of_skipping"],
+        cwd=copy, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert not (copy / "fixtures_store").exists()
+    summary = output.strip().splitlines()[-1]
+    assert "skipped" not in summary, output
+    assert "passed" not in summary, output
+    assert "6 errors" in summary, output
+    assert output.count(f"the committed recordings of `{FUNCTION}` are missing") >= 6, output
+    assert RERECORD in output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from memo_replay import SecretDetected, Store, recorded
 from memo_replay.config import load_config
 from memo_replay.errors import ConfigError
+from memo_replay.secrets import Scanner
 
 if TYPE_CHECKING:
     from conftest import Project
@@ -36,6 +38,12 @@ BEARER = "Bearer " + "x" * 24
 PRIVATE_KEY = ("-----BEGIN " + "RSA " + "PRIVATE KEY-----\n" + "M" * 64 + "\n-----END "
                + "RSA " + "PRIVATE KEY-----")
 SLACK = "xox" + "b-" + "1" * 12 + "-abcdef"
+# A fixture token the project allows (the pattern is the one docs/security.md suggests), and a
+# real-looking key beside it.
+FIXTURE_KEY = "sk-" + "test-" + "A" * 24
+ALLOW_FIXTURE = "sk-" + "test-[A-Za-z0-9]+"
+REAL_KEY = "sk-" + "".join(random.Random(14).choices(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=32))
 
 FIXES = ("ignore=", "redact=", "environment", "allow_secrets", "Nothing was written")
 
@@ -441,6 +449,55 @@ def test_allow_secrets_lets_a_fixture_key_through(project: Project) -> None:
     assert "REFUSED" in other.stdout
 
 
+def test_the_allow_list_applies_to_the_token_not_the_field() -> None:
+    scanner = Scanner(allow=[ALLOW_FIXTURE])
+    assert scanner.scan_text(FIXTURE_KEY, "f") == []
+    assert scanner.scan_text(f"use {FIXTURE_KEY} in tests", "f") == []
+    assert Scanner().scan_text(FIXTURE_KEY, "f") != []  # it is allowed, not unseen
+    for text in (f"{FIXTURE_KEY} {REAL_KEY}", f"{REAL_KEY}\n{FIXTURE_KEY}",
+                 json.dumps({"fixture": FIXTURE_KEY, "key": REAL_KEY})):
+        leaks = scanner.scan_text(text, "f")
+        assert [(leak.field, leak.kind, leak.excerpt) for leak in leaks] == \
+            [("f", "an OpenAI/Anthropic-style API key", REAL_KEY[:6] + "…")], text
+
+
+@pytest.mark.parametrize("joint", ["-", "_", ""], ids=["dash", "underscore", "nothing"])
+def test_an_allowed_fixture_joined_to_a_real_key_is_refused(joint: str) -> None:
+    """The key patterns run through `-` and `_`, so a fixture and a key written together are
+    one token; a pattern matching only the fixture's part of it does not allow the key."""
+    scanner = Scanner(allow=[ALLOW_FIXTURE])
+    for text in (FIXTURE_KEY + joint + REAL_KEY, REAL_KEY + joint + FIXTURE_KEY):
+        leaks = scanner.scan_text(text, "f")
+        assert [leak.kind for leak in leaks] == ["an OpenAI/Anthropic-style API key"], text
+
+
+@pytest.mark.parametrize("shape", ["one string", "a list"])
+def test_allowed_fixture_beside_a_real_key_is_refused(project: Project, shape: str) -> None:
+    """A field holding an allowed fixture token *and* a real key is refused: the allow-list
+    lets the fixture through, never the field around it."""
+    _project_with(project, f'allow_secrets = ["{ALLOW_FIXTURE}"]')
+    alone = project.run(_ECHO, mode="auto", env={"VALUE": FIXTURE_KEY})
+    assert "OK" in alone.stdout, alone.stdout + alone.stderr  # the fixture alone is allowed
+    assert project.calls() == ["call"]
+    store_dir = project.root / "fixtures_store"
+    recorded_before = store_bytes(store_dir)
+    assert len(list(Store(store_dir).entry_files())) == 1
+
+    code = _ECHO if shape == "one string" else _ECHO.replace(
+        'app.echo(os.environ["VALUE"])', 'app.echo(os.environ["VALUE"].split())')
+    both = f"{FIXTURE_KEY} {REAL_KEY}"
+    refused = project.run(code, mode="auto", env={"VALUE": both})
+    assert "REFUSED" in refused.stdout, refused.stdout + refused.stderr
+    assert "argument `text` contains an OpenAI/Anthropic-style API key" in refused.stdout
+    assert REAL_KEY[:6] + "…" in refused.stdout  # the key's excerpt, not the fixture's
+    assert REAL_KEY not in refused.stdout
+    assert project.calls() == ["call", "call"]  # it ran; only storing was refused
+    assert_absent(store_dir, REAL_KEY)
+    assert len(list(Store(store_dir).entry_files())) == 1  # nothing new was written
+    assert [p for p, _ in store_bytes(store_dir) if ".cache" not in p.parts] == \
+        [p for p, _ in recorded_before if ".cache" not in p.parts]
+
+
 @pytest.mark.parametrize("key", ["secret_patterns", "allow_secrets"])
 def test_invalid_regex_is_a_config_error(tmp_path: Path, key: str) -> None:
     pyproject = tmp_path / "pyproject.toml"
@@ -503,6 +560,10 @@ def test_scan_json_on_a_clean_store(memo_env: Store, tmp_path: Path) -> None:
 
 
 def test_repository_store_scans_clean() -> None:
+    # A missing store would scan clean too: the committed recordings must be there.
+    assert any((REPO / "fixtures_store").glob("*/*.json")), (
+        "the committed recordings in fixtures_store/ are missing; re-record them with "
+        "`MEMO_MODE=record DYGRAM_LLM_LATENCY=0.4 python -m examples.dygram.run`")
     result = _scan("--store", str(REPO / "fixtures_store"), cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
 

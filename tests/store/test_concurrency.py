@@ -14,12 +14,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import finish_all
+from xxhash import xxh3_128_hexdigest
 
 import memo_replay
 from memo_replay import ConfigError, Store, recorded
@@ -54,6 +56,33 @@ def entry_files(store: Store) -> list[Path]:
 def lock_files(store: Store) -> list[Path]:
     locks = store.path / ".cache" / "locks"
     return sorted(locks.iterdir()) if locks.is_dir() else []
+
+
+def temp_files(store: Store) -> list[Path]:
+    return sorted(p for p in store.path.rglob("*.tmp") if ".cache" not in p.parts)
+
+
+def checksum(data: str | bytes) -> str:
+    """The checksum of a payload, computed here (not taken from the entry that claims it)."""
+    return xxh3_128_hexdigest(data.encode() if isinstance(data, str) else data)
+
+
+def assert_store_holds(store: Store, values: Mapping[str, Any]) -> None:
+    """The store holds exactly one whole entry per key of ``values``, replaying that value:
+    ``verify()`` finds nothing, every entry file on disk parses as an entry (``entries()``
+    would skip a damaged one), the checksum in each file is the checksum of the payload it
+    actually stores, and no temp file or lock file is left behind."""
+    assert store.verify() == []
+    assert sorted(p.stem for p in entry_files(store)) == sorted(values)
+    entries = {entry.key: entry for entry in store.entries()}
+    assert sorted(entries) == sorted(values)
+    for key, value in values.items():
+        entry = entries[key]
+        stored = json.loads(entry.path.read_bytes())["result"]
+        assert stored["checksum"] == entry.payload.checksum == checksum(entry.payload.data)
+        assert entry.load() == value
+    assert temp_files(store) == []
+    assert lock_files(store) == []
 
 
 # A start line for N processes (after their imports): each drops a file in barrier/ and
@@ -181,14 +210,19 @@ def test_stress_mixed_operations_on_one_store(project: Project) -> None:
             continue
         if render(document) != raw:
             bad_entries.append(f"{path.name}: not a complete canonical entry")
-    for entry in store.entries():
+    parsed = list(store.entries())
+    if len(parsed) != len(files):  # entries() skips a damaged entry: every file must parse
+        bad_entries.append(f"{len(files) - len(parsed)} entry files are not valid entries")
+    for entry in parsed:
         n = entry.arguments["n"]
         if key_of.get(n) != entry.key:
             bad_entries.append(f"{entry.key}: key does not match its argument n={n}")
         value = entry.load()
         if value != {"n": n, "blob": "x" * (n * 1000), "square": n * n}:
             bad_entries.append(f"{entry.key}: wrong value for n={n}")
-    leftovers = [p for p in store.path.rglob("*.tmp") if ".cache" not in p.parts]
+        if checksum(entry.payload.data) != entry.payload.checksum:
+            bad_entries.append(f"{entry.key}: the checksum does not cover the stored payload")
+    leftovers = temp_files(store)
 
     totals = {name: sum(r["counts"][name] for r in reports) for name in reports[0]["counts"]}
     calls = project.calls()
@@ -233,7 +267,8 @@ import json, memo_replay, slowmod
 """ + BARRIER + """
 with memo_replay.track() as events:
     value = slowmod.slow(7)
-print(json.dumps({"value": value, "outcomes": [e.outcome for e in events]}))
+print(json.dumps({"value": value, "outcomes": [e.outcome for e in events],
+                  "key": slowmod.slow.memo.key(7)}))
 """
 
 
@@ -250,9 +285,7 @@ def test_processes_missing_one_key_record_it_once(project: Project) -> None:
     assert [r["value"] for r in results] == [{"n": 7, "pid": int(calls[0])}] * workers
     assert sorted(o for r in results for o in r["outcomes"]) == \
         ["recorded"] + ["replayed"] * (workers - 1)
-    assert len(entry_files(project.store)) == 1
-    assert project.store.verify() == []
-    assert lock_files(project.store) == []
+    assert_store_holds(project.store, {results[0]["key"]: {"n": 7, "pid": int(calls[0])}})
 
 
 def test_processes_in_record_mode_each_call_and_leave_one_whole_entry(project: Project) -> None:
@@ -268,9 +301,9 @@ def test_processes_in_record_mode_each_call_and_leave_one_whole_entry(project: P
     assert sorted(calls) == sorted(str(r["value"]["pid"]) for r in results)
     assert len(set(calls)) == workers
     assert [r["outcomes"] for r in results] == [["recorded"]] * workers
-    assert project.store.verify() == []
     (entry,) = project.store.entries()
     assert entry.load() in [r["value"] for r in results]
+    assert_store_holds(project.store, {results[0]["key"]: entry.load()})
 
 
 # -- record once: threads ---------------------------------------------------------------------
@@ -310,9 +343,7 @@ def test_threads_missing_one_key_record_it_once(memo_env: Store) -> None:
     assert results == [{"n": 6, "square": 36}] * threads
     assert sorted(o for per_thread in outcomes for o in per_thread) == \
         ["recorded"] + ["replayed"] * (threads - 1)
-    assert len(entry_files(memo_env)) == 1
-    assert memo_env.verify() == []
-    assert lock_files(memo_env) == []
+    assert_store_holds(memo_env, {slow_square.memo.key(6, []): {"n": 6, "square": 36}})
 
 
 # -- record once: asyncio ---------------------------------------------------------------------
@@ -361,8 +392,7 @@ def test_concurrent_awaits_of_one_key_record_it_once(memo_env: Store) -> None:
     assert [value for value, _ in results] == [{"n": 3, "cube": 27}] * awaits
     assert sorted(o for _, outcomes in results for o in outcomes) == \
         ["recorded"] + ["replayed"] * (awaits - 1)
-    assert memo_env.verify() == []
-    assert lock_files(memo_env) == []
+    assert_store_holds(memo_env, {slow_fetch.memo.key(3, []): {"n": 3, "cube": 27}})
 
 
 def test_concurrent_awaits_of_different_keys_run_concurrently(memo_env: Store) -> None:
@@ -373,7 +403,7 @@ def test_concurrent_awaits_of_different_keys_run_concurrently(memo_env: Store) -
         return await asyncio.gather(*(gated(n, gate) for n in range(keys)))
 
     assert asyncio.run(main()) == [n * 10 for n in range(keys)]
-    assert len(entry_files(memo_env)) == keys
+    assert_store_holds(memo_env, {gated.memo.key(n, Gate(0)): n * 10 for n in range(keys)})
 
     async def replay() -> list[int]:  # recorded now: the gate is never reached
         gate = Gate(expected=keys + 1)
@@ -419,7 +449,8 @@ except LockTimeout as exc:
                       "is_timeout_error": isinstance(exc, TimeoutError),
                       "exported": memo_replay.LockTimeout is LockTimeout}))
 else:
-    print(json.dumps({"value": value, "outcomes": [e.outcome for e in events]}))
+    print(json.dumps({"value": value, "outcomes": [e.outcome for e in events],
+                      "key": holdmod.hold.memo.key(1)}))
 """
 
 
@@ -454,9 +485,9 @@ def test_waiting_past_lock_timeout_raises_then_replays(project: Project) -> None
     assert len(project.calls()) == 1  # the waiter never called the function
 
     after = json.loads(project.run(WAITER).stdout)
-    assert after == {"value": {"n": 1}, "outcomes": ["replayed"]}
+    assert after == {"value": {"n": 1}, "outcomes": ["replayed"], "key": waited["key"]}
     assert len(project.calls()) == 1
-    assert lock_files(project.store) == []
+    assert_store_holds(project.store, {waited["key"]: {"n": 1}})
 
 
 def test_a_killed_lock_holder_releases_the_lock(project: Project) -> None:
@@ -473,13 +504,12 @@ def test_a_killed_lock_holder_releases_the_lock(project: Project) -> None:
 
     (project.root / "release").touch()
     after = json.loads(project.run(WAITER).stdout)
-    assert after == {"value": {"n": 1}, "outcomes": ["recorded"]}
+    assert (after["value"], after["outcomes"]) == ({"n": 1}, ["recorded"])
     calls = project.calls()
     assert len(calls) == 2
     assert calls[0] == str(holder.pid)
     assert calls[1] != calls[0]
-    assert project.store.verify() == []
-    assert lock_files(project.store) == []
+    assert_store_holds(project.store, {after["key"]: {"n": 1}})
 
 
 @pytest.mark.parametrize(("value", "seconds"), [
@@ -522,6 +552,8 @@ path, spare = sys.argv[1:]
 while True:
     shutil.copyfile(spare, spare + ".new")
     os.replace(spare + ".new", path)
+    for _ in range(100):  # the entry stays a moment, so lookups also find it while this runs
+        os.stat(spare)
     os.unlink(path)
 """
 
@@ -533,19 +565,42 @@ def one_entry(store: Store) -> tuple[Path, bytes]:
 
 
 def test_an_entry_deleted_during_a_lookup_is_a_miss(memo_env: Store) -> None:
+    """Another process makes the entry appear and vanish as fast as it can. Every lookup is
+    a miss or the recording exactly as it was made (its payload, checksum and duration, and
+    the value it replays), never CorruptEntry or a partial read."""
     path, raw = one_entry(memo_env)
     function, key = slow_square.memo.id, path.stem
+    (recorded,) = memo_env.entries()
+    expected = recorded.payload
+    assert json.loads(raw)["result"]["checksum"] == expected.checksum == checksum(expected.data)
     spare = path.with_name(".spare.tmp")
     spare.write_bytes(raw)
-    # Another process makes the entry appear and vanish, as fast as it can.
     flicker = subprocess.Popen([sys.executable, "-c", FLICKER, str(path), str(spare)])
+    hits = misses = hits_after_a_miss = 0
+    lookups = 0
+    deadline = time.monotonic() + 120  # a guard against looping for ever, not a timing check
     try:
-        for _ in range(20_000):  # the race shows within a few thousand lookups
+        # The race shows within a few thousand lookups; go on until a lookup found the entry
+        # after another found it gone, so hits during the flicker were checked too.
+        while lookups < 20_000 or not hits_after_a_miss:
+            assert time.monotonic() < deadline, (lookups, hits, misses)
             hit = memo_env.lookup(function, key)  # a Hit or None, never CorruptEntry
-            assert hit is None or hit.payload.checksum
+            lookups += 1
+            if hit is None:
+                misses += 1
+                continue
+            hits += 1
+            hits_after_a_miss += misses > 0
+            assert hit.payload == expected
+            assert checksum(hit.payload.data) == hit.payload.checksum
+            assert hit.duration_s == recorded.duration_s
     finally:
         flicker.kill()
         flicker.wait()
+    print(f"\nflicker: {lookups} lookups, {hits} hits ({hits_after_a_miss} after a miss), "
+          f"{misses} misses")
+    assert misses > 0
+    assert expected.load(None, function=function) == {"n": 2, "square": 4}
 
 
 def test_concurrent_deletes_of_one_key_do_not_raise(memo_env: Store) -> None:
