@@ -19,16 +19,20 @@ Acquiring is a non-blocking attempt; the caller waits between attempts (``time.s
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Iterator
 
-from memo_replay.errors import LockTimeout
+from memo_replay.errors import LockTimeout, StoreError
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no cross-process lock, recording still atomic
     fcntl = None  # type: ignore[assignment]
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class KeyLock:
@@ -44,7 +48,15 @@ class KeyLock:
         """Take the lock if it is free; never waits."""
         if fcntl is None:
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            # O_NOFOLLOW: a lock file planted as a symlink never creates or opens its target.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o666)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise StoreError(f"cannot lock `{self.function}` (key {self.key}): the lock file "
+                             f"{self.path} is a symbolic link, never followed; delete it (the "
+                             f".cache/ directory is derived data, safe to delete)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

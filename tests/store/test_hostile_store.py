@@ -161,6 +161,21 @@ def test_a_symlinked_cache_directory_is_never_used(
     assert [p.kind for p in fresh.verify()] == ["unsafe"]
 
 
+def test_a_symlinked_lock_file_is_never_followed(
+        memo_env: Store, outside: Outside, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert square(1) == {"n": 1, "square": 1}
+    key = square.memo.key(11)
+    locks = memo_env.path / ".cache" / "locks"
+    (locks / f"{key}.lock").symlink_to(outside.root / "x.tmp")
+    (locks / f"{square.memo.key(12)}.lock").symlink_to(outside.root / "created-through-link")
+    with pytest.raises(StoreError, match="is a symbolic link, never followed"):
+        square(11)
+    with pytest.raises(StoreError, match="is a symbolic link, never followed"):
+        square(12)  # O_CREAT does not create the link's target either
+    assert CALLS == [1]
+    assert outside.untouched()
+
+
 @pytest.mark.parametrize("plant", ["symlink to a copy", "symlink to /dev/zero", "fifo",
                                    "directory"])
 def test_an_entry_that_is_not_a_regular_file_is_refused(
