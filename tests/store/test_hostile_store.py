@@ -350,3 +350,16 @@ def test_prune_leaves_young_orphans_and_those_of_a_recording_in_flight(
     assert memo_env.verify() == []
     assert blob(2) == bytes([2]) * 100_000
     assert CALLS == [("blob", 2)]
+
+
+def test_deleting_the_cache_while_a_process_runs_never_breaks_a_later_miss(
+        memo_env: Store) -> None:
+    """The docs say deleting `.cache/` is always safe: the locks directory is recreated on
+    demand, not remembered (issue 14, item 7)."""
+    assert square(1) == {"n": 1, "square": 1}
+    for n in (2, 3):
+        shutil.rmtree(memo_env.path / ".cache")
+        assert square(n) == {"n": n, "square": n * n}  # recorded, under a fresh lock
+    assert CALLS == [1, 2, 3]
+    assert memo_env.verify() == []
+    assert list((memo_env.path / ".cache" / "locks").iterdir()) == []
