@@ -885,6 +885,74 @@ def test_serializer_that_does_not_round_trip_writes_nothing(
         p for p in memo_env.path.rglob("*") if p.is_file() and ".cache" not in p.parts]
 
 
+class Meters(float):
+    """A float subclass: equal to the plain float it holds."""
+
+
+class MetersAsFloat:
+    """Gives a `Meters` back as a plain (equal) `float`."""
+
+    id, version, payload = "contract-meters-as-float", 1, "text"
+
+    def dumps(self, value: Meters) -> str:
+        return repr(float(value))
+
+    def loads(self, data: str | bytes) -> float:
+        return float(data)
+
+
+class TupleAsList:
+    """Gives a tuple back as a list, and says they are the same (``same``)."""
+
+    id, version, payload = "contract-tuple-as-list", 1, "json"
+
+    def dumps(self, value: tuple[Any, ...]) -> str:
+        return json.dumps(list(value))
+
+    def loads(self, data: str | bytes) -> Any:
+        return json.loads(data)
+
+    @staticmethod
+    def same(a: Any, b: Any) -> bool:
+        return list(a) == list(b)
+
+
+@pytest.mark.parametrize(("type_", "serializer", "value"), [
+    (Meters, MetersAsFloat(), Meters(3.5)),
+    (tuple, TupleAsList(), (1, "a")),
+], ids=["float-subclass-back-as-float", "tuple-back-as-list"])
+def test_registered_serializer_giving_back_an_equal_value_of_another_type_is_refused(
+        memo_env: Store, monkeypatch: pytest.MonkeyPatch, type_: type, serializer: Any,
+        value: Any) -> None:
+    """`round_trips` checks the type, not only equality: a registered serializer whose `loads`
+    returns an equal value of another type is refused at record time, nothing written."""
+    monkeypatch.setattr(registry, "_by_type", list(registry._by_type))  # undone after the test
+    register_serializer(type_, serializer)
+    back = serializer.loads(serializer.dumps(value))
+    # The premise: equal by the serializer's own measure, but of another type.
+    assert type(back) is not type(value)
+    same = getattr(serializer, "same", None)
+    assert same(value, back) if same is not None else back == value
+    assert registry.choose(value, None, function="f")[0] is serializer
+    assert not round_trips(serializer, value, back)
+    calls: list[int] = []
+
+    @recorded(ignore=["calls"])
+    def measure(calls: list[int]) -> Any:
+        calls.append(1)
+        return value
+
+    with pytest.raises(SerializationError) as info:
+        measure(calls)
+    message = str(info.value)
+    assert f"the {serializer.id!r} serializer does not give back an equal " \
+           f"`{type_.__qualname__}`" in message
+    assert "Nothing was written" in message
+    assert calls == [1]
+    assert list(memo_env.entries()) == []
+    assert entry_files(memo_env.path) == []
+
+
 @pytest.mark.parametrize("build", [
     pytest.param(lambda: np.array([1, "a", None], dtype=object), id="object-dtype"),
     pytest.param(lambda: np.array([(1, [2])], dtype=[("n", "i8"), ("o", "O")]),
@@ -1207,34 +1275,71 @@ class Stamped:
     when: dt.datetime
 
 
-def _record_then_replay(memo_env: Store, make: Any) -> tuple[Any, Any]:
-    """The live result and its replay (None, None when the recording was refused: that is a
-    faithful outcome too)."""
-    try:
-        live = make()
-    except SerializationError:
-        return None, None
+def _refused(memo_env: Store, make: Any, calls: list[int]) -> str:
+    """Call ``make`` once: it runs, its recording is refused, nothing is written. The message."""
+    before = len(calls)
+    with pytest.raises(SerializationError) as info:
+        make()
+    message = str(info.value)
+    assert len(calls) == before + 1  # the real function ran: only the recording was refused
+    assert "Nothing was written" in message
+    assert list(memo_env.entries()) == []
+    assert entry_files(memo_env.path) == []
+    return message
+
+
+def _record_then_replay(memo_env: Store, monkeypatch: pytest.MonkeyPatch, make: Any,
+                        calls: list[int]) -> tuple[Any, Any]:
+    """The live result (recorded: exactly one entry) and its strict replay (the function is
+    not called again)."""
+    live = make()
     assert len(list(memo_env.entries())) == 1
-    return live, make()
+    monkeypatch.setenv("MEMO_MODE", "replay")  # a miss would raise ReplayMiss
+    replayed = make()
+    assert calls == [1]
+    return live, replayed
 
 
-def test_typed_tuple_of_floats_holding_ints_replays_unchanged(memo_env: Store) -> None:
-    @recorded
-    def bbox() -> tuple[float, float]:
-        return (0, 1)
+def test_typed_tuple_of_floats_holding_ints_is_refused(
+        memo_env: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-> tuple[float, float]` returning ints would replay as floats: refused at record time
+    (every time: nothing is recorded), while the same tuple of floats records and replays."""
+    calls: list[int] = []
 
-    live, replayed = _record_then_replay(memo_env, bbox)
-    assert repr(replayed) == repr(live)
-    assert [type(x) for x in replayed or ()] == [type(x) for x in live or ()]
+    @recorded(ignore=["calls"])
+    def bbox(calls: list[int], ints: bool) -> tuple[float, float]:
+        calls.append(1)
+        return (0, 1) if ints else (0.0, 1.0)
+
+    message = _refused(memo_env, lambda: bbox(calls, True), calls)
+    assert "would replay (0.0, 1.0)" in message
+    _refused(memo_env, lambda: bbox(calls, True), calls)  # still nothing to replay
+    calls.clear()
+    live, replayed = _record_then_replay(memo_env, monkeypatch, lambda: bbox(calls, False),
+                                         calls)
+    assert replayed == live == (0.0, 1.0)
+    assert [type(x) for x in replayed] == [float, float]
 
 
-def test_dataclass_float_field_holding_int_replays_unchanged(memo_env: Store) -> None:
-    @recorded
-    def score() -> Score:
-        return Score(3)
+def test_dataclass_float_field_holding_int_is_refused(
+        memo_env: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Score(3)` in a `float` field would replay as `Score(3.0)`: refused; `Score(3.0)`
+    records and replays unchanged."""
+    calls: list[int] = []
 
-    live, replayed = _record_then_replay(memo_env, score)
-    assert repr(replayed) == repr(live)
+    @recorded(ignore=["calls"])
+    def score(calls: list[int], value: float) -> Score:
+        calls.append(1)
+        return Score(value)
+
+    message = _refused(memo_env, lambda: score(calls, 3), calls)
+    assert "would replay Score(value=3.0)" in message
+    calls.clear()
+    live, replayed = _record_then_replay(memo_env, monkeypatch, lambda: score(calls, 3.0),
+                                         calls)
+    assert type(replayed) is Score
+    assert repr(replayed) == repr(live) == "Score(value=3.0)"
+    assert type(replayed.value) is float
 
 
 def _paris() -> Any:
@@ -1246,21 +1351,32 @@ def _paris() -> Any:
 
 
 @pytest.mark.parametrize("kind", ["pydantic", "dataclass"])
-def test_aware_datetime_keeps_its_time_zone(memo_env: Store, kind: str) -> None:
-    when = dt.datetime(2024, 7, 1, 12, 0, tzinfo=_paris())
+def test_aware_datetime_in_a_named_zone_is_refused(
+        memo_env: Store, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A datetime in a named zone (Europe/Paris) would replay with a fixed offset — same
+    instant, but another tzname and no daylight-saving rules: refused. One with a fixed offset
+    records and replays with that offset."""
+    calls: list[int] = []
+    named = dt.datetime(2024, 7, 1, 12, 0, tzinfo=_paris())
+    fixed = dt.datetime(2024, 7, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 
-    @recorded
-    def model_reading() -> Reading:
+    @recorded(ignore=["calls"])
+    def model_reading(calls: list[int], when: dt.datetime) -> Reading:
+        calls.append(1)
         return Reading(when=when)
 
-    @recorded
-    def dataclass_reading() -> Stamped:
+    @recorded(ignore=["calls"])
+    def dataclass_reading(calls: list[int], when: dt.datetime) -> Stamped:
+        calls.append(1)
         return Stamped(when)
 
-    live, replayed = _record_then_replay(
-        memo_env, model_reading if kind == "pydantic" else dataclass_reading)
-    if live is None:
-        return
-    assert replayed.when.tzname() == live.when.tzname() == "CEST"
-    half_year = dt.timedelta(days=180)
-    assert (replayed.when + half_year).utcoffset() == (live.when + half_year).utcoffset()
+    reading = model_reading if kind == "pydantic" else dataclass_reading
+    message = _refused(memo_env, lambda: reading(calls, named), calls)
+    assert "zoneinfo.ZoneInfo(key='Europe/Paris')" in message
+    assert f"the {kind!r} serializer does not give back an equal" in message
+    calls.clear()
+    live, replayed = _record_then_replay(memo_env, monkeypatch, lambda: reading(calls, fixed),
+                                         calls)
+    assert type(replayed) is type(live)
+    assert replayed.when == live.when == fixed
+    assert replayed.when.utcoffset() == dt.timedelta(hours=2)

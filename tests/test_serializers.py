@@ -4,14 +4,23 @@ refused loudly (nothing written) when no serializer is faithful, pickle only on 
 from __future__ import annotations
 
 import base64
+import collections
+import collections.abc
+import dataclasses
+import datetime as dt
+import decimal
+import enum
 import json
 import os
 import pickle
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Optional, TypeVar, Union
 
 import pytest
 from conftest import entry_files, last_json
+from pydantic import BaseModel
+from typing_extensions import TypedDict  # pydantic needs it before 3.12
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay import (
@@ -23,6 +32,8 @@ from memo_replay import (
     recorded,
     register_serializer,
 )
+from memo_replay.serializers import InvalidPayload, registry
+from memo_replay.serializers.typenames import resolve_type, type_name
 
 if TYPE_CHECKING:
     from conftest import Project
@@ -594,3 +605,71 @@ def test_planted_type_path_does_not_import_arbitrary_modules(project: Project) -
     assert "REFUSED:" in result.stdout
     assert "'sidefx' is not imported" in result.stdout
     assert "never imports modules named by a recording" in result.stdout
+
+
+# -- stored type names: every name a recording can hold resolves; nothing else does --------------
+
+
+class Tagged(enum.Enum):
+    A = "a"
+
+
+class Pair(NamedTuple):
+    left: int
+    right: str
+
+
+class Movie(TypedDict):
+    title: str
+
+
+@dataclasses.dataclass
+class Spot:
+    x: int
+
+
+class Model(BaseModel):
+    name: str
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+
+
+NAMEABLE: list[Any] = [
+    int, str, float, bool, bytes, type(None), list[int], dict[str, list[float]],
+    tuple[int, ...], tuple[int, str], set[str], frozenset[int], Optional[int],  # noqa: UP045
+    Union[int, str, None],  # noqa: UP007
+    list[Any], dt.datetime, dt.date, dt.timedelta, decimal.Decimal, uuid.UUID, Path,
+    collections.deque[int], collections.OrderedDict[str, int],
+    collections.abc.Sequence[int], collections.abc.Mapping[str, int],
+    Tagged, Pair, Movie, Spot, Model, list[Model], dict[str, Spot], Page[Model],
+    Optional[Pair],  # noqa: UP045
+]
+
+
+@pytest.mark.parametrize("tp", NAMEABLE, ids=repr)
+def test_every_recordable_type_name_resolves_to_the_same_type(tp: Any) -> None:
+    """What the recorder names is what replay gets back — the value-type check refuses none of
+    it (these are read back from the stored name when the annotation does not say it)."""
+    name = type_name(tp)
+    assert resolve_type(name) == tp
+    serializer = registry.resolve("typed", name, None, function="f")
+    assert serializer.annotation == tp  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", [
+    "os:system", "builtins:eval", "builtins:exec", "subprocess:Popen", "os:environ",
+    "builtins:type", "builtins:list[subprocess:Popen]", "builtins:int[builtins:str]",
+    "typing:Union[builtins:int, os:system]", "importlib:import_module", "sys:modules",
+    "builtins:list[builtins:int", "builtins:int]", "nocolon", "",
+])
+def test_a_stored_name_that_is_no_value_type_is_refused_unbuilt(name: str) -> None:
+    with pytest.raises(InvalidPayload):
+        resolve_type(name)
+    for serializer_id in ("typed", "pydantic", "dataclass"):
+        with pytest.raises(InvalidPayload):
+            registry.resolve(serializer_id, name, None, function="f")

@@ -81,6 +81,12 @@ class Replayer:
         except UnsupportedFormat as exc:
             return Lookup(Found.NEWER_FORMAT, error=exc)
         except (CorruptEntry, SerializationError) as exc:
+            from memo_replay.serializers.base import InvalidPayload  # (an error path only)
+
+            if isinstance(exc, InvalidPayload):  # a payload or type name no serializer wrote
+                error = CorruptEntry(store.entry_path(self.function, key), str(exc))
+                error.__cause__ = exc
+                return Lookup(Found.CORRUPT, error=error)
             return Lookup(Found.CORRUPT, error=exc)
         except (ValueError, TypeError) as exc:
             error = CorruptEntry(store.entry_path(self.function, key),

@@ -19,7 +19,7 @@ from typing import Any
 
 from memo_replay.errors import InvalidOption, SerializationError
 from memo_replay.optional_types import is_plain_ndarray, is_pydantic_model_class
-from memo_replay.serializers.base import PayloadKind, Serializer
+from memo_replay.serializers.base import InvalidPayload, PayloadKind, Serializer
 from memo_replay.serializers.builtin import (
     BytesSerializer,
     DataclassSerializer,
@@ -31,9 +31,9 @@ from memo_replay.serializers.builtin import (
     TypedSerializer,
     is_json_native,
 )
-from memo_replay.serializers.typenames import resolve_type, type_name
+from memo_replay.serializers.typenames import resolve_type, short_name, type_name
 
-__all__ = ["PayloadKind", "Registry", "Serializer", "payload_kind",
+__all__ = ["InvalidPayload", "PayloadKind", "Registry", "Serializer", "payload_kind",
            "register_serializer", "registry", "round_trips"]
 
 _PLAIN: dict[str, Serializer] = {
@@ -138,7 +138,9 @@ class Registry:
         """The serializer that reads an entry written by ``serializer_id``.
 
         A ``typed`` entry is read with ``annotation`` (the function's current return annotation)
-        when it names the same type, without parsing the stored name."""
+        when it names the same type, without parsing the stored name. A stored type that is not
+        a value type (a function, an arbitrary class) or that the serializer cannot read raises
+        :class:`InvalidPayload` before any schema is built."""
         if option is not None and not isinstance(option, str) and option.id == serializer_id:
             return option
         if serializer_id == "pickle" and option != "pickle" and not pickle_allowed:
@@ -154,7 +156,14 @@ class Registry:
             if annotation is not _NO_ANNOTATION and serializer_id == "typed" \
                     and _name_or_none(annotation) == stored_type:
                 return TypedSerializer(annotation)
-            return _CLASS_BOUND[serializer_id](_stored_type(serializer_id, stored_type, function))
+            stored = _stored_type(serializer_id, stored_type, function)
+            try:
+                return _CLASS_BOUND[serializer_id](stored)
+            except Exception as exc:  # a type pydantic cannot build a schema for
+                raise InvalidPayload(
+                    f"the recording of `{function}` names {short_name(str(stored_type))} as its "
+                    f"{serializer_id} type, which cannot be read back ({exc.__class__.__name__})"
+                ) from None
         named = self._named(serializer_id)
         if named is None:
             raise SerializationError(
@@ -232,18 +241,21 @@ def _stored_type(serializer_id: str, stored_type: str | None, function: str) -> 
     except LookupError as exc:
         raise SerializationError(
             f"the recording of `{function}` holds a {serializer_id} payload of type "
-            f"{stored_type!r}, which cannot be found in this process: {exc}. memo_replay never "
+            f"{short_name(str(stored_type))}, which cannot be found in this process: {exc}. "
+            f"memo_replay never "
             f"imports modules named by a recording (that would run their code); import the "
             f"type before replaying (e.g. at the top of the module that defines `{function}`), "
             f"or re-record it with MEMO_MODE=record if it no longer exists."
         ) from None
+    except InvalidPayload as exc:
+        raise InvalidPayload(f"the recording of `{function}` cannot be read: {exc}") from None
     model = getattr(value, "__pydantic_generic_metadata__", {}).get("origin") or value
     if serializer_id != "typed" and (not isinstance(model, type) or (
         serializer_id == "pydantic" and not is_pydantic_model_class(model)
     ) or (serializer_id == "dataclass" and not dataclasses.is_dataclass(model))):
-        raise SerializationError(
-            f"the recording of `{function}` names {stored_type!r} as its {serializer_id} type, "
-            f"which is not one; re-record it with MEMO_MODE=record"
+        raise InvalidPayload(
+            f"the recording of `{function}` names {short_name(str(stored_type))} as its "
+            f"{serializer_id} type, which is not one"
         )
     return value
 

@@ -11,11 +11,12 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import math
 from typing import Any, ClassVar
 
 from memo_replay.optional_types import is_plain_ndarray, is_pydantic_model
 from memo_replay.project import module_name
-from memo_replay.serializers.base import PayloadKind
+from memo_replay.serializers.base import InvalidPayload, PayloadKind
 from memo_replay.serializers.typenames import imported_class
 
 
@@ -35,7 +36,16 @@ class JsonSerializer:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
     def loads(self, data: bytes | str) -> Any:
+        return _json_document(data)
+
+
+def _json_document(data: bytes | str) -> Any:
+    """``json.loads(data)``; nesting too deep for the interpreter is an :class:`InvalidPayload`
+    (the entry file itself may hold the payload as a string, which nothing parsed yet)."""
+    try:
         return json.loads(data)
+    except RecursionError:
+        raise InvalidPayload("the JSON payload is nested too deeply to be read") from None
 
 
 def _check_json_native(value: Any, where: str) -> None:
@@ -134,15 +144,84 @@ class NumpySerializer:
         return out.getvalue()
 
     def loads(self, data: bytes | str) -> Any:
-        import numpy
+        """The array, read only once its header is checked (:func:`npy_header`): nothing is
+        allocated beyond the data present, nothing but a plain ``.npy`` array is read."""
+        from numpy.lib import format as npy
 
         raw = data if isinstance(data, bytes) else data.encode()
-        return numpy.load(io.BytesIO(raw), allow_pickle=False)
+        npy_header(raw)
+        try:
+            return npy.read_array(io.BytesIO(raw), allow_pickle=False)
+        except (ValueError, TypeError, OverflowError, EOFError, OSError) as exc:
+            raise InvalidPayload(f"the .npy payload does not load ({exc})") from None
 
     @staticmethod
     def same(a: Any, b: Any) -> bool:
         """Bit-for-bit: the same dtype, shape and bytes (NaNs included)."""
         return bool(a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes())
+
+
+NPY_MAGIC = b"\x93NUMPY"
+MAX_NPY_HEADER = 10_000
+"""The longest ``.npy`` header read (numpy's own default bound)."""
+MAX_NPY_DIMENSIONS = 64
+"""numpy's limit on an array's number of dimensions."""
+
+
+def npy_header(raw: bytes) -> tuple[int, Any, tuple[int, ...], bool]:
+    """Check that ``raw`` is one plain ``.npy`` array — magic, version 1 to 3, a header that
+    is a literal dict of ``descr``, ``fortran_order`` and ``shape``, a dtype holding no Python
+    objects, and exactly as many data bytes as the shape and dtype declare — and return the
+    data offset, dtype, shape and order. Anything else (an ``.npz`` archive, a pickle, a header
+    declaring more data than there is) is an :class:`InvalidPayload`."""
+    import ast
+
+    from numpy.lib import format as npy
+
+    if raw[:4] == b"PK\x03\x04":
+        raise InvalidPayload("the numpy payload is an .npz archive, not one .npy array")
+    if raw[:len(NPY_MAGIC)] != NPY_MAGIC or len(raw) < len(NPY_MAGIC) + 2:
+        raise InvalidPayload("the numpy payload is not a .npy array (no .npy magic; a pickle or "
+                             "other data)")
+    version = (raw[6], raw[7])
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise InvalidPayload(f"the .npy payload has unknown format version {version}")
+    size_bytes = 2 if version == (1, 0) else 4
+    start = 8 + size_bytes
+    length = int.from_bytes(raw[8:start], "little")
+    if len(raw) < start or length > MAX_NPY_HEADER or start + length > len(raw):
+        raise InvalidPayload(f"the .npy header is truncated or longer than {MAX_NPY_HEADER} "
+                             f"bytes")
+    try:
+        text = raw[start:start + length].decode("utf-8" if version == (3, 0) else "latin1")
+        header = ast.literal_eval(text)
+    except (UnicodeDecodeError, ValueError, TypeError, SyntaxError, MemoryError,
+            RecursionError):
+        raise InvalidPayload("the .npy header is not a Python literal") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise InvalidPayload("the .npy header is not a dict of descr, fortran_order and shape")
+    shape, fortran = header["shape"], header["fortran_order"]
+    if type(fortran) is not bool:
+        raise InvalidPayload(f"the .npy header's fortran_order is {fortran!r}, not a bool")
+    if type(shape) is not tuple or len(shape) > MAX_NPY_DIMENSIONS or not all(
+            type(n) is int and n >= 0 for n in shape):
+        raise InvalidPayload(f"the .npy header's shape {str(shape)[:80]} is not a tuple of "
+                             f"at most {MAX_NPY_DIMENSIONS} non-negative ints")
+    try:
+        dtype = npy.descr_to_dtype(header["descr"])
+    except Exception:  # numpy's many ways of refusing a dtype description
+        raise InvalidPayload(f"the .npy header's dtype {str(header['descr'])[:80]} is not a "
+                             f"numpy dtype") from None
+    if dtype.hasobject:
+        raise InvalidPayload(f"the .npy payload has dtype {dtype}, which holds Python objects "
+                             f"(read only by unpickling)")
+    declared = math.prod(shape) * dtype.itemsize
+    present = len(raw) - start - length
+    if declared != present:
+        raise InvalidPayload(f"the .npy header declares shape {shape} of {dtype} "
+                             f"({declared} bytes), but the payload holds {present} bytes of "
+                             f"data")
+    return start + length, dtype, shape, fortran
 
 
 class PydanticSerializer:
@@ -248,15 +327,24 @@ class ExceptionSerializer:
             raise TypeError(f"expected an exception, got {type(value).__qualname__}")
         args = list(value.args) if is_json_native(list(value.args)) else [str(value)]
         kind = type(value)
-        return json.dumps({"type": f"{module_name(kind)}:{kind.__qualname__}", "args": args,
-                           "message": str(value)}, ensure_ascii=False, separators=(",", ":"))
+        name = f"{module_name(kind)}:{kind.__qualname__}"
+        if imported_class(name) is not kind:
+            raise TypeError(f"the exception type {name!r} cannot be found again by its name "
+                            f"(define it at module level)")
+        return json.dumps({"type": name, "args": args, "message": str(value)},
+                          ensure_ascii=False, separators=(",", ":"))
 
     def loads(self, data: bytes | str) -> BaseException:
-        document = json.loads(data)
+        document = _json_document(data)
+        if not isinstance(document, dict) or not isinstance(document.get("type"), str) \
+                or not isinstance(document.get("args"), list) \
+                or not isinstance(document.get("message"), str):
+            raise InvalidPayload("the exception payload is not an object with a `type` string, "
+                                 "an `args` list and a `message` string")
         kind = imported_class(document["type"])
         if not (isinstance(kind, type) and issubclass(kind, BaseException)):
-            raise ValueError(f"the recorded exception type {document['type']!r} is not an "
-                             f"exception imported in this process")
+            raise InvalidPayload(f"the recorded exception type {document['type'][:120]!r} is "
+                                 f"not an exception class imported in this process")
         try:
             error = kind(*document["args"])
             if str(error) == document["message"]:
