@@ -59,6 +59,10 @@ _FOUND = Found.FOUND  # bound once: every hit is one (an enum member lookup cost
 class Replayer:
     """Looks up one function's recordings and decodes them."""
 
+    UNASKED_EXCEPTION = ("holds a recorded exception, but the function does not record "
+                         "exceptions (@recorded(record_exceptions=True)): it is never raised. "
+                         "If record_exceptions was turned off, re-record or delete it")
+
     def __init__(self, subject: Subject) -> None:
         self.subject = subject
         self.function = subject.id  # bound once: every lookup names it
@@ -70,6 +74,8 @@ class Replayer:
             hit = store.lookup(self.function, key)
             if hit is None:
                 return _ABSENT
+            if hit.payload.serializer == EXCEPTION and not self.subject.options.record_exceptions:
+                raise CorruptEntry(store.entry_path(self.function, key), self.UNASKED_EXCEPTION)
             serializer = self.serializer_for(hit.payload)
             if serializer.version != hit.payload.serializer_version:
                 return Lookup(Found.SERIALIZER_CHANGED, hit)

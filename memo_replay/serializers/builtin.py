@@ -342,9 +342,11 @@ class ExceptionSerializer:
             raise InvalidPayload("the exception payload is not an object with a `type` string, "
                                  "an `args` list and a `message` string")
         kind = imported_class(document["type"])
-        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+        if not (isinstance(kind, type) and issubclass(kind, Exception)):
+            # Only Exception subclasses are ever recorded: never SystemExit, KeyboardInterrupt
+            # or GeneratorExit, which would end a CI run (with status 0) or a loop.
             raise InvalidPayload(f"the recorded exception type {document['type'][:120]!r} is "
-                                 f"not an exception class imported in this process")
+                                 f"not an Exception class imported in this process")
         try:
             error = kind(*document["args"])
             if str(error) == document["message"]:

@@ -500,3 +500,68 @@ def test_a_malformed_exception_payload_is_a_corrupt_entry(
     with pytest.raises(ValueError, match="boom 2"):  # the other entry replays its exception
         failing(2)
     assert real_calls == []
+
+
+# -- recorded exceptions: only for functions that opted in, only Exception subclasses ---------
+
+
+def _plant_exception(path: Path, document: dict[str, Any]) -> None:
+    """Make the entry a recorded exception (serializer `exception`), checksum included."""
+    _plant_json(path, document)
+
+    def change(entry: dict[str, Any]) -> None:
+        entry["result"].update(serializer="exception", serializer_version=registry.resolve(
+            "exception", None, None, function="f", annotation=None,
+            pickle_allowed=False).version, type=None)
+
+    _rewrite(path, change)
+
+
+@pytest.mark.parametrize("document", [
+    {"type": "builtins:SystemExit", "args": [0], "message": "0"},
+    {"type": "builtins:ValueError", "args": ["planted"], "message": "planted"},
+], ids=["SystemExit", "ValueError"])
+def test_an_exception_for_a_function_that_never_opted_in_is_refused(
+        monkeypatch: pytest.MonkeyPatch, store: Store, document: dict[str, Any]) -> None:
+    _record(monkeypatch, listing, 2, 3)
+    path = _entry(store, listing, 2)
+    _plant_exception(path, document)
+    error = _refused(monkeypatch, listing, 2, path)  # not raised: a CorruptEntry instead
+    assert "record_exceptions=True" in error.reason
+    _still_replays(monkeypatch, listing, 3, [0, 1, 2])
+    _rerecorded_in_auto(monkeypatch, store, listing, 2, [0, 1])
+
+
+@pytest.mark.parametrize("name", ["SystemExit", "KeyboardInterrupt", "GeneratorExit"])
+def test_only_exception_subclasses_are_ever_raised_by_a_replay(
+        monkeypatch: pytest.MonkeyPatch, store: Store, name: str) -> None:
+    """Even for a function that records exceptions: recording never stores a BaseException
+    that is not an Exception, so one in an entry was planted."""
+    monkeypatch.setenv("MEMO_MODE", "record")
+    with pytest.raises(ValueError, match="boom 1"):
+        failing(1)
+    real_calls.clear()
+    path = _entry(store, failing, 1)
+    _plant_exception(path, {"type": f"builtins:{name}", "args": [0], "message": "0"})
+    error = _refused(monkeypatch, failing, 1, path)
+    assert "not an Exception class" in error.reason
+
+
+def test_a_planted_system_exit_never_ends_a_ci_script_with_status_0(project: Any) -> None:
+    """The reproduction of issue 14, item 3, end to end in a real process: a script whose
+    recorded function never opted into recording exceptions."""
+    project.write("app.py", """
+        from memo_replay import recorded
+
+        @recorded
+        def answer(n: int) -> int:
+            return n * 2
+    """)
+    project.run("import app; app.answer(21)", mode="record")
+    [path] = [p for p in (project.root / "fixtures_store").glob("*/*.json")]
+    _plant_exception(path, {"type": "builtins:SystemExit", "args": [0], "message": "0"})
+    run = project.run("import app; app.answer(21); print('the checks ran')", mode="replay",
+                      check=False)
+    assert run.returncode == 1
+    assert "CorruptEntry" in run.stderr
+    assert "record_exceptions=True" in run.stderr
