@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay import __version__
-from memo_replay.errors import CorruptEntry, UnsupportedFormat
+from memo_replay.errors import CorruptEntry, MemoReplayError, UnsupportedFormat
 from memo_replay.keys.components import Components
 from memo_replay.keys.observed import Observed
 from memo_replay.serializers import PayloadKind, Serializer, SerializerOption, registry
@@ -207,8 +207,14 @@ class Entry:
         return Path(self.location)
 
     def load(self, serializer: SerializerOption = None) -> Any:
-        """The recorded result, rebuilt by its serializer (the same type that was recorded)."""
-        return self.payload.load(serializer, function=self.function)
+        """The recorded result, rebuilt by its serializer (the same type that was recorded);
+        a payload that does not load is a :class:`CorruptEntry` naming the entry."""
+        try:
+            return self.payload.load(serializer, function=self.function)
+        except MemoReplayError:
+            raise
+        except (ValueError, TypeError, RecursionError) as exc:  # a validation error, say
+            raise CorruptEntry(self.location, f"its payload does not load ({exc})") from exc
 
     @property
     def source(self) -> str:

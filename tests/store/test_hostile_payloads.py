@@ -565,3 +565,18 @@ def test_a_planted_system_exit_never_ends_a_ci_script_with_status_0(project: Any
     assert run.returncode == 1
     assert "CorruptEntry" in run.stderr
     assert "record_exceptions=True" in run.stderr
+
+
+def test_entry_load_of_a_payload_that_fails_validation_is_a_corrupt_entry(
+        monkeypatch: pytest.MonkeyPatch, store: Store) -> None:
+    """The public API too: `Entry.load()` of a well-formed entry whose payload does not
+    validate (checksum recomputed) raises CorruptEntry naming the entry, not pydantic's error."""
+    _record(monkeypatch, item, 1)
+    path = _entry(store, item, 1)
+    _plant_json(path, {"name": ["not", "a", "string"]})
+    entry = store.get(path.stem)
+    assert entry is not None
+    with pytest.raises(CorruptEntry) as info:
+        entry.load()
+    assert info.value.path == path
+    _refused(monkeypatch, item, 1, path)
