@@ -79,6 +79,13 @@ class SerializationError(MemoReplayError, TypeError):
     """A result cannot be serialized (or deserialized) faithfully; nothing was written."""
 
 
+class InvalidPayload(SerializationError, ValueError):
+    """A stored payload or type name that no serializer ever wrote: refused before anything is
+    allocated, imported or built from it (a ``.npy`` header declaring more data than there is,
+    an ``.npz`` archive, a ``result.type`` naming a function). The replayer reports it as a
+    :class:`~memo_replay.errors.CorruptEntry` naming the entry."""
+
+
 class CorruptEntry(MemoReplayError):
     """An entry file is truncated, edited, unreadable or from an unknown format version.
 

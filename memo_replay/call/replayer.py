@@ -16,6 +16,7 @@ from memo_replay.call.plan import Found
 from memo_replay.errors import (
     CorruptEntry,
     ExpiredRecording,
+    InvalidPayload,
     MemoReplayError,
     ReplayMiss,
     SerializationError,
@@ -87,8 +88,6 @@ class Replayer:
         except UnsupportedFormat as exc:
             return Lookup(Found.NEWER_FORMAT, error=exc)
         except (CorruptEntry, SerializationError) as exc:
-            from memo_replay.serializers.base import InvalidPayload  # (an error path only)
-
             if isinstance(exc, InvalidPayload):  # a payload or type name no serializer wrote
                 error = CorruptEntry(store.entry_path(self.function, key), str(exc))
                 error.__cause__ = exc

@@ -17,9 +17,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from memo_replay.errors import InvalidOption, SerializationError
+from memo_replay.errors import InvalidOption, InvalidPayload, SerializationError
 from memo_replay.optional_types import is_plain_ndarray, is_pydantic_model_class
-from memo_replay.serializers.base import InvalidPayload, PayloadKind, Serializer
+from memo_replay.serializers.base import PayloadKind, Serializer
 from memo_replay.serializers.builtin import (
     BytesSerializer,
     DataclassSerializer,

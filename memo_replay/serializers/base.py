@@ -10,16 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from memo_replay.errors import SerializationError
-
 PayloadKind = Literal["json", "text", "binary"]
-
-
-class InvalidPayload(SerializationError, ValueError):
-    """A stored payload or type name that no serializer ever wrote: refused before anything is
-    allocated, imported or built from it (a ``.npy`` header declaring more data than there is,
-    an ``.npz`` archive, a ``result.type`` naming a function). The replayer reports it as a
-    :class:`~memo_replay.errors.CorruptEntry` naming the entry."""
 
 
 @runtime_checkable

@@ -14,9 +14,10 @@ import json
 import math
 from typing import Any, ClassVar
 
+from memo_replay.errors import InvalidPayload
 from memo_replay.optional_types import is_plain_ndarray, is_pydantic_model
 from memo_replay.project import module_name
-from memo_replay.serializers.base import InvalidPayload, PayloadKind
+from memo_replay.serializers.base import PayloadKind
 from memo_replay.serializers.typenames import imported_class
 
 

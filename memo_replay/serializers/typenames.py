@@ -24,8 +24,8 @@ import types
 import typing
 from typing import Any
 
+from memo_replay.errors import InvalidPayload
 from memo_replay.project import main_module_name, module_name
-from memo_replay.serializers.base import InvalidPayload
 
 _NONE = "builtins:NoneType"
 _ELLIPSIS = "..."
