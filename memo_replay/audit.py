@@ -1,26 +1,38 @@
 """Which recordings no longer serve: stale, gone, expired, and leftovers of killed recorders.
 
-Auditing imports the recorded functions (the project root is put on ``sys.path``) and compares
-each entry's code fingerprint with the current code. It is deliberately conservative, because
-:meth:`Store.prune` deletes what it finds:
+Auditing imports the recorded functions and compares each entry's code fingerprint with the
+current code. It is deliberately conservative, because :meth:`Store.prune` deletes what it finds:
 
 - **stale**: the function exists and is recorded, but its code fingerprint changed;
 - **gone**: the function's module imports, but no longer defines the function (or it is no
   longer ``@recorded``); or the module is missing from a package that still imports;
 - **unchecked**: anything that cannot be checked — a module that fails to import (a missing
   dependency, a syntax error, the project not on the path), a function defined inside another
-  function. These are reported and never pruned.
+  function, or a module auditing refuses to import. These are reported and never pruned.
+
+A store is untrusted input (a pull request can change it), so the ``function`` field of an entry
+never decides on its own what is imported. A module is imported only when its name resolves,
+*before anything is imported*, to a source file of the project — ``a/b/c.py`` or
+``a/b/c/__init__.py`` under the project root or its ``src/``, a regular file (not a symlink)
+inside the project and outside the store, virtual environments, ``site-packages``,
+``node_modules`` and hidden directories — and the import system would load exactly that file.
+Standard-library and installed modules, and modules already imported from outside the project,
+are never imported for a recording: their entries are unchecked.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
+import os
+import stat
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from memo_replay.store.entry import Entry
@@ -55,10 +67,12 @@ class Audit:
 
 def audit(store: Store, entries: Iterable[Entry] | None = None, *,
           now: float | None = None) -> Audit:
-    """Classify every entry of ``store`` (imports the recorded functions)."""
+    """Classify every entry of ``store``; imports the modules of the recorded functions that
+    are source files of the project (see the module's docstring), nothing else."""
     from memo_replay.project import find_root, project_config
 
     root = find_root(store.path.resolve())
+    project = _Project(root.resolve(), store.path.resolve())
     _importable_from(root)
     config_ttl = project_config(root).ttl
     now = time.time() if now is None else now
@@ -66,7 +80,7 @@ def audit(store: Store, entries: Iterable[Entry] | None = None, *,
     result = Audit()
     for entry in store.entries() if entries is None else entries:
         if entry.function not in resolved:
-            resolved[entry.function] = _resolve(entry.function)
+            resolved[entry.function] = _resolve(entry.function, project)
         memo, problem, detail = resolved[entry.function]
         finding = _finding(entry, memo, problem, detail)
         if finding is not None:
@@ -99,45 +113,246 @@ def _finding(entry: Entry, memo: Memo[Any, Any] | None, problem: Reason | None,
     return None
 
 
-def _resolve(function: str) -> tuple[Memo[Any, Any] | None, Reason | None, str]:
+def _resolve(function: str, project: _Project
+             ) -> tuple[Memo[Any, Any] | None, Reason | None, str]:
     """The function's current ``Memo``, or why there is none."""
     from memo_replay.decorator import Memo
 
     parts = function.split(".")
     if "<locals>" in parts:
         return None, "unchecked", f"`{function}` is defined inside a function; not importable"
-    for split in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:split])
+    refused = _refusal(parts, function, project)
+    if refused is not None:
+        return None, "unchecked", refused
+    levels, blocked = _locate(parts, project)
+    if blocked is not None:  # deeper than `levels`, the name leads to a file never imported
+        return None, "unchecked", f"not imported: {blocked}"
+    if not levels:
+        return None, "unchecked", _not_found(parts, function, project)
+    module_name = levels[-1].name
+    try:
+        module = _import(levels, project)
+    except _Refused as exc:
+        return None, "unchecked", f"not imported: {exc}"
+    except (Exception, SystemExit) as exc:  # a script without a __main__ guard may exit
+        return None, "unchecked", f"importing `{module_name}` failed: " \
+                                  f"{exc.__class__.__name__}: {exc}"
+    value: Any = module
+    attributes = parts[len(levels):]
+    for attr in attributes:
+        value = getattr(value, attr, _MISSING)
+        if value is _MISSING:
+            return None, "gone", f"`{module_name}` no longer defines `{'.'.join(attributes)}`"
+    memo = getattr(value, "memo", None)
+    if not isinstance(memo, Memo):
+        return None, "gone", f"`{function}` is no longer @recorded"
+    return memo, None, ""
+
+
+# -- what may be imported ---------------------------------------------------------------------
+
+_NOT_SOURCE = frozenset({"venv", "site-packages", "dist-packages", "node_modules",
+                         "__pycache__"})
+"""Directories of a project whose files are never its source (hidden ones neither)."""
+
+
+@dataclass(frozen=True)
+class _Project:
+    root: Path
+    """The project root, resolved."""
+    store: Path
+    """The store directory, resolved."""
+
+    def excludes(self, path: str | os.PathLike[str]) -> str | None:
+        """Why ``path`` is not source code of the project, or None when it is."""
         try:
-            # Project code runs on import; what it prints must not corrupt `--json` output.
-            with contextlib.redirect_stdout(sys.stderr):
-                module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-                continue  # no such module: maybe the qualname is longer (Class.method)
-            return None, "unchecked", f"importing `{module_name}` failed: {exc}"
-        except (Exception, SystemExit) as exc:  # a script without a __main__ guard may exit
-            return None, "unchecked", f"importing `{module_name}` failed: " \
-                                      f"{exc.__class__.__name__}: {exc}"
-        value: Any = module
-        for attr in parts[split:]:
-            value = getattr(value, attr, _MISSING)
-            if value is _MISSING:
-                return None, "gone", f"`{module_name}` no longer defines " \
-                                     f"`{'.'.join(parts[split:])}`"
-        memo = getattr(value, "memo", None)
-        if not isinstance(memo, Memo):
-            return None, "gone", f"`{function}` is no longer @recorded"
-        return memo, None, ""
-    return None, "unchecked", f"no module of `{function}` can be imported (run from the " \
-                              f"project root, or install the project)"
+            resolved = Path(path).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            return f"{os.fspath(path)!r} cannot be resolved ({exc})"
+        if not resolved.is_relative_to(self.root):
+            return f"{str(resolved)!r} is outside the project ({self.root})"
+        if resolved.is_relative_to(self.store):
+            return f"{str(resolved)!r} is inside the store"
+        for part in resolved.relative_to(self.root).parts:
+            if part in _NOT_SOURCE or part.startswith("."):
+                return f"{str(resolved)!r} is in `{part}`, not project source"
+        return None
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One level of a dotted module name and the file (or namespace directory) it is."""
+
+    name: str
+    path: Path
+    namespace: bool = False
+
+
+class _Refused(Exception):
+    """A module auditing will not import (the message says why)."""
+
+
+def _refusal(parts: list[str], function: str, project: _Project) -> str | None:
+    """Why the modules of ``function`` are never imported, decided from its name alone."""
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        return f"`{function}` is not a `module.qualname`; nothing imported"
+    top = parts[0]
+    if top == "__main__":
+        return f"`{function}` was recorded in a script run as __main__ (`python -c`, or a " \
+               f"script outside the project); nothing imported"
+    if top in sys.stdlib_module_names:
+        return f"`{top}` is a standard-library module; a recording never makes memo-replay " \
+               f"import it"
+    loaded = sys.modules.get(top)
+    if loaded is not None and (why := _foreign(loaded, None, project)) is not None:
+        return f"`{top}` is already imported from outside the project ({why}); not checked"
+    return None
+
+
+def _not_found(parts: list[str], function: str, project: _Project) -> str:
+    """Why no module of ``function`` is a source file of the project."""
+    try:
+        spec = importlib.util.find_spec(parts[0])  # a top-level name: finds, imports nothing
+    except (Exception, SystemExit):
+        spec = None
+    where = None if spec is None else _location(spec)
+    if where is not None:
+        return f"`{parts[0]}` is imported from {str(where)!r}, not from a source file of " \
+               f"the project; a recording never makes memo-replay import it"
+    return f"no module of `{function}` can be imported: no `{parts[0]}.py` or `{parts[0]}/` " \
+           f"in {project.root} or its src/ (run from the project root, or install the project)"
+
+
+def _locate(parts: list[str], project: _Project) -> tuple[list[_Level], str | None]:
+    """The longest leading part of ``parts`` (all but the last, a function's name) that names
+    project source files, level by level — found on disk, without importing anything — and,
+    when the next level exists but is refused (a symlink, not a regular file, not project
+    source), why. A directory with ``__init__.py`` is a package, else ``<name>.py`` a module,
+    else a directory a namespace package: the order of Python's own path finder."""
+    best: tuple[list[_Level], str | None] = ([], None)
+    for base in (project.root, project.root / "src"):
+        levels: list[_Level] = []
+        blocked = None
+        directory = base
+        for i, part in enumerate(parts[:-1]):
+            name = ".".join(parts[: i + 1])
+            package = directory / part
+            if _source_file(package / "__init__.py", project) is None:
+                levels.append(_Level(name, package / "__init__.py"))
+            elif _source_file(directory / f"{part}.py", project) is None:
+                levels.append(_Level(name, directory / f"{part}.py"))
+                break  # a module: nothing below it
+            elif _source_directory(package, project) is None:
+                levels.append(_Level(name, package, namespace=True))
+            else:
+                blocked = next((f"`{name}` would be {str(path)!r}, {why}" for path, why in (
+                    (package / "__init__.py", _source_file(package / "__init__.py", project)),
+                    (directory / f"{part}.py", _source_file(directory / f"{part}.py", project)),
+                    (package, _source_directory(package, project)),
+                ) if why is not None and os.path.lexists(path)), None)
+                break
+            directory = package
+        if len(levels) > len(best[0]) or (len(levels) == len(best[0]) and best[1] is None):
+            best = (levels, blocked)
+    return best
+
+
+def _source_file(path: Path, project: _Project) -> str | None:
+    """Why ``path`` is not a source file of the project (None when it is one: a regular file,
+    not a symlink, inside the project and outside the store and environments)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return "missing"
+    if stat.S_ISLNK(mode):
+        return "a symlink (never followed)"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    return project.excludes(path)
+
+
+def _source_directory(path: Path, project: _Project) -> str | None:
+    """Why ``path`` is not a directory of the project's source (None when it is one)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return "missing"
+    if stat.S_ISLNK(mode):
+        return "a symlink (never followed)"
+    if not stat.S_ISDIR(mode):
+        return "not a directory"
+    return project.excludes(path)
+
+
+def _import(levels: list[_Level], project: _Project) -> ModuleType:
+    """Import ``levels`` in order, each only after checking that the import system would load
+    exactly the file found on disk (or that it is already loaded from the project)."""
+    module: ModuleType | None = None
+    for level in levels:
+        loaded = sys.modules.get(level.name)
+        if loaded is not None:
+            why = _foreign(loaded, level, project)
+            if why is not None:
+                raise _Refused(f"`{level.name}` is already imported from outside the project "
+                               f"({why})")
+            module = loaded
+            continue
+        spec = importlib.util.find_spec(level.name)  # its parent is imported: finds, no more
+        where = None if spec is None else _location(spec)
+        if spec is None or where is None or not _same(spec, level):
+            raise _Refused(f"`{level.name}` would be imported from "
+                           f"{'nowhere' if where is None else repr(str(where))}, not from "
+                           f"{str(level.path)!r}")
+        # Project code runs on import; what it prints must not corrupt `--json` output.
+        with contextlib.redirect_stdout(sys.stderr):
+            module = importlib.import_module(level.name)
+    assert module is not None
+    return module
+
+
+def _location(spec: importlib.machinery.ModuleSpec) -> Path | None:
+    """The file a spec loads, or a namespace package's first directory."""
+    if spec.origin is not None and spec.has_location:
+        return Path(spec.origin)
+    locations = list(spec.submodule_search_locations or ())
+    return Path(locations[0]) if locations else None
+
+
+def _same(spec: importlib.machinery.ModuleSpec, level: _Level) -> bool:
+    """True when ``spec`` loads ``level``'s file (or, for a namespace package, searches its
+    directory)."""
+    try:
+        if level.namespace:
+            return not spec.has_location and any(Path(p).resolve() == level.path.resolve()
+                                                 for p in spec.submodule_search_locations or ())
+        return spec.has_location and spec.origin is not None \
+            and Path(spec.origin).resolve() == level.path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def _foreign(module: ModuleType, level: _Level | None, project: _Project) -> str | None:
+    """Why an imported module is not project source, or None when it is (a namespace package
+    is when one of its directories is ``level``'s)."""
+    file = getattr(module, "__file__", None)
+    if isinstance(file, str):
+        return project.excludes(file)
+    paths = [p for p in getattr(module, "__path__", None) or () if isinstance(p, str)]
+    if level is not None and level.namespace:
+        if any(Path(p).resolve() == level.path.resolve() for p in paths):
+            return None
+    elif paths and all(project.excludes(p) is None for p in paths):
+        return None
+    return f"`{module.__name__}` has no source file in the project"
 
 
 def _importable_from(root: Path) -> None:
-    """Put the project (and a ``src/`` layout) on ``sys.path`` so its modules import."""
-    for directory in (root / "src", root):
+    """Make the project's modules (and a ``src/`` layout's) importable, *after* everything
+    else on ``sys.path``: a project file never shadows the standard library or an installed
+    package for imports that run later in this process."""
+    for directory in (root, root / "src"):
         if directory.is_dir() and str(directory) not in sys.path:
-            sys.path.insert(0, str(directory))
+            sys.path.append(str(directory))
 
 
 _MISSING = object()

@@ -1,23 +1,33 @@
 """``memo-replay`` (also ``python -m memo_replay``): look after a store from the shell.
 
 Exit codes: 0 success; 1 the command found something: problems (``verify``), files to prune
-(``prune`` without ``--yes``), differences (``diff``) or no such entry (``show``); 2 bad usage,
-an unknown key given to ``diff``, or an unusable store.
+(``prune`` without ``--yes``), differences (``diff``), no such entry or a damaged one (``show``);
+2 bad usage, an unknown or damaged key given to ``diff``, or an unusable store.
+
+A store is untrusted input: every field printed from it goes through
+:func:`~memo_replay.text.printable` (``--json`` output through
+:func:`~memo_replay.text.json_printable`), so an entry cannot write terminal escape sequences,
+and a file name that is not UTF-8 prints as ``\\xNN``. Only ``--stale``/``--expired`` import
+code (see :mod:`memo_replay.audit`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from memo_replay.errors import MemoReplayError
+from memo_replay.errors import CorruptEntry, MemoReplayError
 from memo_replay.store import Entry, Store
 from memo_replay.store.entry import timestamp
-from memo_replay.text import when
+from memo_replay.text import json_printable, printable, when
+
+if TYPE_CHECKING:
+    from memo_replay.audit import Finding
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -28,13 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    try:
-        return int(args.run(args))
-    except MemoReplayError as exc:
-        print(f"memo-replay: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BrokenPipeError:  # `memo-replay ls | head`
-        return EXIT_OK
+    with _escaped_log_messages():
+        try:
+            return int(args.run(args))
+        except MemoReplayError as exc:
+            print(f"memo-replay: {_lines(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        except BrokenPipeError:  # `memo-replay ls | head`
+            return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--expired", action="store_true", help="only entries past their ttl")
     show = command("show", "show one recording: metadata, arguments and payload", _show)
     show.add_argument("key", help="the entry's key (a unique prefix is enough)")
-    command("stats", "entries, bytes and ages per function", _stats)
+    stats = command("stats", "entries, bytes and ages per function", _stats)
+    stats.add_argument("--stale", action="store_true",
+                       help="also count stale and unchecked entries per function (imports "
+                            "the project's recorded modules; see docs/security.md)")
     command("verify", "check every entry's integrity; exit 1 when something is wrong", _verify)
     prune = command("prune", "remove stale, expired or leftover files (lists them unless --yes)",
                     _prune)
@@ -69,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--expired", action="store_true", help="entries past their ttl")
     prune.add_argument("--orphans", action="store_true",
                        help="temporary files left by interrupted recordings")
+    prune.add_argument("--older-than", default="1h", metavar="AGE",
+                       help="with --orphans: only files older than this (default 1h; e.g. 90s, "
+                            "30m, 2d; 0 for any age): younger ones may belong to a recording in "
+                            "flight")
     mode = prune.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true",
                       help="only list what would be removed (the default); exit 1 if anything")
@@ -101,6 +119,8 @@ def _ls(args: argparse.Namespace) -> int:
         wanted = {f.path for f in (report.stale if args.stale else [])} | \
             {f.path for f in (report.expired if args.expired else [])}
         entries = [e for e in entries if e.path in wanted]
+        _warn_unchecked([f for f in report.unchecked
+                         if args.function is None or f.function == args.function])
     if args.json:
         _print_json([_summary(e) for e in entries])
         return EXIT_OK
@@ -112,53 +132,72 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    entry = resolve_store(args.store).get(args.key)
-    if entry is None:
-        print(f"memo-replay: no single recording with key {args.key!r} "
-              f"(none, or the prefix is ambiguous)", file=sys.stderr)
+    try:
+        entry = resolve_store(args.store).get(args.key)
+        if entry is None:
+            print(f"memo-replay: no single recording with key {printable(repr(args.key))} "
+                  f"(none, or the prefix is ambiguous)", file=sys.stderr)
+            return EXIT_PROBLEMS
+        _show_entry(entry, as_json=args.json)
+    except CorruptEntry as exc:  # damaged: a problem found, like `verify` reports it
+        print(f"memo-replay: {_lines(exc)}", file=sys.stderr)
         return EXIT_PROBLEMS
+    except RecursionError:
+        print(f"memo-replay: recording {printable(repr(args.key))} is nested too deeply to "
+              f"show; `memo-replay verify` checks it, re-record or delete it", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
+def _show_entry(entry: Entry, *, as_json: bool) -> None:
     payload = entry.payload.embedded()
-    if args.json:
+    if as_json:
         _print_json({**_summary(entry), "components": entry.components.document(),
                      "observed": None if entry.observed is None else entry.observed.document(),
                      "payload": payload,
                      "payload_file": entry.payload_file})
-        return EXIT_OK
-    code = entry.components.code
-    print(f"key          {entry.key}\nfunction     {entry.function}\nfile         {entry.path}")
-    print(f"recorded     {when(entry.recorded_at)}  (the call took {entry.duration_s:.3f} s)")
-    print(f"serializer   {entry.serializer} v{entry.payload.serializer_version}"
-          f"{'  type ' + entry.payload.type if entry.payload.type else ''}  {_size(entry.size)}")
-    print(f"code         {code.hash} ({code.kind}), "
-          f"{len(code.helpers)} helpers, {len(code.constants)} constants")
-    print("arguments")
-    for name, value in entry.arguments.items():
-        print(f"  {name} = {json.dumps(value, ensure_ascii=False)}")
-    for path, digest in entry.files.items():
-        print(f"file         {path}  {digest}")
+        return
+    p, code = printable, entry.components.code
+    lines = [f"key          {p(entry.key)}", f"function     {p(entry.function)}",
+             f"file         {p(entry.path)}",
+             f"recorded     {when(entry.recorded_at)}  (the call took {entry.duration_s:.3f} s)",
+             f"serializer   {p(entry.serializer)} v{entry.payload.serializer_version}"
+             f"{'  type ' + p(entry.payload.type) if entry.payload.type else ''}  "
+             f"{_size(entry.size)}",
+             f"code         {p(code.hash)} ({p(code.kind)}), "
+             f"{len(code.helpers)} helpers, {len(code.constants)} constants",
+             "arguments"]
+    lines += [f"  {p(name)} = {p(json.dumps(value, ensure_ascii=False))}"
+              for name, value in entry.arguments.items()]
+    lines += [f"file         {p(path)}  {p(digest)}" for path, digest in entry.files.items()]
     if entry.observed is not None:
         from memo_replay.keys.observed import iter_lines
 
-        for line in iter_lines(entry.observed):
-            print(line)
-    print("payload")
+        lines += [p(line) for line in iter_lines(entry.observed)]
+    lines.append("payload")
     if isinstance(entry.payload.data, bytes):  # binary: a summary, not a screenful of base64
-        where = f"in {entry.payload_file}" if entry.payload_file else "base64 in the entry"
+        where = f"in {p(entry.payload_file)}" if entry.payload_file else "base64 in the entry"
         text = f"{_size(entry.size)} of binary data ({where}), starting " \
                f"{entry.payload.data[:16].hex(' ')}"
     else:
         text = payload if isinstance(payload, str) else json.dumps(payload, indent=2,
                                                                   ensure_ascii=False)
-    print("\n".join("  " + line for line in text.splitlines()))
-    return EXIT_OK
+    lines += ["  " + p(line) for line in text.splitlines()]
+    print("\n".join(lines))  # built first: a payload too deep to print prints nothing
 
 
 def _stats(args: argparse.Namespace) -> int:
     store = resolve_store(args.store)
     stats = store.stats()
     stale: dict[str, int] = {}
-    for finding in store.audit().stale:
-        stale[finding.function or "?"] = stale.get(finding.function or "?", 0) + 1
+    unchecked: dict[str, int] = {}
+    if args.stale:  # only then: counting stale entries imports the project's modules
+        report = store.audit()
+        for finding in report.stale:
+            stale[finding.function or "?"] = stale.get(finding.function or "?", 0) + 1
+        for finding in report.unchecked:
+            unchecked[finding.function or "?"] = unchecked.get(finding.function or "?", 0) + 1
+        _warn_unchecked(report.unchecked)
     if args.json:
         _print_json({
             "store": str(store.path), "entries": stats.entries, "bytes": stats.bytes,
@@ -167,16 +206,20 @@ def _stats(args: argparse.Namespace) -> int:
                                  "oldest": f.oldest and timestamp(f.oldest),
                                  "newest": f.newest and timestamp(f.newest),
                                  "serializers": dict(f.serializers),
-                                 "stale": stale.get(name, 0)}
+                                 "stale": stale.get(name, 0) if args.stale else None,
+                                 "unchecked": unchecked.get(name, 0) if args.stale else None}
                           for name, f in stats.functions.items()},
         })
         return EXIT_OK
-    rows = [(name, str(f.entries), str(stale.get(name, 0)), _size(f.bytes),
-             when(f.oldest), when(f.newest),
+    rows = [(name, str(f.entries),
+             *((str(stale.get(name, 0)), str(unchecked.get(name, 0))) if args.stale else ()),
+             _size(f.bytes), when(f.oldest), when(f.newest),
              ", ".join(f"{k}×{v}" for k, v in f.serializers.items()))
             for name, f in stats.functions.items()]
-    _table(("FUNCTION", "ENTRIES", "STALE", "SIZE", "OLDEST", "NEWEST", "SERIALIZERS"), rows)
-    print(f"{stats.entries} recordings, {_size(stats.bytes)} in {store.path}"
+    _table(("FUNCTION", "ENTRIES", *(("STALE", "UNCHECKED") if args.stale else ()), "SIZE",
+            "OLDEST", "NEWEST", "SERIALIZERS"), rows)
+    plural = "s" if stats.entries != 1 else ""
+    print(f"{stats.entries} recording{plural}, {_size(stats.bytes)} in {printable(store.path)}"
           + (f"; {stats.problems} damaged (run `memo-replay verify`)" if stats.problems else ""))
     return EXIT_OK
 
@@ -189,9 +232,11 @@ def _verify(args: argparse.Namespace) -> int:
                      for p in problems])
     else:
         for p in problems:
-            print(f"{p.kind:>10}  {p.path}\n            {p.message}; fix: {p.fix}")
-        print(f"{store.path}: " + (f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-                                   if problems else "every entry is intact"))
+            print(f"{printable(p.kind):>10}  {printable(p.path)}\n"
+                  f"            {printable(p.message)}; fix: {printable(p.fix)}")
+        print(f"{printable(store.path)}: " + (
+            f"{len(problems)} problem{'s' if len(problems) != 1 else ''}" if problems
+            else "every entry is intact"))
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
@@ -200,9 +245,13 @@ def _prune(args: argparse.Namespace) -> int:
         print("memo-replay prune: say what to prune: --stale, --expired and/or --orphans",
               file=sys.stderr)
         return EXIT_USAGE
+    from memo_replay.config import parse_duration
+
+    older_than = 0.0 if args.older_than.strip() in ("0", "0s") else \
+        parse_duration(args.older_than, source="--older-than")
     store = resolve_store(args.store)
     findings = store.prune(stale=args.stale, expired=args.expired, orphans=args.orphans,
-                           dry_run=not args.yes)
+                           dry_run=not args.yes, older_than=older_than)
     if args.json:
         _print_json({"removed": bool(args.yes), "files": [
             {"path": str(f.path), "reason": f.reason, "detail": f.detail,
@@ -210,7 +259,8 @@ def _prune(args: argparse.Namespace) -> int:
     else:
         verb = "removed" if args.yes else "would remove"
         for f in findings:
-            print(f"{verb:>12}  {f.reason:<8} {f.path}\n              {f.detail}")
+            print(f"{verb:>12}  {f.reason:<8} {printable(f.path)}\n"
+                  f"              {printable(f.detail)}")
         total = f"{len(findings)} file{'s' if len(findings) != 1 else ''}"
         print(f"{total} removed" if args.yes else
               f"{total} to remove; run again with --yes to remove them" if findings else
@@ -219,7 +269,6 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from memo_replay.errors import CorruptEntry
     from memo_replay.project import find_root, project_config
     from memo_replay.secrets import scanner
 
@@ -231,28 +280,35 @@ def _scan(args: argparse.Namespace) -> int:
         path = Path(store.backend.where(name))
         try:
             entry = store.read(name)
-        except CorruptEntry:
-            # Damaged is `memo-replay verify`'s business, but a secret in it is still a leak.
-            try:
-                raw = store.backend.read(name)
-            except OSError:
-                continue
-            if raw is not None:
-                text = raw.decode("utf-8", errors="replace")
-                found += [(path, leak) for leak in check.scan_text(text, "the damaged entry")]
+            if entry is not None:
+                found += [(path, leak) for leak in check.scan(entry.arguments, entry.payload,
+                                                              entry.source)]
             continue
-        if entry is not None:
-            found += [(path, leak) for leak in check.scan(entry.arguments, entry.payload,
-                                                          entry.source)]
+        except CorruptEntry as exc:
+            reason = exc.reason
+        except RecursionError:  # read, but too deep for the scanner to walk
+            reason = "nested too deeply to scan field by field"
+        # Damaged is `memo-replay verify`'s business, but a secret in it is still a leak.
+        print(f"memo-replay scan: {printable(path)}: {printable(reason)}; scanned as raw text "
+              f"(run `memo-replay verify`)", file=sys.stderr)
+        try:
+            raw = store.backend.read(name)
+        except OSError:
+            continue
+        if raw is not None:
+            text = raw.decode("utf-8", errors="replace")
+            found += [(path, leak) for leak in check.scan_text(text, "the damaged entry")]
     if args.json:
         _print_json([{"path": str(path), "field": leak.field, "kind": leak.kind,
                       "excerpt": leak.excerpt} for path, leak in found])
     else:
         for path, leak in found:
-            print(f"{path}\n    {leak.field} contains {leak.kind} ({leak.excerpt})")
-        print(f"{store.path}: " + (f"{len(found)} secret-shaped string(s); rotate any real key "
-                                   f"(see docs/security.md), then delete or re-record the "
-                                   f"entries" if found else "no secret-shaped strings"))
+            print(f"{printable(path)}\n    {printable(leak.field)} contains "
+                  f"{printable(leak.kind)} ({printable(leak.excerpt)})")
+        print(f"{printable(store.path)}: " + (
+            f"{len(found)} secret-shaped string(s); rotate any real key (see "
+            f"docs/security.md), then delete or re-record the entries" if found
+            else "no secret-shaped strings"))
     return EXIT_PROBLEMS if found else EXIT_OK
 
 
@@ -263,7 +319,8 @@ def _diff(args: argparse.Namespace) -> int:
     first, second = store.get(args.key1), store.get(args.key2)
     if first is None or second is None:
         missing = args.key1 if first is None else args.key2
-        print(f"memo-replay diff: no single recording with key {missing!r}", file=sys.stderr)
+        print(f"memo-replay diff: no single recording with key {printable(repr(missing))}",
+              file=sys.stderr)
         return EXIT_USAGE
     differences = compare_entries(first, second)
     if args.json:
@@ -271,11 +328,11 @@ def _diff(args: argparse.Namespace) -> int:
             {"component": d.component, "name": d.name, "message": d.message, "detail": d.detail}
             for d in differences]})
     else:
-        print(f"{first.key} → {second.key}")
+        print(f"{printable(first.key)} → {printable(second.key)}")
         for d in differences:
-            print(f"  - {d.message}")
+            print(f"  - {printable(d.message)}")
             for line in d.detail.splitlines():
-                print(f"      {line}")
+                print(f"      {printable(line)}")
         if not differences:
             print("  the two recordings have the same key components")
         elif first.payload.checksum != second.payload.checksum:
@@ -292,6 +349,45 @@ def _demo(args: argparse.Namespace) -> int:
 # -- formatting ---------------------------------------------------------------------------------
 
 
+def _warn_unchecked(findings: Sequence[Finding]) -> None:
+    """Say on stderr which entries auditing could not check (they are never pruned), and why."""
+    if not findings:
+        return
+    why: dict[tuple[str, str], int] = {}
+    for f in findings:
+        why[f.function or "?", f.detail] = why.get((f.function or "?", f.detail), 0) + 1
+    print(f"memo-replay: {len(findings)} recording{'s' if len(findings) != 1 else ''} not "
+          f"checked (never pruned):", file=sys.stderr)
+    for (function, detail), count in why.items():
+        print(f"  {printable(function)} ({count}): {printable(detail)}", file=sys.stderr)
+
+
+def _lines(exc: BaseException) -> str:
+    """An error message for the terminal: every line escaped, the line breaks kept."""
+    return "\n".join(printable(line) for line in str(exc).split("\n"))
+
+
+@contextlib.contextmanager
+def _escaped_log_messages() -> Iterator[None]:
+    """While a command runs, warnings the store logs (a damaged entry names its file and says
+    what is wrong) go to stderr escaped, like everything else printed from a store."""
+    import logging
+
+    class Escaping(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return "\n".join(printable(line) for line in super().format(record).split("\n"))
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(Escaping("%(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("memo_replay")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _summary(entry: Entry) -> dict[str, Any]:
     return {"key": entry.key, "function": entry.function, "path": str(entry.path),
             "recorded_at": when(entry.recorded_at), "duration_s": entry.duration_s,
@@ -301,17 +397,25 @@ def _summary(entry: Entry) -> dict[str, Any]:
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    """``value`` as JSON; what a terminal would act on (controls, bidi overrides) and what
+    strict UTF-8 cannot encode (lone surrogates from file names) as ``\\uXXXX`` escapes."""
+    print(json_printable(json.dumps(value, indent=2, ensure_ascii=False, default=str)))
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
-    for row in (header, *rows):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+    cells = [[printable(c) for c in row] for row in (header, *rows)]
+    widths = [max(len(c) for c in column) for column in zip(*cells, strict=False)]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
 def _args_line(entry: Entry, limit: int = 60) -> str:
-    text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in entry.arguments.items())
+    try:
+        text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}"
+                         for k, v in entry.arguments.items())
+    except RecursionError:
+        return "(nested too deeply to show)"
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

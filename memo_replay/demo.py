@@ -8,8 +8,6 @@ and explains why), then shows the store.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import json
 import os
@@ -90,16 +88,19 @@ def _story(scratch: Path, latency: float) -> int:
         print(f"  {len(missed)} of {len(fourth)} calls raise ReplayMiss; the first one says:\n")
         print("\n".join("    " + line for line in missed[0]["explanation"].splitlines()))
 
-    _step(5, "The store (memo-replay stats, run in the scratch project)")
-    from memo_replay.cli import main as cli_main
-
-    output = io.StringIO()
-    with contextlib.redirect_stdout(output):
-        cli_main(["stats", "--store", str(scratch / "fixtures_store")])
-    print("\n".join("  " + line for line in output.getvalue().splitlines()))
-    from memo_replay.store import Store
-
-    stale = len(Store(scratch / "fixtures_store").stale())
+    _step(5, "The store (memo-replay stats --stale, run in the scratch project)")
+    # A fresh process in the scratch project, as a user runs it: this one has the bundled
+    # examples imported from elsewhere, and the audit never checks code against another copy.
+    stats = subprocess.run([sys.executable, "-m", "memo_replay", "stats", "--stale", "--json"],
+                           cwd=scratch, env=_env(scratch), capture_output=True, text=True)
+    if stats.returncode != 0:
+        raise SystemExit(f"memo-replay demo: `memo-replay stats` failed:\n{stats.stderr}")
+    functions = json.loads(stats.stdout)["functions"]
+    print(f"  {'FUNCTION':<38}{'ENTRIES':>8}{'STALE':>7}  SERIALIZERS")
+    for name, row in functions.items():
+        kinds = ", ".join(f"{k}×{v}" for k, v in row["serializers"].items())
+        print(f"  {name:<38}{row['entries']:>8}{row['stale']:>7}  {kinds}")
+    stale = sum(row["stale"] for row in functions.values())
     if stale:
         print(f"  {stale} recordings are stale: they were made with the old prompt. "
               f"`memo-replay prune --stale --yes` removes them;\n  `MEMO_MODE=record` makes "
@@ -117,13 +118,18 @@ def _story(scratch: Path, latency: float) -> int:
     return 0 if ok else 1
 
 
-def _run(scratch: Path, mode: str, latency: float) -> list[dict[str, Any]]:
-    env = {**os.environ, "MEMO_MODE": mode, "DYGRAM_LLM_LATENCY": str(latency),
-           "PYTHONPATH": str(scratch)}
+def _env(scratch: Path) -> dict[str, str]:
+    """The environment of a program run in the scratch project."""
+    env = {**os.environ, "PYTHONPATH": str(scratch)}
     env.pop("MEMO_STORE", None)
     # Each step is its own program: its re-record command must name it, not a pytest test
     # that happens to run the demo.
     env.pop("PYTEST_CURRENT_TEST", None)
+    return env
+
+
+def _run(scratch: Path, mode: str, latency: float) -> list[dict[str, Any]]:
+    env = {**_env(scratch), "MEMO_MODE": mode, "DYGRAM_LLM_LATENCY": str(latency)}
     process = subprocess.Popen(
         [sys.executable, "-m", "examples.dygram.run", "--jsonl"], cwd=scratch, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

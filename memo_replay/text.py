@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shlex
 import sys
 from typing import Any
@@ -13,6 +14,53 @@ def short(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to about ``limit`` characters (``…`` marks the cut)."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def printable(value: object) -> str:
+    """``str(value)`` safe to print on any terminal: control characters (ESC, BEL, CR, LF, other
+    C0/C1 controls), format characters (bidi overrides, zero-width characters), line separators
+    and lone surrogates are shown escaped (``\\x1b``, ``\\u202e``); a byte that was not UTF-8 in a
+    file name (decoded with ``surrogateescape``) is shown as ``\\xNN``."""
+    text = str(value)
+    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
+
+
+def json_printable(text: str) -> str:
+    """JSON text (as ``json.dumps(..., ensure_ascii=False)`` writes it) with what
+    :func:`printable` escapes written as ``\\uXXXX`` escapes instead: still the same JSON value,
+    safe on a terminal and encodable as strict UTF-8 (lone surrogates included). Line breaks
+    are kept: ``json.dumps`` escapes those inside strings, so the ones left are indentation."""
+    return _UNSAFE.sub(_json_escape, text) if _UNSAFE.search(text) else text
+
+
+# Unicode categories Cc (controls), Cf (format: bidi overrides, zero-width), Cs (surrogates), Zl
+# and Zp (line and paragraph separators), as one character class (written out: deriving it from
+# `unicodedata` at import would cost 0.1 s of every command's startup; a test checks it still
+# covers the running Python's Unicode database).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code == 0x0A:
+        return "\n"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a UTF-16 surrogate pair, as JSON writes characters beyond the BMP
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def when(value: dt.datetime | None, missing: str = "-") -> str:

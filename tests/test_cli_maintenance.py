@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shlex
 import subprocess
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,16 +115,17 @@ def backdate(path: Path, age: dt.timedelta) -> None:
 
 
 def stats_rows(output: str) -> dict[str, dict[str, str]]:
-    """The ``stats`` table as {function: {column: value}} (values have no spaces but SIZE)."""
+    """The ``stats --stale`` table as {function: {column: value}} (values have no spaces but
+    SIZE)."""
     lines = output.splitlines()
     header = lines[0].split()
-    assert header[:3] == ["FUNCTION", "ENTRIES", "STALE"]
+    assert header[:4] == ["FUNCTION", "ENTRIES", "STALE", "UNCHECKED"]
     rows = {}
     for line in lines[1:]:
         if not line or "recordings" in line:
             continue
         cells = line.split()
-        rows[cells[0]] = {"ENTRIES": cells[1], "STALE": cells[2]}
+        rows[cells[0]] = {"ENTRIES": cells[1], "STALE": cells[2], "UNCHECKED": cells[3]}
     return rows
 
 
@@ -132,9 +135,18 @@ def stats_rows(output: str) -> dict[str, dict[str, str]]:
 def test_ls_stale_and_stats_after_a_body_edit(
         recorded_project: tuple[Project, dict[str, str]]) -> None:
     project, keys = recorded_project
-    clean = cli_json(project, "stats")
+    clean = cli_json(project, "stats", "--stale")
     assert {name: f["stale"] for name, f in clean["functions"].items()} == {
         "cli_tools.greet": 0, "cli_tools.square": 0, "cli_pkg.mod.cube": 0}
+    assert {f["unchecked"] for f in clean["functions"].values()} == {0}
+    # without --stale nothing is imported, so staleness is not known: null, and no column
+    unknown = cli_json(project, "stats")
+    assert {(f["stale"], f["unchecked"]) for f in unknown["functions"].values()} == {
+        (None, None)}
+    plain = cli(project, "stats")
+    assert plain.returncode == 0, plain.stderr
+    assert "STALE" not in plain.stdout
+    assert "loading cli_tools" not in plain.stdout + plain.stderr  # not imported
 
     project.replace("cli_tools.py", "return shout(", "return shout('> ' + ")  # greet's body
     listing = cli_json(project, "ls", "--stale")
@@ -147,22 +159,22 @@ def test_ls_stale_and_stats_after_a_body_edit(
     assert keys["square"] not in text.stdout
     assert text.stdout.strip().splitlines()[-1] == "2 recordings"
 
-    stats = cli_json(project, "stats")
+    stats = cli_json(project, "stats", "--stale")
     assert {name: f["stale"] for name, f in stats["functions"].items()} == {
         "cli_tools.greet": 2, "cli_tools.square": 0, "cli_pkg.mod.cube": 0}
-    table = cli(project, "stats")
+    table = cli(project, "stats", "--stale")
     assert table.returncode == 0, table.stderr
     rows = stats_rows(table.stdout)
-    assert rows["cli_tools.greet"] == {"ENTRIES": "2", "STALE": "2"}
-    assert rows["cli_tools.square"] == {"ENTRIES": "1", "STALE": "0"}
-    assert rows["cli_pkg.mod.cube"] == {"ENTRIES": "1", "STALE": "0"}
+    assert rows["cli_tools.greet"] == {"ENTRIES": "2", "STALE": "2", "UNCHECKED": "0"}
+    assert rows["cli_tools.square"] == {"ENTRIES": "1", "STALE": "0", "UNCHECKED": "0"}
+    assert rows["cli_pkg.mod.cube"] == {"ENTRIES": "1", "STALE": "0", "UNCHECKED": "0"}
 
 
 def test_helper_edit_shows_in_stats(recorded_project: tuple[Project, dict[str, str]]) -> None:
     project, _ = recorded_project
     project.replace("cli_tools.py", "return text.upper()", "return text.title()")
     project.replace("cli_pkg/mod.py", "return x ** 3", "return x * x * x")
-    stats = cli_json(project, "stats")
+    stats = cli_json(project, "stats", "--stale")
     assert {name: f["stale"] for name, f in stats["functions"].items()} == {
         "cli_tools.greet": 2, "cli_tools.square": 0, "cli_pkg.mod.cube": 1}
 
@@ -306,6 +318,14 @@ def test_prune_orphans(recorded_project: tuple[Project, dict[str, str]]) -> None
     orphan = entry.parent / f".{keys['square']}.abc123.tmp"
     orphan.write_text('{"truncated": ')
     assert cli(project, "verify").returncode == 1
+    # younger than --older-than (default 1h): it may be a write in flight, left alone
+    young = cli(project, "prune", "--orphans", "--yes")
+    assert young.returncode == 0, young.stdout + young.stderr
+    assert "0 files removed" in young.stdout
+    assert orphan.exists()
+    assert str(orphan) in cli(project, "prune", "--orphans", "--older-than", "0").stdout
+    hours_ago = time.time() - 7200
+    os.utime(orphan, (hours_ago, hours_ago))
 
     dry = cli(project, "prune", "--orphans")
     assert dry.returncode == 1, dry.stdout + dry.stderr

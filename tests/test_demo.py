@@ -70,9 +70,9 @@ def test_demo_outcomes(demo: tuple[subprocess.CompletedProcess[str], Path]) -> N
 
 def test_demo_shows_the_store_stats(demo: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     stats = demo[0].stdout.split("\n5. ")[1]
-    assert re.search(r"FUNCTION\s+ENTRIES\s+STALE\s+SIZE", stats)
+    assert re.search(r"FUNCTION\s+ENTRIES\s+STALE\s+SERIALIZERS", stats)
     assert "5 recordings are stale" in stats
-    assert re.search(r"examples\.dygram\.translator\.translate\s+5\s", stats)
+    assert re.search(r"examples\.dygram\.translator\.translate\s+5\s+5\s", stats)
     assert "pydantic" in stats
     assert "Done." in stats
 

@@ -131,7 +131,7 @@ def _page(scratch: Scratch) -> str:
     old_router = next(k for k, path in keys.items() if path == ROUTER)
     out["List the recordings"] = scratch.cli("ls")
     out["Show one recording"] = scratch.cli("show", short(old_router, list(keys)))
-    out["Statistics"] = scratch.cli("stats")
+    out["Statistics"] = scratch.cli("stats", "--stale")
     out["Verify the store"] = scratch.cli("verify")
 
     router = scratch.root / ROUTER

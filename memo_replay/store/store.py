@@ -426,7 +426,9 @@ class Store:
         )
 
     def audit(self) -> Audit:
-        """Stale, gone, expired and unchecked entries (imports the recorded functions)."""
+        """Stale, gone, expired and unchecked entries. Imports the recorded functions' modules,
+        but only those that resolve to the project's own source files (see
+        :mod:`memo_replay.audit`); anything else is reported unchecked."""
         from memo_replay.audit import audit
 
         return audit(self)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -452,7 +454,10 @@ def test_orphan_temp_files_are_pruned_only_when_asked(recorded_project: Project)
     orphan = entry.path.parent / f".{entry.key}.abc123.tmp"
     orphan.write_text('{"half": ')
     assert [p.kind for p in store.verify()] == ["orphan"]
+    assert store.prune(orphans=True) == []  # younger than an hour: maybe a write in flight
 
+    hours_ago = time.time() - 2 * 3600
+    os.utime(orphan, (hours_ago, hours_ago))
     assert store.prune(stale=True, expired=True) == []
     listed = store.prune(orphans=True)
     assert [(f.path, f.reason) for f in listed] == [(orphan, "orphan")]
@@ -461,3 +466,126 @@ def test_orphan_temp_files_are_pruned_only_when_asked(recorded_project: Project)
     assert not orphan.exists()
     assert store.verify() == []
     assert len(all_entries(store)) == 5
+
+
+# -- a hostile store: what auditing refuses to import (issue 14, item 2) ----------------------
+
+
+def plant(project: Project, function: str, number: int) -> Path:
+    """A copy of a real entry claiming ``function`` (what a pull request can add)."""
+    from memo_replay.store.layout import function_dir_name
+
+    source = next(project.store.entries("audit_tools.square")).path
+    document = json.loads(source.read_text(encoding="utf-8"))
+    document["function"] = function
+    document["key"] = f"{number:032x}"
+    path = project.root / "fixtures_store" / function_dir_name(function) / f"{number:032x}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("function", "detail"), [
+    pytest.param("this.plain", "`this` is a standard-library module", id="stdlib-zen"),
+    pytest.param("json.f", "`json` is a standard-library module", id="stdlib-imported"),
+    pytest.param("os.path.join", "`os` is a standard-library module", id="stdlib-function"),
+    pytest.param("colorsys.f", "`colorsys` is a standard-library module", id="stdlib-unloaded"),
+    pytest.param("pytest.f", "`pytest` is already imported from outside the project",
+                 id="installed-imported"),
+    pytest.param("iniconfig.f", "`iniconfig` is", id="installed"),
+    pytest.param("__main__.f", "run as __main__", id="main"),
+    pytest.param("audit tools.f", "is not a `module.qualname`", id="not-a-name"),
+    pytest.param("audit_tools..square", "is not a `module.qualname`", id="empty-part"),
+])
+def test_modules_named_by_a_recording_are_never_imported(
+        recorded_project: Project, capsys: pytest.CaptureFixture[str], function: str,
+        detail: str) -> None:
+    # A project ttl every entry is past: a checked entry would be expired, an unchecked one not.
+    project = recorded_project
+    project.write("pyproject.toml", '[project]\nname = "proj"\nversion = "0"\n\n'
+                  '[tool.memo_replay]\nttl = "1d"\n')
+    from memo_replay.project import project_config
+
+    project_config.cache_clear()
+    planted = plant(project, function, 1)
+    backdate(planted, dt.timedelta(days=3))
+    loaded = set(sys.modules)
+
+    report = audit(project)
+    (finding,) = report.unchecked
+    assert (finding.path, finding.reason, finding.function) == (planted, "unchecked", function)
+    assert detail in finding.detail
+    assert planted not in paths(report.stale) | paths(report.expired)
+    assert "Zen of Python" not in capsys.readouterr().err
+    assert not {"this", "colorsys", "iniconfig"} & (set(sys.modules) - loaded)
+    assert planted not in paths(project.store.prune(stale=True, expired=True, dry_run=False))
+    assert planted.exists()
+
+
+def test_project_files_that_are_not_source_are_never_imported(
+        recorded_project: Project, tmp_path: Path) -> None:
+    project = recorded_project
+    sentinel = tmp_path / "imported"
+    code = f"open({str(sentinel)!r}, 'a').write(__name__ + '\\n')\ndef f(x):\n    return x\n"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "far.py").write_text(code)
+    planted = {
+        # a file named like a module this process imported from site-packages
+        "xxhash.f": "xxhash.py",
+        "node_modules.mod.f": "node_modules/mod.py",
+        "fixtures_store.mod.f": "fixtures_store/mod.py",  # the store is data, never code
+        "dist.site_packages_file.f": None,
+        "linked.f": None,  # a symlink to a file outside the project
+        "alias.f": None,  # a symlink to a file inside it
+    }
+    for number, (function, relative) in enumerate(planted.items(), 1):
+        if relative is not None:
+            project.write(relative, code)
+        plant(project, function, number)
+    (project.root / "linked.py").symlink_to(outside / "far.py")
+    project.write("real.py", code)
+    (project.root / "alias.py").symlink_to(project.root / "real.py")
+    project.write("dist/site-packages/__init__.py", code)
+    project.write("dist/site_packages_file.py", code)
+    (project.root / "dist" / "__init__.py").symlink_to(outside / "far.py")
+
+    report = audit(project)
+    assert not sentinel.exists(), sentinel.read_text()
+    assert report.stale == report.expired == []
+    assert {f.function for f in report.unchecked} == set(planted)
+    xxhash = next(f for f in report.unchecked if f.function == "xxhash.f")
+    assert "already imported from outside the project" in xxhash.detail
+    assert all(p.exists() for p in paths(report.unchecked))
+
+
+def test_a_module_outside_the_project_is_not_imported(
+        recorded_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importable (on ``sys.path``), but not a file of the project: not imported."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "elsewhere_mod.py").write_text("raise SystemExit('elsewhere_mod was imported')\n")
+    monkeypatch.syspath_prepend(str(outside))
+    plant(recorded_project, "elsewhere_mod.f", 1)
+    (finding,) = audit(recorded_project).unchecked
+    assert "`elsewhere_mod` is imported from" in finding.detail
+    assert "elsewhere_mod" not in sys.modules
+
+
+def test_a_refused_module_file_is_unchecked_not_gone(recorded_project: Project) -> None:
+    """``audit_pkg/mod.py`` turned into a symlink: the package still imports, but its module is
+    never imported through the link, so its entries are unchecked (kept), not gone (pruned)."""
+    project, store = recorded_project, recorded_project.store
+    cube = entries_of(store, "audit_pkg.mod.cube")
+    module = project.root / "audit_pkg" / "mod.py"
+    module.rename(project.root / "audit_pkg" / "mod_source.py")
+    module.symlink_to(project.root / "audit_pkg" / "mod_source.py")
+
+    report = audit(project)
+    assert paths(report.unchecked) == cube
+    (finding,) = report.unchecked
+    assert "`audit_pkg.mod` would be" in finding.detail
+    assert "a symlink (never followed)" in finding.detail
+    assert report.stale == report.expired == []
+    assert store.prune(stale=True, expired=True, dry_run=False) == []
+    assert all(p.exists() for p in cube)
