@@ -29,7 +29,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -260,27 +260,24 @@ def _locate(parts: list[str], project: _Project) -> tuple[list[_Level], str | No
 def _source_file(path: Path, project: _Project) -> str | None:
     """Why ``path`` is not a source file of the project (None when it is one: a regular file,
     not a symlink, inside the project and outside the store and environments)."""
-    try:
-        mode = os.lstat(path).st_mode
-    except (OSError, ValueError):
-        return "missing"
-    if stat.S_ISLNK(mode):
-        return "a symlink (never followed)"
-    if not stat.S_ISREG(mode):
-        return "not a regular file"
-    return project.excludes(path)
+    return _source_path(path, project, stat.S_ISREG, "not a regular file")
 
 
 def _source_directory(path: Path, project: _Project) -> str | None:
     """Why ``path`` is not a directory of the project's source (None when it is one)."""
+    return _source_path(path, project, stat.S_ISDIR, "not a directory")
+
+
+def _source_path(path: Path, project: _Project, is_kind: Callable[[int], bool],
+                 otherwise: str) -> str | None:
     try:
         mode = os.lstat(path).st_mode
     except (OSError, ValueError):
         return "missing"
     if stat.S_ISLNK(mode):
         return "a symlink (never followed)"
-    if not stat.S_ISDIR(mode):
-        return "not a directory"
+    if not is_kind(mode):
+        return otherwise
     return project.excludes(path)
 
 
