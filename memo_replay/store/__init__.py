@@ -10,7 +10,8 @@
 
 from memo_replay.store.backend import Backend, LocalDirectory, ReadOnly, Tiered
 from memo_replay.store.entry import FORMAT_VERSION, Entry, Hit, Payload, Recording
-from memo_replay.store.store import FunctionStats, Problem, Store, StoreStats
+from memo_replay.store.store import FunctionStats, Store, StoreStats
+from memo_replay.store.upkeep import Problem
 
 __all__ = ["FORMAT_VERSION", "Backend", "Entry", "FunctionStats", "Hit", "LocalDirectory",
            "Payload", "Problem", "ReadOnly", "Recording", "Store", "StoreStats", "Tiered"]

@@ -2,7 +2,8 @@
 
 :class:`Store` owns what a recording is on disk — which name an entry has, when an identical
 re-recording writes nothing, the payload file written before its entry and removed after it is
-replaced, listing, statistics, integrity checks and pruning. Where the bytes live is its
+replaced, listing, statistics and removal; integrity checks and pruning are
+:mod:`memo_replay.store.upkeep`'s, through its public methods. Where the bytes live is its
 :mod:`backend <memo_replay.store.backend>`'s business; what it remembers of entries already read
 is its :mod:`index <memo_replay.store.index>`'s (an in-memory hot cache in front of a diskcache
 index in ``.cache/``); the record-once locks live in ``.cache/locks``, created on demand whether
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from memo_replay.config import DEFAULT_LOCK_TIMEOUT_S
 from memo_replay.errors import CorruptEntry, StoreError, UnsupportedFormat
-from memo_replay.store.backend import TEMP_SUFFIX, Backend, LocalDirectory, NotFollowed, Stamp
+from memo_replay.store.backend import Backend, LocalDirectory, NotFollowed, Stamp
 from memo_replay.store.entry import (
     MAX_ENTRY_BYTES,
     Entry,
@@ -31,7 +31,6 @@ from memo_replay.store.entry import (
     Hit,
     MissingPayload,
     Recording,
-    duplicate_fields,
     parse_entry,
     parse_timestamp,
     read_document,
@@ -41,36 +40,27 @@ from memo_replay.store.entry import (
     same_recording,
 )
 from memo_replay.store.index import (
-    CACHE_DIR,
     Cached,
     DiskIndex,
     HotCache,
     Index,
     Layered,
     cache_directory,
-    check_cache_directory,
     hot_cache_limit,
 )
 from memo_replay.store.layout import (
     entry_stem,
     function_dir_name,
     is_entry_file,
-    key_of,
-    payload_file_key,
     payload_file_name,
     sibling,
     split,
-    temp_file_key,
 )
 from memo_replay.store.locks import KeyLock
+from memo_replay.store.upkeep import ORPHAN_AGE_S, Problem, prune, verify
 
 if TYPE_CHECKING:
     from memo_replay.audit import Audit, Finding
-
-ORPHAN_AGE_S = 3600.0
-"""``prune(orphans=True)`` leaves files younger than this alone (``--older-than``): a payload
-file is written an instant before its entry, and a temporary file belongs to a write in flight."""
-
 
 def _log() -> Any:
     import logging  # imported when there is something to say: it is not free at startup
@@ -93,18 +83,6 @@ class StoreStats:
     bytes: int
     functions: Mapping[str, FunctionStats]
     problems: int
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something :meth:`Store.verify` found, and what to do about it."""
-
-    path: Path
-    kind: str
-    message: str
-    fix: str
-    name: str | None = None
-    """The file's name in the store (``<function directory>/<file>``)."""
 
 
 class Store:
@@ -310,13 +288,17 @@ class Store:
     def read(self, name: str) -> Entry | None:
         """The entry file ``name``, read and checked; None when another process deleted it
         since it was listed (a vanished entry is absent, not damaged)."""
+        return self.read_with_bytes(name)[0]
+
+    def read_with_bytes(self, name: str) -> tuple[Entry | None, bytes | None]:
+        """:meth:`read`, and the entry file's bytes it parsed."""
         raw = self._raw(name)
         while raw is not None:
             try:
-                return parse_entry(self.backend.where(name), name, raw, self._reader(name))
+                return parse_entry(self.backend.where(name), name, raw, self._reader(name)), raw
             except MissingPayload as exc:
                 raw = self._reread(name, raw, exc)
-        return None
+        return None, None
 
     def entries(self, function: str | None = None) -> Iterator[Entry]:
         """Every readable entry (of one function when given), sorted by name.
@@ -346,17 +328,17 @@ class Store:
         removed = False
         for name in self.entry_names():
             if entry_stem(name) == key:
-                removed = self._remove(name) or removed
+                removed = self.remove_named(name) or removed
         return removed
 
     def remove(self, entry: Entry) -> bool:
         """Remove ``entry`` (and its payload file); True when it was still there."""
-        return self._remove(entry.name)
+        return self.remove_named(entry.name)
 
-    def _remove(self, name: str) -> bool:
-        """Delete an entry file and its payload file, holding the key's record-once lock (a
-        re-recording of the same key in flight finishes first, so its new payload file is never
-        removed under it); True when the entry was there."""
+    def remove_named(self, name: str) -> bool:
+        """Delete the entry file ``name`` and its payload file, holding the key's record-once
+        lock (a re-recording of the same key in flight finishes first, so its new payload file
+        is never removed under it); True when the entry was there."""
         with self._holding(name, entry_stem(name)):
             try:
                 read = self._envelope(name)
@@ -444,147 +426,15 @@ class Store:
     def prune(self, *, stale: bool = False, expired: bool = False, orphans: bool = False,
               dry_run: bool = True, older_than: float = ORPHAN_AGE_S) -> list[Finding]:
         """Remove (or, by default, only list) stale/gone entries, expired entries and files
-        left by killed recordings. Entries that cannot be checked are never removed, nor are
-        leftovers younger than ``older_than`` seconds or of a key whose recording is in
-        flight (a payload file is written an instant before its entry)."""
-        from memo_replay.audit import Finding
-
-        findings: list[Finding] = []
-        if stale or expired:
-            report = self.audit()
-            findings += (report.stale if stale else []) + (report.expired if expired else [])
-        if orphans:
-            findings += [Finding(p.path, "orphan", p.message, name=p.name) for p in self.verify()
-                         if p.kind == "orphan" and p.name is not None
-                         and self._age(p.name) >= older_than]
-        by_path: dict[Path, Finding] = {}
-        for finding in findings:  # an entry both stale and expired is reported as stale
-            by_path.setdefault(finding.path, finding)
-        unique = list(by_path.values())
-        if dry_run:
-            return unique
-        removed = []
-        for finding in unique:
-            if finding.name is None:
-                continue
-            if finding.reason != "orphan":
-                self._remove(finding.name)
-            elif not self._remove_orphan(finding.name):
-                continue
-            removed.append(finding)
-        return removed
-
-    def _age(self, name: str) -> float:
-        """Seconds since the file ``name`` was last written (0 when gone, or not a local file:
-        never old enough to prune)."""
-        try:
-            return time.time() - os.lstat(self.backend.where(name)).st_mtime
-        except OSError:
-            return 0.0
-
-    def _remove_orphan(self, name: str) -> bool:
-        """Delete a leftover unless its key's recording is in flight (its lock is held) or an
-        entry refers to it by now; True when it was deleted."""
-        directory, file = split(name)
-        key = payload_file_key(name) or temp_file_key(file)
-        lock = None if key is None else self.lock(directory, key)
-        if lock is not None and not lock.try_acquire():
-            return False  # a writer is at work on this key: its files are not leftovers
-        try:
-            if payload_file_key(name) is not None:
-                entry = sibling(name, f"{key}.json")
-                try:
-                    read = self._envelope(entry)
-                except CorruptEntry:
-                    read = None
-                if read is not None and read[1].payload_file == file:
-                    return False  # its entry was written since it was listed
-            return self.backend.delete(name)
-        finally:
-            if lock is not None:
-                lock.release()
+        left by killed recordings (see :func:`memo_replay.store.upkeep.prune`)."""
+        return prune(self, stale=stale, expired=expired, orphans=orphans, dry_run=dry_run,
+                     older_than=older_than)
 
     def verify(self) -> list[Problem]:
         """Integrity check of every file in the store: parse, checksum, placement, leftovers,
-        and anything that is not what it should be (a symlink, a directory, a FIFO)."""
-        problems: list[Problem] = []
-        by_directory: dict[str, list[str]] = {}
-        problems += self._check_cache()
-        for name in self.backend.names():
-            directory, _ = split(name)
-            if not directory:
-                problems.append(self._problem(
-                    name, "stray", "a symbolic link or a file at the top of the store (nothing "
-                    "in a store is followed)", "move or delete it"))
-            else:
-                by_directory.setdefault(directory, []).append(name)
-        for directory, names in by_directory.items():
-            referenced: set[str] = set()  # payload files in use, and keys of damaged entries
-            for name in names:  # entries first: they say which payload files are in use
-                if payload_file_key(name) is None:
-                    problems.extend(self._check(directory, name, referenced))
-            problems.extend(
-                self._problem(name, "orphan", "a payload file no entry refers to (left by an "
-                              "interrupted recording or a deleted entry)", "delete it")
-                for name in names if (key := payload_file_key(name)) is not None
-                and split(name)[1] not in referenced and key not in referenced)
-        return sorted(problems, key=lambda p: p.path)
-
-    def _check_cache(self) -> list[Problem]:
-        """``.cache`` and the files memo_replay keeps in it, when they are not what they should
-        be (a symlink committed in a pull request): never used, reported here."""
-        directory = os.path.join(self.path, CACHE_DIR)
-        if not isinstance(self.backend, LocalDirectory) or not os.path.lexists(directory):
-            return []
-        try:
-            check_cache_directory(directory)
-        except NotFollowed as exc:
-            return [Problem(Path(directory), "unsafe", str(exc),
-                            "delete it (derived data: it is rebuilt)", None)]
-        return []
-
-    def _problem(self, name: str, kind: str, message: str, fix: str) -> Problem:
-        return Problem(Path(self.backend.where(name)), kind, message, fix, name)
-
-    def _check(self, directory: str, name: str, referenced: set[str]) -> list[Problem]:
-        if name.endswith(TEMP_SUFFIX):
-            return [self._problem(name, "orphan", "a temporary file left by an interrupted "
-                                  "recording", "delete it")]
-        if key_of(name) is None:
-            return [self._problem(name, "stray", "not an entry file", "move or delete it")]
-        try:
-            raw = self._raw(name)
-            entry = None
-            while raw is not None:
-                try:
-                    entry = parse_entry(self.backend.where(name), name, raw, self._reader(name))
-                    break
-                except MissingPayload as exc:
-                    raw = self._reread(name, raw, exc)
-        except (UnsupportedFormat, CorruptEntry) as exc:
-            # The payload files of an entry that cannot be read go with it, not as orphans.
-            referenced.add(entry_stem(name))
-            if isinstance(exc, UnsupportedFormat):
-                return [self._problem(name, "newer-format", exc.reason,
-                                      "upgrade memo_replay (pip install -U memo-replay) to read "
-                                      "it")]
-            return [self._problem(name, "corrupt", exc.reason,
-                                  "re-record it with MEMO_MODE=record, or delete it")]
-        if entry is None or raw is None:
-            return []
-        if entry.payload_file is not None:
-            referenced.add(entry.payload_file)
-        if function_dir_name(entry.function) != directory:
-            return [self._problem(name, "misplaced", f"entry of `{entry.function}` in "
-                                  f"{directory}/ (never replayed there)", f"move it to "
-                                  f"{function_dir_name(entry.function)}/, or delete it")]
-        duplicated = duplicate_fields(raw)
-        if duplicated:
-            return [self._problem(name, "corrupt", f"the field(s) {', '.join(duplicated)} "
-                                  f"appear twice (JSON keeps the last silently: edited by hand "
-                                  f"or by a merge)", "re-record it with MEMO_MODE=record, or "
-                                  "delete it")]
-        return []
+        and anything that is not what it should be (see
+        :func:`memo_replay.store.upkeep.verify`)."""
+        return verify(self)
 
 
 def _older(document: Mapping[str, Any], threshold: float | None) -> bool:
@@ -597,4 +447,4 @@ def _older(document: Mapping[str, Any], threshold: float | None) -> bool:
     return when.timestamp() < threshold
 
 
-__all__ = ["ORPHAN_AGE_S", "FunctionStats", "Problem", "Store", "StoreStats"]
+__all__ = ["FunctionStats", "Store", "StoreStats"]
