@@ -140,10 +140,17 @@ class LocalDirectory:
             self._check_directory(name)
             if limit is not None and st.st_size > limit:
                 raise BlobTooLarge(f"{st.st_size} bytes, above the bound of {limit}")
-            chunks = []
-            while chunk := os.read(fd, max(st.st_size + 1, 65536)):
+            # One read of one byte more than the size says: getting exactly the size is the
+            # whole file (the common case: one syscall); more means it grew while read, less a
+            # read cut short (over 2 GiB): read on to the end.
+            data = os.read(fd, st.st_size + 1)
+            if len(data) == st.st_size:
+                return data
+            chunks, size = [data], len(data)
+            while chunk := os.read(fd, max(st.st_size - size + 1, 65536)):
                 chunks.append(chunk)
-                if limit is not None and sum(map(len, chunks)) > limit:
+                size += len(chunk)
+                if limit is not None and size > limit:
                     raise BlobTooLarge(f"grew above the bound of {limit} bytes while read")
             return b"".join(chunks)
         finally:

@@ -63,7 +63,11 @@ class Index(Protocol):
     def get(self, name: str, stamp: Stamp) -> Cached | None:
         """The item cached for ``name``, only if it was read from an entry with ``stamp``."""
 
-    def put(self, name: str, cached: Cached) -> None: ...
+    def put(self, name: str, cached: Cached) -> None:
+        """Remember an entry just recorded (``cached`` is what reading it back gives)."""
+
+    def note(self, name: str, cached: Cached) -> None:
+        """Remember an entry just read, where that is cheaper than reading it again."""
 
     def discard(self, name: str) -> None: ...
 
@@ -77,6 +81,9 @@ class NoIndex:
         return None
 
     def put(self, name: str, cached: Cached) -> None:
+        pass
+
+    def note(self, name: str, cached: Cached) -> None:
         pass
 
     def discard(self, name: str) -> None:
@@ -111,6 +118,9 @@ class HotCache:
                 self._drop(next(iter(self._items)))
             self._items[name] = (cached, cost)
             self._size += cost
+
+    def note(self, name: str, cached: Cached) -> None:
+        self.put(name, cached)
 
     def discard(self, name: str) -> None:
         with self._lock:
@@ -215,16 +225,24 @@ class DiskIndex:
     def __init__(self, store_root: str) -> None:
         self.store_root = store_root
         self._cache: Any = None
-        self._state = "unopened"  # "open", "unavailable"
+        self._state = "unopened"  # "open", "absent" (no database to read), "unavailable"
         self._lock = threading.Lock()
 
-    def _open(self) -> Any:
-        if self._state == "open":
+    def _open(self, create: bool) -> Any:
+        """The cache, opened on first use; created only to write (``create``): a lookup in a
+        checkout without an index (a fresh clone) never builds one."""
+        state = self._state
+        if state == "open":
             return self._cache
-        if self._state == "unavailable" or not os.path.isdir(self.store_root):
+        if state == "unavailable" or (state == "absent" and not create) \
+                or not os.path.isdir(self.store_root):
             return None  # nothing recorded yet: no reason to create the store for an index
         with self._lock:
-            if self._state == "unopened":
+            if self._state in ("unopened", "absent"):
+                if not create and not os.path.exists(
+                        os.path.join(self.store_root, CACHE_DIR, "cache.db")):
+                    self._state = "absent"
+                    return None
                 self._cache = self._create()
                 self._state = "open" if self._cache is not None else "unavailable"
         return self._cache
@@ -250,8 +268,8 @@ class DiskIndex:
                         self.store_root, exc)
             return None
 
-    def _call(self, method: str, *args: Any) -> Any:
-        cache = self._open()
+    def _call(self, method: str, *args: Any, create: bool = False) -> Any:
+        cache = self._open(create)
         if cache is None:
             return None
         try:
@@ -276,7 +294,11 @@ class DiskIndex:
         return cached if cached is not None and cached.stamp == stamp else None
 
     def put(self, name: str, cached: Cached) -> None:
-        self._call("set", name, encode(cached))
+        self._call("set", name, encode(cached), create=True)
+
+    def note(self, name: str, cached: Cached) -> None:
+        """Nothing: a replay never writes the database (one SQLite transaction per entry
+        read cost more than reading the entry file saves, even in the next run)."""
 
     def discard(self, name: str) -> None:
         self._call("delete", name)
@@ -357,6 +379,10 @@ class Layered:
     def put(self, name: str, cached: Cached) -> None:
         self.fast.put(name, cached)
         self.slow.put(name, cached)
+
+    def note(self, name: str, cached: Cached) -> None:
+        self.fast.note(name, cached)
+        self.slow.note(name, cached)
 
     def discard(self, name: str) -> None:
         self.fast.discard(name)

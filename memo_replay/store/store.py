@@ -166,7 +166,7 @@ class Store:
             payload_stamp = self._stamp(sibling(name, payload_file))
             if payload_stamp is None:
                 return hit  # deleted since it was read: answer, but cache nothing
-        self.index.put(name, Cached(stamp, payload_stamp, hit))
+        self.index.note(name, Cached(stamp, payload_stamp, hit))
         return hit
 
     def _reread(self, name: str, raw: bytes, missing: MissingPayload) -> bytes | None:
@@ -225,11 +225,29 @@ class Store:
             self.backend.write(sibling(name, payload_file_name(recording.key,
                                                                recording.payload.checksum)),
                                payload_file)
-        self.backend.write(name, render(document))
+        raw = render(document)
+        self.backend.write(name, raw)
         previous = None if existing is None else existing[2]
         if previous is not None and previous != document["result"].get("file"):
             self.backend.delete(sibling(name, previous))  # the payload of the one replaced
+        self._remember(name, recording, raw)
         return Path(location)
+
+    def _remember(self, name: str, recording: Recording, raw: bytes) -> None:
+        """Put the entry just written in the index, exactly as reading it back would find it
+        (the index is written when recording, never when replaying)."""
+        stamp = self._stamp(name)
+        if stamp is None:
+            return  # replaced or deleted by another process already
+        payload_file = recording.payload.in_file
+        try:
+            hit, file = read_hit(self.backend.where(name), recording.function, recording.key,
+                                 raw, lambda _: payload_file)
+        except CorruptEntry:
+            return
+        payload_stamp = None if file is None else self._stamp(sibling(name, file))
+        if file is None or payload_stamp is not None:
+            self.index.put(name, Cached(stamp, payload_stamp, hit))
 
     def _existing(self, name: str, location: str
                   ) -> tuple[Mapping[str, Any], bool, str | None] | None:
