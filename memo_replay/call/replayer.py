@@ -84,7 +84,9 @@ class Replayer:
                 changed = self.observed_changes(hit.observed)
                 if changed:
                     return Lookup(Found.DEPENDENCIES_CHANGED, hit, changes=changed)
-            value = serializer.loads(hit.payload.data)
+            decoded = hit.decoded
+            value = decoded[0] if decoded is not None and serializer.id == "json" \
+                else serializer.loads(hit.payload.data)
         except UnsupportedFormat as exc:
             return Lookup(Found.NEWER_FORMAT, error=exc)
         except (CorruptEntry, SerializationError) as exc:

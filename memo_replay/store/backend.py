@@ -50,6 +50,11 @@ class Backend(Protocol):
         """The blob's bytes, or None when absent. A blob larger than ``limit`` raises
         :class:`BlobTooLarge` before it is read."""
 
+    def read_stamped(self, name: str, *, limit: int | None = None
+                     ) -> tuple[bytes, Stamp] | None:
+        """The blob's bytes and the stamp of what was read (one look, where the storage
+        allows), or None when absent."""
+
     def stamp(self, name: str) -> Stamp | None:
         """The blob's current stamp, or None when absent."""
 
@@ -123,6 +128,11 @@ class LocalDirectory:
         return None if stamp is None else stamp[0]
 
     def read(self, name: str, *, limit: int | None = None) -> bytes | None:
+        read = self.read_stamped(name, limit=limit)
+        return None if read is None else read[0]
+
+    def read_stamped(self, name: str, *, limit: int | None = None
+                     ) -> tuple[bytes, Stamp] | None:
         path = self.where(name)
         try:
             fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
@@ -143,16 +153,17 @@ class LocalDirectory:
             # One read of one byte more than the size says: getting exactly the size is the
             # whole file (the common case: one syscall); more means it grew while read, less a
             # read cut short (over 2 GiB): read on to the end.
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ino)  # as stamp() says, from the fd
             data = os.read(fd, st.st_size + 1)
             if len(data) == st.st_size:
-                return data
+                return data, stamp
             chunks, size = [data], len(data)
             while chunk := os.read(fd, max(st.st_size - size + 1, 65536)):
                 chunks.append(chunk)
                 size += len(chunk)
                 if limit is not None and size > limit:
                     raise BlobTooLarge(f"grew above the bound of {limit} bytes while read")
-            return b"".join(chunks)
+            return b"".join(chunks), stamp
         finally:
             os.close(fd)
 
@@ -269,6 +280,10 @@ class ReadOnly:
     def read(self, name: str, *, limit: int | None = None) -> bytes | None:
         return self.inner.read(name, limit=limit)
 
+    def read_stamped(self, name: str, *, limit: int | None = None
+                     ) -> tuple[bytes, Stamp] | None:
+        return self.inner.read_stamped(name, limit=limit)
+
     def stamp(self, name: str) -> Stamp | None:
         return self.inner.stamp(name)
 
@@ -313,6 +328,14 @@ class Tiered:
             data = tier.read(name, limit=limit)
             if data is not None:
                 return data
+        return None
+
+    def read_stamped(self, name: str, *, limit: int | None = None
+                     ) -> tuple[bytes, Stamp] | None:
+        for index, tier in enumerate(self.tiers):
+            read = tier.read_stamped(name, limit=limit)
+            if read is not None:
+                return read[0], (index, *read[1])  # tagged with the tier, as stamp() is
         return None
 
     def stamp(self, name: str) -> Stamp | None:

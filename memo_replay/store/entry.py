@@ -54,11 +54,29 @@ MAX_ENTRY_BYTES = 256 * 1024 * 1024
 payload file, which has no such bound)."""
 VOLATILE_FIELDS = ("recorded_at", "duration_s", "versions")
 """Fields that may differ between two recordings of the same result."""
-__all__ = ["FORMAT_VERSION", "INLINE_FORMAT", "MAX_ENTRY_BYTES", "PAYLOAD_FILE_SUFFIX",
-           "PAYLOAD_FILE_THRESHOLD", "VOLATILE_FIELDS", "Entry", "Envelope", "Hit",
-           "MissingPayload", "Payload", "Recording", "duplicate_fields", "parse_entry",
-           "parse_timestamp", "read_document", "read_envelope", "read_hit", "render",
-           "same_recording", "timestamp"]
+__all__ = [
+    "FORMAT_VERSION",
+    "INLINE_FORMAT",
+    "MAX_ENTRY_BYTES",
+    "PAYLOAD_FILE_SUFFIX",
+    "PAYLOAD_FILE_THRESHOLD",
+    "VOLATILE_FIELDS",
+    "Entry",
+    "Envelope",
+    "Hit",
+    "MissingPayload",
+    "Payload",
+    "Recording",
+    "duplicate_fields",
+    "parse_entry",
+    "parse_timestamp",
+    "read_document",
+    "read_envelope",
+    "read_hit",
+    "render",
+    "same_recording",
+    "timestamp",
+]
 
 
 class Payload(NamedTuple):
@@ -126,6 +144,11 @@ class Hit(NamedTuple):
     """Seconds since the epoch (None when the entry does not say)."""
     observed: Observed | None = None
     """The code that ran and the files read during the recording (None: nothing observed)."""
+    decoded: tuple[Any] | None = None
+    """``(value,)``: a JSON payload as the entry file's parse already built it — what the
+    ``json`` serializer's ``loads`` would return — on the hit a lookup has just read from its
+    file only. Cached hits never carry it: it is handed out once, never shared between two
+    replays."""
 
 
 class Recording(NamedTuple):
@@ -340,12 +363,14 @@ def read_hit(location: str, function: str, key: str, raw: bytes,
         if envelope.function != function:
             raise CorruptEntry(location, f"holds a recording of `{envelope.function}`, not of "
                                          f"`{function}` whose directory it is in")
-        payload = _payload(location, key, document["result"], read_payload_file)
+        result = document["result"]
+        payload = _payload(location, key, result, read_payload_file)
     except _MALFORMED as exc:
         raise _malformed(location, exc) from None
     when = envelope.recorded_at
     return Hit(payload, envelope.duration_s, None if when is None else when.timestamp(),
-               envelope.observed), envelope.payload_file
+               envelope.observed, (result["payload"],) if payload.kind == "json"
+               else None), envelope.payload_file
 
 
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, RecursionError)
@@ -444,8 +469,12 @@ def _read_payload_file(location: str, file: str,
     return data
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+"""Built once: ``json.dumps`` with options builds an encoder per call (a microsecond a read)."""
+
+
 def _canonical_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _CANONICAL.encode(value)
 
 
 def _checksum(data: str | bytes) -> str:

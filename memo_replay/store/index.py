@@ -63,6 +63,10 @@ class Index(Protocol):
     def get(self, name: str, stamp: Stamp) -> Cached | None:
         """The item cached for ``name``, only if it was read from an entry with ``stamp``."""
 
+    def peek(self, name: str) -> Cached | None:
+        """The item cached for ``name`` whatever its stamp (the caller checks it): asking
+        first spares a lookup that finds nothing the ``stat`` a stamp costs."""
+
     def put(self, name: str, cached: Cached) -> None:
         """Remember an entry just recorded (``cached`` is what reading it back gives)."""
 
@@ -78,6 +82,9 @@ class NoIndex:
     """Remembers nothing: every lookup reads the entry file."""
 
     def get(self, name: str, stamp: Stamp) -> Cached | None:
+        return None
+
+    def peek(self, name: str) -> Cached | None:
         return None
 
     def put(self, name: str, cached: Cached) -> None:
@@ -105,6 +112,10 @@ class HotCache:
     def get(self, name: str, stamp: Stamp) -> Cached | None:
         item = self._items.get(name)
         return item[0] if item is not None and item[0].stamp == stamp else None
+
+    def peek(self, name: str) -> Cached | None:
+        item = self._items.get(name)
+        return None if item is None else item[0]
 
     def put(self, name: str, cached: Cached) -> None:
         data = cached.hit.payload.data
@@ -290,8 +301,11 @@ class DiskIndex:
             return None
 
     def get(self, name: str, stamp: Stamp) -> Cached | None:
-        cached = decode(self._call("get", name))
+        cached = self.peek(name)
         return cached if cached is not None and cached.stamp == stamp else None
+
+    def peek(self, name: str) -> Cached | None:
+        return decode(self._call("get", name))
 
     def put(self, name: str, cached: Cached) -> None:
         self._call("set", name, encode(cached), create=True)
@@ -367,6 +381,7 @@ class Layered:
         self.fast = fast
         self.slow = slow
         self._fast_get = fast.get  # bound once: every hit asks
+        self._fast_peek = fast.peek
 
     def get(self, name: str, stamp: Stamp) -> Cached | None:
         cached = self._fast_get(name, stamp)
@@ -374,6 +389,14 @@ class Layered:
             cached = self.slow.get(name, stamp)
             if cached is not None:
                 self.fast.put(name, cached)
+        return cached
+
+    def peek(self, name: str) -> Cached | None:
+        cached = self._fast_peek(name)
+        if cached is None:
+            cached = self.slow.peek(name)
+            if cached is not None:
+                self.fast.put(name, cached)  # promoted: the caller checks its stamp
         return cached
 
     def put(self, name: str, cached: Cached) -> None:

@@ -119,7 +119,7 @@ class Store:
         self._directories: dict[str, str] = {}
         # Bound once: these run on every hit.
         self._stamp = self.backend.stamp
-        self._cached = self.index.get
+        self._peek = self.index.peek
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -140,25 +140,29 @@ class Store:
     def lookup(self, function: str, key: str) -> Hit | None:
         """The recording for ``key``, or None. A damaged entry raises :class:`CorruptEntry`."""
         name = self.entry_name(function, key)
-        stamp = self._stamp(name)
-        if stamp is None:
-            return None
-        cached = self._cached(name, stamp)
-        if cached is not None and (cached.payload_stamp is None or self._stamp(
-                sibling(name, payload_file_name(key, cached.hit.payload.checksum)))
-                == cached.payload_stamp):
-            return cached.hit
-        return self._read_hit(name, function, key, stamp)
+        cached = self._peek(name)
+        if cached is not None:
+            stamp = self._stamp(name)
+            if stamp is None:
+                return None
+            if cached.stamp == stamp and (cached.payload_stamp is None or self._stamp(
+                    sibling(name, payload_file_name(key, cached.hit.payload.checksum)))
+                    == cached.payload_stamp):
+                return cached.hit
+        return self._read_hit(name, function, key)
 
-    def _read_hit(self, name: str, function: str, key: str, stamp: Stamp) -> Hit | None:
+    def _read_hit(self, name: str, function: str, key: str) -> Hit | None:
+        """Read the entry file (its bytes and their stamp in one look), check it and cache
+        what it holds."""
         read = self._reader(name)
-        raw = self._raw(name)
-        while raw is not None:
+        found = self._raw_stamped(name)
+        while found is not None:
+            raw, stamp = found
             try:
                 hit, payload_file = read_hit(self.backend.where(name), function, key, raw, read)
                 break
             except MissingPayload as exc:
-                raw = self._reread(name, raw, exc)
+                found = self._reread(name, raw, exc)
         else:
             return None
         payload_stamp = None
@@ -166,23 +170,30 @@ class Store:
             payload_stamp = self._stamp(sibling(name, payload_file))
             if payload_stamp is None:
                 return hit  # deleted since it was read: answer, but cache nothing
-        self.index.note(name, Cached(stamp, payload_stamp, hit))
+        self.index.note(name, Cached(stamp, payload_stamp, hit if hit.decoded is None
+                                     else hit._replace(decoded=None)))
         return hit
 
-    def _reread(self, name: str, raw: bytes, missing: MissingPayload) -> bytes | None:
-        """The entry's bytes again after its payload file was found missing: a concurrent
-        re-record replaces the entry, then removes the old payload file. The payload is missing
-        for real (re-raised) if the entry did not change."""
-        again = self._raw(name)
-        if again == raw:
+    def _reread(self, name: str, raw: bytes, missing: MissingPayload
+                ) -> tuple[bytes, Stamp] | None:
+        """The entry again after its payload file was found missing: a concurrent re-record
+        replaces the entry, then removes the old payload file. The payload is missing for real
+        (re-raised) if the entry did not change."""
+        again = self._raw_stamped(name)
+        if again is not None and again[0] == raw:
             raise missing
         return again
 
     def _raw(self, name: str) -> bytes | None:
         """An entry file's bytes (None when absent); unreadable or oversized ones are
         :class:`CorruptEntry`."""
+        found = self._raw_stamped(name)
+        return None if found is None else found[0]
+
+    def _raw_stamped(self, name: str) -> tuple[bytes, Stamp] | None:
+        """:meth:`_raw`, and the stamp of the bytes read."""
         try:
-            return self.backend.read(name, limit=MAX_ENTRY_BYTES)
+            return self.backend.read_stamped(name, limit=MAX_ENTRY_BYTES)
         except OSError as exc:
             raise CorruptEntry(self.backend.where(name),
                                f"unreadable ({exc.strerror or exc})") from exc
@@ -247,7 +258,7 @@ class Store:
             return
         payload_stamp = None if file is None else self._stamp(sibling(name, file))
         if file is None or payload_stamp is not None:
-            self.index.put(name, Cached(stamp, payload_stamp, hit))
+            self.index.put(name, Cached(stamp, payload_stamp, hit._replace(decoded=None)))
 
     def _existing(self, name: str, location: str
                   ) -> tuple[Mapping[str, Any], bool, str | None] | None:
@@ -310,12 +321,13 @@ class Store:
 
     def read_with_bytes(self, name: str) -> tuple[Entry | None, bytes | None]:
         """:meth:`read`, and the entry file's bytes it parsed."""
-        raw = self._raw(name)
-        while raw is not None:
+        found = self._raw_stamped(name)
+        while found is not None:
+            raw = found[0]
             try:
                 return parse_entry(self.backend.where(name), name, raw, self._reader(name)), raw
             except MissingPayload as exc:
-                raw = self._reread(name, raw, exc)
+                found = self._reread(name, raw, exc)
         return None, None
 
     def entries(self, function: str | None = None) -> Iterator[Entry]:

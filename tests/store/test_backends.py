@@ -50,6 +50,12 @@ class InMemory:
             raise BlobTooLarge(f"{len(held[0])} bytes, above the bound of {limit}")
         return held[0]
 
+    def read_stamped(self, name: str, *, limit: int | None = None
+                     ) -> tuple[bytes, Stamp] | None:
+        held = self._blobs.get(name)
+        data = self.read(name, limit=limit)
+        return None if held is None or data is None else (data, (held[1],))
+
     def stamp(self, name: str) -> Stamp | None:
         held = self._blobs.get(name)
         return None if held is None else (held[1],)
@@ -144,6 +150,25 @@ def test_write_then_read_returns_the_exact_bytes(backend: Backend, data: bytes) 
     assert backend.stamp(name) is not None
     assert list(backend.names()) == [name]
     assert name.rsplit("/", 1)[1] in backend.where(name)
+
+
+def test_read_stamped_gives_the_bytes_and_the_stamp_stamp_gives(backend: Backend) -> None:
+    """The store validates cached hits by `stamp()` and fills the cache from `read_stamped()`:
+    the two must name the same version of a blob, or a cached copy would never (or wrongly)
+    be used."""
+    name = entry("fn")
+    assert backend.read_stamped(name) is None
+    backend.write(name, b'{"v": 1}')
+    read = backend.read_stamped(name)
+    assert read is not None
+    assert read == (b'{"v": 1}', backend.stamp(name))
+    backend.write(name, b'{"v": 2}')
+    again = backend.read_stamped(name)
+    assert again is not None
+    assert again[1] == backend.stamp(name)
+    assert again[1] != read[1]
+    with pytest.raises(BlobTooLarge):
+        backend.read_stamped(name, limit=3)
 
 
 def test_stamps_change_with_every_write_and_hold_while_unchanged(backend: Backend) -> None:
