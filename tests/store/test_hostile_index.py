@@ -21,7 +21,7 @@ from memo_replay import recorded
 def answer(n: int) -> dict:
     with open("calls.log", "a") as log:
         log.write(f"answer {n}\\n")
-    return {"n": n, "double": n * 2}
+    return {"n": n, "double": n * 2, "pad": "x" * 5000}  # large enough to be indexed
 """
 
 CALL = """
@@ -29,7 +29,7 @@ import json, warnings
 from app import answer
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    value = answer(21)
+    value = {k: v for k, v in answer(21).items() if k != "pad"}
 print(json.dumps({"value": value, "warnings": [str(w.message) for w in caught]}))
 """
 

@@ -319,29 +319,53 @@ def test_unreadable_index_database_still_replays(memo_env: Store,
     assert log == [1]
 
 
+@recorded(ignore=["log"])
+def fetch_large(n: int, log: list[int]) -> dict[str, Any]:
+    """Large enough for its entry to be put in the disk index when recorded."""
+    log.append(n)
+    return {"n": n, "word": "aaa", "pad": "p" * 5000}
+
+
 def test_index_is_not_trusted_after_in_place_rewrite(memo_env: Store) -> None:
     log: list[int] = []
-    fetch(1, log)
-    fetch(1, log)  # replayed from the file, now remembered by the index
+    fetch_large(1, log)  # recorded, and remembered by the index
     path = the_entry(memo_env)
     key = path.stem
     import diskcache
 
     with diskcache.Cache(str(memo_env.path / ".cache")) as index:
         # the index really holds the old payload
-        assert index.get(memo_env.entry_name(fetch.memo.id, key)) is not None
+        assert index.get(memo_env.entry_name(fetch_large.memo.id, key)) is not None
     before = path.stat()
-    rewrite_payload(path, {"n": 1, "word": "bbb"})  # same size, same inode
+    rewrite_payload(path, {"n": 1, "word": "bbb", "pad": "p" * 5000})  # same size and inode
     after = path.stat()
     assert (after.st_size, after.st_ino) == (before.st_size, before.st_ino)
     if after.st_mtime_ns == before.st_mtime_ns:  # a coarse clock: make the change visible
         os.utime(path, ns=(after.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
 
-    assert fetch(1, log) == {"n": 1, "word": "bbb"}
-    hit = memo_env.lookup(fetch.memo.id, key)
+    assert fetch_large(1, log)["word"] == "bbb"
+    hit = Store(memo_env.path).lookup(fetch_large.memo.id, key)  # a fresh process's view
     assert hit is not None
-    assert json.loads(hit.payload.data) == {"n": 1, "word": "bbb"}
+    assert json.loads(hit.payload.data)["word"] == "bbb"
     assert log == [1]
+
+
+def test_small_entries_are_not_indexed_and_large_ones_are(memo_env: Store) -> None:
+    """Reading a small entry file costs what an index lookup does: only entries of
+    INDEX_MIN_BYTES or more are put in the index, when they are recorded (never on replay)."""
+    import diskcache
+
+    from memo_replay.store.store import INDEX_MIN_BYTES
+
+    log: list[int] = []
+    fetch(1, log)
+    fetch_large(1, log)
+    small = memo_env.entry_name(fetch.memo.id, fetch.memo.key(1, []))
+    large = memo_env.entry_name(fetch_large.memo.id, fetch_large.memo.key(1, []))
+    assert memo_env.backend.size(small) < INDEX_MIN_BYTES <= memo_env.backend.size(large)
+    with diskcache.Cache(str(memo_env.path / ".cache")) as index:
+        assert index.get(small) is None
+        assert index.get(large) is not None
 
 
 def test_index_is_not_trusted_after_another_process_rerecords(project: Project) -> None:
