@@ -108,6 +108,7 @@ class LocalDirectory:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.location = os.fspath(root)
         self._prefix = self.location + os.sep
+        self._real_directories: set[str] = set()
 
     def __repr__(self) -> str:
         return f"LocalDirectory({self.location!r})"
@@ -147,7 +148,7 @@ class LocalDirectory:
             st = os.fstat(fd)
             if not stat_module.S_ISREG(st.st_mode):
                 raise NotFollowed(f"{path} is not a regular file (delete it, then re-record)")
-            self._check_directory(name)
+            self._check_directory(name, reading=True)
             if limit is not None and st.st_size > limit:
                 raise BlobTooLarge(f"{st.st_size} bytes, above the bound of {limit}")
             # One read of one byte more than the size says: getting exactly the size is the
@@ -167,17 +168,26 @@ class LocalDirectory:
         finally:
             os.close(fd)
 
-    def _check_directory(self, name: str) -> None:
+    def _check_directory(self, name: str, *, reading: bool = False) -> None:
         """Refuse a name whose directory is not a real directory of the store (a symlink to
-        elsewhere, most likely): O_NOFOLLOW guards only the last component of a path."""
+        elsewhere, most likely): O_NOFOLLOW guards only the last component of a path.
+
+        A directory found real when reading is remembered for later reads (listing 100,000
+        entries would otherwise ``lstat`` their directory 100,000 times): a store is input
+        from a pull request, not a process racing this one. Writing and deleting check
+        every time."""
         directory, slash, _ = name.rpartition("/")
-        if not slash:
+        if not slash or (reading and directory in self._real_directories):
             return
         try:
             mode = os.lstat(self._prefix + directory).st_mode
         except (FileNotFoundError, NotADirectoryError):
             return  # nothing there: nothing to follow
-        if not stat_module.S_ISDIR(mode):
+        if stat_module.S_ISDIR(mode):
+            if reading:
+                self._real_directories.add(directory)
+        else:
+            self._real_directories.discard(directory)
             raise NotFollowed(f"{self._prefix + directory} is not a directory of the store "
                               f"(a symbolic link?); nothing in the store is followed: delete "
                               f"it, then re-record")

@@ -27,15 +27,16 @@ from memo_replay.store.backend import Backend, LocalDirectory, NotFollowed, Stam
 from memo_replay.store.entry import (
     MAX_ENTRY_BYTES,
     Entry,
-    Envelope,
     Hit,
     MissingPayload,
     Recording,
+    Summary,
     parse_entry,
     parse_timestamp,
     read_document,
     read_envelope,
     read_hit,
+    read_summary,
     render,
     same_recording,
 )
@@ -205,14 +206,13 @@ class Store:
             raise CorruptEntry(self.backend.where(name),
                                f"unreadable ({exc.strerror or exc})") from exc
 
-    def _envelope(self, name: str) -> tuple[int, Envelope] | None:
-        """The size of an entry file and its envelope, its payload unchecked; None when it is
-        absent."""
+    def _summary(self, name: str) -> tuple[int, Summary] | None:
+        """The size of an entry file and its :class:`Summary` (its payload unchecked); None
+        when it is absent."""
         raw = self._raw(name)
         if raw is None:
             return None
-        location = self.backend.where(name)
-        return len(raw), read_envelope(location, entry_stem(name), read_document(location, raw))
+        return len(raw), read_summary(self.backend.where(name), entry_stem(name), raw)
 
     def _reader(self, name: str) -> Callable[[str], bytes | None]:
         def read_payload_file(file: str) -> bytes | None:
@@ -382,7 +382,7 @@ class Store:
         is never removed under it); True when the entry was there."""
         with self._holding(name, entry_stem(name)):
             try:
-                read = self._envelope(name)
+                read = self._summary(name)
                 payload_file = None if read is None else read[1].payload_file
             except CorruptEntry:
                 payload_file = None  # unreadable: a payload file left behind is an orphan
@@ -409,34 +409,38 @@ class Store:
     # -- reports -----------------------------------------------------------------------------
 
     def stats(self) -> StoreStats:
-        """Entries, bytes and ages per function. Fast: each entry's envelope is read, its
-        payload is not checked (``problems`` counts entries that do not even parse; use
-        :meth:`verify` for checksums and placement)."""
+        """Entries, bytes and ages per function. Fast: what each entry says about itself is
+        read (:func:`~memo_replay.store.entry.read_summary`), nothing is checked (``problems``
+        counts entries whose summary cannot be read at all; :meth:`verify` checks every
+        entry)."""
         per_function: dict[str, dict[str, Any]] = {}
         problems = 0
         for name in self.entry_names():
             try:
-                read = self._envelope(name)
+                read = self._summary(name)
             except CorruptEntry:
                 problems += 1
                 continue
             if read is None:
                 continue  # deleted since it was listed
-            size, envelope = read
-            if envelope.payload_file is not None:
-                size += self.backend.size(sibling(name, envelope.payload_file)) or 0
-            s = per_function.setdefault(envelope.function, {"entries": 0, "bytes": 0,
-                                                            "dates": [], "serializers": {}})
+            size, summary = read
+            if summary.payload_file is not None:
+                size += self.backend.size(sibling(name, summary.payload_file)) or 0
+            s = per_function.get(summary.function)
+            if s is None:
+                s = per_function[summary.function] = {"entries": 0, "bytes": 0, "dates": [],
+                                                      "serializers": {}}
             s["entries"] += 1
             s["bytes"] += size
-            if envelope.recorded_at is not None:
-                s["dates"].append(envelope.recorded_at)
-            s["serializers"][envelope.serializer] = s["serializers"].get(envelope.serializer,
-                                                                         0) + 1
+            if summary.recorded_at is not None:
+                s["dates"].append(summary.recorded_at)
+            s["serializers"][summary.serializer] = s["serializers"].get(summary.serializer,
+                                                                        0) + 1
         functions = {
             name: FunctionStats(
                 entries=s["entries"], bytes=s["bytes"],
-                oldest=min(s["dates"], default=None), newest=max(s["dates"], default=None),
+                oldest=_when(min(s["dates"], default=None)),
+                newest=_when(max(s["dates"], default=None)),
                 serializers=dict(sorted(s["serializers"].items())),
             )
             for name, s in sorted(per_function.items())
@@ -476,6 +480,10 @@ class Store:
         and anything that is not what it should be (see
         :func:`memo_replay.store.upkeep.verify`)."""
         return verify(self)
+
+
+def _when(recorded_at: str | None) -> dt.datetime | None:
+    return None if recorded_at is None else parse_timestamp(recorded_at)
 
 
 def _older(document: Mapping[str, Any], threshold: float | None) -> bool:
