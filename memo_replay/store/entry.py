@@ -65,6 +65,7 @@ __all__ = [
     "Entry",
     "Envelope",
     "Hit",
+    "Listing",
     "MissingPayload",
     "Payload",
     "Recording",
@@ -75,6 +76,7 @@ __all__ = [
     "read_document",
     "read_envelope",
     "read_hit",
+    "read_listing",
     "read_summary",
     "render",
     "same_recording",
@@ -311,6 +313,40 @@ def read_summary(location: str, key: str, raw: bytes) -> Summary:
         when.astimezone(dt.timezone.utc) if when.tzinfo is not None else when)
     return Summary(key, envelope.function, recorded_at, envelope.serializer,
                    envelope.payload_file)
+
+
+class Listing(NamedTuple):
+    """What ``memo-replay ls`` shows of an entry, read without parsing all of it."""
+
+    summary: Summary
+    size: int
+    """The payload's size in bytes, as the entry says."""
+    arguments: dict[str, Any]
+    """The argument preview."""
+
+
+_ARGUMENTS = b'{\n  "arguments": '
+_COMPONENTS = b',\n  "components": '
+_SIZE_FIELD = re.compile(rb'\n    "size": (\d+)[,\n]')
+
+
+def read_listing(location: str, key: str, raw: bytes) -> Listing | None:
+    """The :class:`Listing` of the entry file of ``key``, by scanning the layout memo_replay
+    writes (the argument preview is the first field: only it is parsed); None when the entry
+    is not in that layout (:func:`parse_entry` then reads it whole)."""
+    summary = read_summary(location, key, raw)
+    end = raw.find(_COMPONENTS)
+    at = raw.rfind(_RESULT)
+    size = None if at < 0 else _SIZE_FIELD.search(raw, at)
+    if end < 0 or size is None or not raw.startswith(_ARGUMENTS) \
+            or raw.find(b'\n  "arguments": ', end) >= 0:  # a second one: JSON keeps the last
+        return None
+    try:
+        arguments = json.loads(raw[len(_ARGUMENTS):end])
+    except (ValueError, RecursionError):
+        return None
+    return Listing(summary, int(size.group(1)), arguments) if isinstance(arguments, dict) \
+        else None
 
 
 def _checksum_field(raw: bytes, at: int) -> str:

@@ -28,6 +28,7 @@ from memo_replay.store.entry import (
     MAX_ENTRY_BYTES,
     Entry,
     Hit,
+    Listing,
     MissingPayload,
     Recording,
     Summary,
@@ -36,9 +37,11 @@ from memo_replay.store.entry import (
     read_document,
     read_envelope,
     read_hit,
+    read_listing,
     read_summary,
     render,
     same_recording,
+    timestamp,
 )
 from memo_replay.store.index import (
     Cached,
@@ -354,6 +357,32 @@ class Store:
                 continue
             if entry is not None and (function is None or entry.function == function):
                 yield entry
+
+    def listings(self, function: str | None = None) -> Iterator[Listing]:
+        """What ``memo-replay ls`` shows of every entry (of one function when given), sorted
+        by name: read from the layout memo_replay writes where it can be (fast, unchecked),
+        else from the parsed entry. Entries that cannot be read are skipped (and logged);
+        :meth:`verify` reports them."""
+        for name in self.entry_names(function):
+            try:
+                raw = self._raw(name)
+                if raw is None:
+                    continue  # deleted since it was listed
+                location = self.backend.where(name)
+                listing = read_listing(location, entry_stem(name), raw)
+                if listing is None:
+                    entry = self.read(name)
+                    if entry is None:
+                        continue
+                    listing = Listing(Summary(
+                        entry.key, entry.function, None if entry.recorded_at is None
+                        else timestamp(entry.recorded_at), entry.serializer,
+                        entry.payload_file), entry.size, dict(entry.arguments))
+            except CorruptEntry as exc:
+                _log().warning("%s", exc)
+                continue
+            if function is None or listing.summary.function == function:
+                yield listing
 
     def get(self, key: str) -> Entry | None:
         """The entry with this key (or a unique prefix of it), or None."""

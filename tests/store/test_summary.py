@@ -117,3 +117,14 @@ def test_damaged_bytes_give_a_summary_or_a_corrupt_entry(
         return
     assert summary.key == path.stem
     assert summary.payload_file is None or summary.payload_file.startswith(path.stem + ".")
+
+
+def test_listings_say_what_the_parsed_entries_say(entries: list[tuple[Path, bytes]]) -> None:
+    """`memo-replay ls` reads listings; they must match the fully parsed entries."""
+    store = Store(entries[0][0].parents[1])
+    listed = {(x.summary.key, x.summary.function, x.summary.recorded_at, x.size,
+               x.summary.serializer, tuple(x.arguments.items())) for x in store.listings()}
+    parsed = {(e.key, e.function, None if e.recorded_at is None else timestamp(e.recorded_at),
+               e.size, e.serializer, tuple(e.arguments.items())) for e in store.entries()}
+    assert listed == parsed
+    assert len(listed) == len(entries)
