@@ -17,8 +17,9 @@ looked at here are the ones that tell whether a decorator is ``@recorded``.
 from __future__ import annotations
 
 import ast
+import threading
 import types
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,24 +41,61 @@ class Rendered:
         return cls(text, xxh3_128(text.encode("utf-8", "surrogatepass")).hexdigest())
 
 
-def clean(node: Definition, globals_: Mapping[str, Any]) -> str:
+def clean(node: Definition, globals_: Mapping[str, Any], *, text: bool = True) -> str:
     """Remove docstrings and the ``@recorded`` decorator from ``node`` (in place) and return
-    the text people see; then replace the annotations of local variables (never evaluated) by
-    ``...``, so that the key does not depend on them."""
+    the text people see (``""`` with ``text=False``: only the digest is wanted); then replace
+    the annotations of local variables (never evaluated) by ``...``, so that the key does not
+    depend on them."""
+    annotated = _strip(node, globals_)
+    rendered = ast.unparse(node) if text else ""
+    for statement in annotated:
+        statement.annotation = ast.Constant(value=...)
+    return rendered
+
+
+def clean_lazily(node: Definition, globals_: Mapping[str, Any]) -> Callable[[], str]:
+    """:func:`clean` ``node``, and return what gives the text :func:`clean` would have returned,
+    made the first time it is asked for (people see only a recorded function's own text; a
+    helper's is rarely wanted). After that call ``node`` is no longer cleaned: take its digest
+    and what it reads before. A class's body may be edited in between: its text is of the body
+    as cleaned."""
+    annotated = _strip(node, globals_)
+    restore = [(statement, statement.annotation) for statement in annotated]
+    body = node.body
+    for statement in annotated:
+        statement.annotation = ast.Constant(value=...)
+    made: list[str] = []
+
+    def text() -> str:
+        with _text_lock:
+            if not made:
+                for statement, annotation in restore:
+                    statement.annotation = annotation
+                node.body = body
+                made.append(ast.unparse(node))
+            return made[0]
+
+    return text
+
+
+_text_lock = threading.Lock()
+
+
+def _strip(node: Definition, globals_: Mapping[str, Any]) -> list[ast.AnnAssign]:
+    """Remove docstrings and the ``@recorded`` decorator from ``node`` (in place); the
+    annotated assignments of its functions' local scopes, to be blanked."""
     node.decorator_list = [d for d in node.decorator_list if not _is_recorded(d, globals_)]
+    functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
     for inner in ast.walk(node):
         if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             body = inner.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                     and isinstance(body[0].value.value, str):
                 inner.body = body[1:] or [ast.Pass()]
-    text = ast.unparse(node)
-    for function in ast.walk(node):
-        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for statement in _function_scope(function.body):
-                if isinstance(statement, ast.AnnAssign):
-                    statement.annotation = ast.Constant(value=...)
-    return text
+            if not isinstance(inner, ast.ClassDef):
+                functions.append(inner)
+    return [statement for function in functions for statement in _function_scope(function.body)
+            if isinstance(statement, ast.AnnAssign)]
 
 
 def _function_scope(body: list[ast.stmt]) -> Iterator[ast.AST]:
@@ -83,6 +121,13 @@ def render(node: Definition, globals_: Mapping[str, Any]) -> Rendered:
     edited in place)."""
     text = clean(node, globals_)
     return Rendered(text, digest(node))
+
+
+def definition_digest(node: Definition, globals_: Mapping[str, Any]) -> str:
+    """The digest :func:`render` gives ``node``, without the text (``node`` is not edited)."""
+    copied: Definition = _copy(node)
+    clean(copied, globals_, text=False)
+    return digest(copied)
 
 
 _ALWAYS_DUMPED = {("Constant", "value"), ("MatchSingleton", "value")}
@@ -145,7 +190,7 @@ def statements_digest(statements: Iterable[ast.stmt], globals_: Mapping[str, Any
     for statement in statements:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             statement = _copy(statement)
-            clean(statement, globals_)
+            clean(statement, globals_, text=False)
         _dump(statement, canonical)
         canonical.append(";")
     return xxh3_128("".join(canonical).encode("utf-8", "surrogatepass")).hexdigest()

@@ -307,11 +307,13 @@ def _install_hook() -> None:
 
 
 class SourceIndex:
-    """Definitions of project source files, parsed once per process per file version."""
+    """Definitions of project source files: each file is read and parsed once per process per
+    version (:func:`~memo_replay.keys.source.module_tree`, shared with the code fingerprint),
+    and a function's digest is computed when it is first asked for."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._files: dict[str, tuple[Any, dict[str, str], dict[int, str]]] = {}
+        self._files: dict[str, _Functions] = {}
         self._modules: dict[str, str] | None = None
         self._known = 0
 
@@ -321,43 +323,36 @@ class SourceIndex:
             relative = Path(code.co_filename).resolve().relative_to(self.root).as_posix()
         except (OSError, ValueError):
             return None
-        parsed = self._parse(relative)
-        if parsed is None:
+        functions = self._parse(relative)
+        if functions is None:
             return None
-        _, by_qualname, by_line = parsed
-        qualname = by_line.get(code.co_firstlineno)
+        qualname = functions.by_line.get(code.co_firstlineno)
         if code.co_name == "<lambda>":
             qualname = f"<lambda@{code.co_firstlineno}>"
-        if qualname is None or qualname not in by_qualname:
+        digest = None if qualname is None else functions.digest(qualname)
+        if qualname is None or digest is None:
             return None
         return f"{self._module_of(code.co_filename, relative)}.{qualname}", \
-            ObservedCode(relative, qualname, by_qualname[qualname])
+            ObservedCode(relative, qualname, digest)
 
     def current(self, file: str, qualname: str) -> str | None:
         """The digest of ``qualname`` in project file ``file`` now; None when it is gone."""
-        parsed = self._parse(file)
-        return None if parsed is None else parsed[1].get(qualname)
+        functions = self._parse(file)
+        return None if functions is None else functions.digest(qualname)
 
-    def _parse(self, relative: str) -> tuple[Any, dict[str, str], dict[int, str]] | None:
+    def _parse(self, relative: str) -> _Functions | None:
         if relative.startswith(("/", "..")) or "\\" in relative:
             return None  # never outside the root, whatever an entry says
-        path = self.root / relative
-        try:
-            st = os.stat(path)
-        except OSError:
+        from memo_replay.keys.source import module_tree
+
+        parsed = module_tree(str(self.root / relative))
+        if parsed is None:
             return None
-        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
         cached = self._files.get(relative)
-        if cached is not None and cached[0] == stamp:
+        if cached is not None and cached.tree is parsed.tree:
             return cached
-        try:
-            tree = ast.parse(path.read_bytes())
-        except (OSError, SyntaxError, ValueError):
-            return None
-        by_qualname, by_line = _definitions(tree)
-        parsed = (stamp, by_qualname, by_line)
-        self._files[relative] = parsed
-        return parsed
+        functions = self._files[relative] = _Functions(parsed.tree)
+        return functions
 
     def _module_of(self, filename: str, relative: str) -> str:
         if self._modules is None:
@@ -376,50 +371,82 @@ class SourceIndex:
         return name
 
 
-def _definitions(tree: ast.Module) -> tuple[dict[str, str], dict[int, str]]:
-    """Every function (and lambda) of a module: qualname → digest, and first line → qualname
-    (a code object's ``co_firstlineno`` is its first decorator's line, or its ``def``'s)."""
-    from memo_replay.keys.normalize import render
+class _Functions:
+    """Every function (and lambda) of one parsed module: qualname → node, first line →
+    qualname (a code object's ``co_firstlineno`` is its first decorator's line, or its
+    ``def``'s); each digest computed on first use."""
 
-    by_qualname: dict[str, str] = {}
-    by_line: dict[int, str] = {}
-    lambdas: dict[int, list[str]] = {}
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self.nodes: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        self.by_line: dict[int, str] = {}
+        self._lambdas: dict[int, list[ast.Lambda]] | None = None
+        self._digests: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        from memo_replay.keys.source import blocks
 
-    def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                qualname = prefix + child.name
-                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
-                by_line[first] = qualname
-                by_qualname[qualname] = render(_copy(child), {}).digest
-                visit(child, qualname + ".<locals>.")
-            elif isinstance(child, ast.ClassDef):
-                visit(child, prefix + child.name + ".")
-            else:
-                if isinstance(child, ast.Lambda):
-                    lambdas.setdefault(child.lineno, []).append(_lambda_text(child))
-                visit(child, prefix)
+        def visit(node: ast.AST, prefix: str) -> None:
+            for child in blocks(node):  # a def is a statement, never inside an expression
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    qualname = prefix + child.name
+                    first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                    self.by_line[first] = qualname
+                    self.nodes[qualname] = child
+                    visit(child, qualname + ".<locals>.")
+                elif isinstance(child, ast.ClassDef):
+                    visit(child, prefix + child.name + ".")
+                else:
+                    visit(child, prefix)
 
-    visit(tree, "")
-    for line, texts in lambdas.items():
-        by_qualname[f"<lambda@{line}>"] = xxh3_128_hexdigest("\n".join(texts).encode())
-    return by_qualname, by_line
+        visit(tree, "")
 
+    def lambdas(self, line: int) -> list[ast.Lambda]:
+        """The lambdas starting on ``line``, in :func:`ast.iter_child_nodes` depth-first
+        order (found when a lambda is first asked for)."""
+        with self._lock:
+            if self._lambdas is None:
+                found: dict[int, list[ast.Lambda]] = {}
 
-def _copy(node: ast.AST) -> Any:
-    import copy
+                def visit(node: ast.AST) -> None:
+                    for child in ast.iter_child_nodes(node):
+                        if isinstance(child, ast.Lambda):
+                            found.setdefault(child.lineno, []).append(child)
+                        visit(child)
 
-    return copy.deepcopy(node)  # render() edits the tree it is given
+                visit(self.tree)
+                self._lambdas = found
+            return self._lambdas.get(line, [])
+
+    def digest(self, qualname: str) -> str | None:
+        """The digest of a function's normalized definition (of the lambdas on a line, for
+        ``<lambda@LINE>``); None when there is no such function."""
+        with self._lock:
+            if qualname in self._digests:
+                return self._digests[qualname]
+        found: str | None = None
+        node = self.nodes.get(qualname)
+        if node is not None:
+            from memo_replay.keys.normalize import definition_digest
+
+            found = definition_digest(node, {})
+        elif qualname.startswith("<lambda@") and qualname.endswith(">"):
+            line = qualname[len("<lambda@"):-1]
+            lambdas = self.lambdas(int(line)) if line.isdigit() and line.isascii() else None
+            if lambdas and f"<lambda@{int(line)}>" == qualname:
+                found = xxh3_128_hexdigest("\n".join(map(_lambda_text, lambdas)).encode())
+        with self._lock:
+            self._digests[qualname] = found
+        return found
 
 
 def _lambda_text(node: ast.Lambda) -> str:
-    from memo_replay.keys.normalize import render
+    from memo_replay.keys.normalize import definition_digest
 
     extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
     wrapper = ast.FunctionDef(name="<lambda>", args=node.args, body=[ast.Return(node.body)],
                               decorator_list=[], returns=None, type_comment=None, **extra)
-    ast.fix_missing_locations(ast.copy_location(wrapper, node))
-    return render(wrapper, {}).digest
+    ast.copy_location(wrapper, node)
+    return definition_digest(wrapper, {})
 
 
 # -- checking ------------------------------------------------------------------------------------

@@ -13,11 +13,14 @@ top-level statements (or a notebook's cells) and the module a relative import na
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import importlib.util
 import inspect
 import linecache
+import os
 import types
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,21 @@ from memo_replay.project import is_library_file, is_project_file, module_name
 def _is_user_file(path: str | None, root: Path) -> bool:
     """A source file of the project, or user code outside any installed package (a script
     outside the root, a notebook's cell file): everything but the standard library,
-    site-packages and memo_replay itself."""
+    site-packages and memo_replay itself. Decided once per path and root per process."""
     if not path:
         return False
+    known = _user_files.get((path, root))
+    if known is None:
+        known = _decide_user_file(path, root)
+        if path.startswith("<") or os.path.isabs(path):  # a relative one follows the cwd
+            _user_files[(path, root)] = known
+    return known
+
+
+_user_files: dict[tuple[str, Path], bool] = {}
+
+
+def _decide_user_file(path: str, root: Path) -> bool:
     if is_project_file(path, root):
         return True
     if path.startswith("<"):
@@ -52,16 +67,34 @@ def _is_project_module(module: types.ModuleType, root: Path) -> bool:
 
 def _is_project_callable(obj: Any, root: Path) -> bool:
     """Whether ``obj`` (a function or class) is the project's or the user's own code."""
-    try:
-        file = inspect.getsourcefile(obj) or inspect.getfile(obj)
-    except (TypeError, OSError):
-        file = None
+    file = _file_of(obj)
     if not file:  # a class of `python -c` or of a REPL: no file at all
         return isinstance(obj, (types.FunctionType, type)) and \
             getattr(obj, "__module__", None) == "__main__"
     if file.startswith("<"):  # python -c, a REPL, exec(), an IPython cell
         return isinstance(obj, (types.FunctionType, type)) and not file.startswith("<frozen")
     return _is_user_file(file, root)
+
+
+def _file_of(obj: Any) -> str | None:
+    """Where ``obj``'s code is (:func:`inspect.getsourcefile`, else :func:`inspect.getfile`):
+    remembered per code object of a function, per class, by identity (code objects compare
+    equal across files) and while it lives (a weak reference: its id is never reused)."""
+    holder = obj.__code__ if isinstance(obj, types.FunctionType) else obj
+    known = _files.get(id(holder))
+    if known is not None and known[0]() is holder:
+        return known[1]
+    try:
+        file = inspect.getsourcefile(obj) or inspect.getfile(obj)
+    except (TypeError, OSError):
+        file = None
+    if isinstance(obj, (types.FunctionType, type)):
+        with contextlib.suppress(TypeError):  # not weak-referenceable: not remembered
+            _files[id(holder)] = (weakref.ref(holder), file)
+    return file
+
+
+_files: dict[int, tuple[weakref.ref[Any], str | None]] = {}
 
 
 def _qualified(obj: Any) -> str:

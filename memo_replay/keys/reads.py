@@ -21,12 +21,15 @@ Import = ast.Import | ast.ImportFrom
 
 # -- what a definition reads ----------------------------------------------------------------------
 
-def references(node: ast.AST, keep: frozenset[str] = frozenset()) -> list[list[str]]:
+def references(node: ast.AST, keep: frozenset[str] = frozenset(),
+               bound: set[str] | None = None) -> list[list[str]]:
     """Dotted name chains ``node`` reads and does not bind locally, in source order, decorators
     included (a cleaned definition no longer has ``@recorded``). Names in ``keep`` are reported
-    even though bound locally (names bound by imports inside a function, followed lazily)."""
-    local = (_bound_names(node) - keep) if isinstance(node, Definition) else \
-        _lambda_and_comprehension_names(node)
+    even though bound locally (names bound by imports inside a function, followed lazily).
+    ``bound``: the names a definition binds, when already known (:func:`function_reads`)."""
+    if bound is None and isinstance(node, Definition):
+        bound = _bound_names(node)
+    local = (bound - keep) if bound is not None else _lambda_and_comprehension_names(node)
     found: list[list[str]] = []
 
     class Visitor(ast.NodeVisitor):
@@ -72,6 +75,17 @@ def import_bound(node: Definition) -> frozenset[str]:
         imported.update((a.asname or a.name).split(".")[0] for a in statement.names)
     others = _bound_names(node, imports=False)
     return frozenset(imported - others)
+
+
+def function_reads(node: Definition) -> tuple[list[list[str]], tuple[Import, ...]]:
+    """``references(node, import_bound(node))`` and ``lazy_imports(node)``, walking the tree
+    fewer times (names bound by imports, plus the others, are the names bound)."""
+    imports = lazy_imports(node)
+    imported: set[str] = set()
+    for statement in imports:
+        imported.update((a.asname or a.name).split(".")[0] for a in statement.names)
+    others = _bound_names(node, imports=False)
+    return references(node, frozenset(imported - others), others | imported), imports
 
 
 _SELF_LIKE = frozenset({"self", "cls"})

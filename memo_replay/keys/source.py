@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
+import os
 import textwrap
 import threading
 import types
@@ -39,15 +40,35 @@ class ModuleTree:
     """Module-level statements binding or mutating each name, in source order."""
 
 
-_trees: dict[str, tuple[list[str], ModuleTree | None]] = {}
+_trees: dict[str, tuple[list[str], ModuleTree | None, tuple[int, int, int] | None]] = {}
+"""filename → (linecache's lines it was parsed from, the tree, the file's stamp then)."""
 _trees_lock = threading.Lock()
+parses = 0
+"""How many module sources this process has parsed (:func:`module_tree`); read by tests."""
 
 
 def module_tree(filename: str, module_globals: Mapping[str, Any] | None = None
                 ) -> ModuleTree | None:
     """The parsed source of ``filename`` (from :mod:`linecache`, which also holds IPython cells);
-    parsed again only when linecache's text of it changed. None without a parseable source."""
+    parsed again only when the file's (size, mtime_ns, inode) or linecache's text of it changed.
+    None without a parseable source. Every part of the fingerprint and of the observed check
+    reads a module through here: each module is read and parsed once per process."""
+    global parses
+    stamp = None
     if not filename.startswith("<"):
+        stamp = _stamp(filename)
+        with _trees_lock:
+            cached = _trees.get(filename)
+        entry = linecache.cache.get(filename)
+        if cached is not None and stamp is not None and cached[2] == stamp and \
+                entry is not None and len(entry) == 4 and entry[2] is cached[0] and \
+                entry[3] == filename:
+            # The file linecache read, unchanged: linecache.checkcache would keep its lines.
+            return cached[1]
+        if cached is not None and cached[2] != stamp:
+            # Rewritten in place within linecache's mtime resolution, or replaced by a rename:
+            # linecache compares only size and mtime.
+            linecache.cache.pop(filename, None)
         linecache.checkcache(filename)
     # linecache reads module globals only to find a loader for a file not on disk.
     loader_globals = None if not module_globals else {
@@ -58,7 +79,7 @@ def module_tree(filename: str, module_globals: Mapping[str, Any] | None = None
         return None
     with _trees_lock:
         cached = _trees.get(filename)
-        if cached is not None and cached[0] is lines:
+        if cached is not None and cached[0] is lines and cached[2] == stamp:
             return cached[1]
     try:
         tree: ast.Module | None = ast.parse("".join(lines))
@@ -66,8 +87,17 @@ def module_tree(filename: str, module_globals: Mapping[str, Any] | None = None
         tree = None
     parsed = None if tree is None else _index(tree)
     with _trees_lock:
-        _trees[filename] = (lines, parsed)
+        parses += 1
+        _trees[filename] = (lines, parsed, stamp)
     return parsed
+
+
+def _stamp(filename: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(filename)
+    except (OSError, ValueError):
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _index(tree: ast.Module) -> ModuleTree:
@@ -75,7 +105,7 @@ def _index(tree: ast.Module) -> ModuleTree:
     by_qualname: dict[str, Definition] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
+        for child in blocks(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
                 by_line[first] = child
@@ -94,6 +124,21 @@ def _index(tree: ast.Module) -> ModuleTree:
             bindings.setdefault(name, []).append(statement)
     return ModuleTree(tree, by_line, by_qualname,
                       {name: tuple(found) for name, found in bindings.items()})
+
+
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def blocks(node: ast.AST) -> Iterator[ast.AST]:
+    """The children of ``node`` that are or hold statements, in :func:`ast.iter_child_nodes`'s
+    order: where a ``def`` or ``class`` can be (never inside an expression), so finding them
+    does not visit every expression of a module."""
+    for name in node._fields:
+        field = getattr(node, name, None)
+        if isinstance(field, list):
+            for item in field:
+                if isinstance(item, _BLOCKS):
+                    yield item
 
 
 def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:

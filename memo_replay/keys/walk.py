@@ -62,6 +62,8 @@ class _Walker:
         self.definitions: dict[str, str] = {}
         self._seen: set[int] = set()
         self._classes: dict[int, type] = {}
+        self._members: dict[int, frozenset[str]] = {}
+        """Each reached class's plain methods (its summary's ``members``)."""
         self._attributes: set[str] = set()
         self._defined: set[tuple[int, str]] = set()
         self._encoder = Encoder(root, ordered=True)  # a constant's dict order is iteration order
@@ -207,13 +209,21 @@ class _Walker:
             # `Path(__file__).parent / "prompts"`: where the checkout is must not count, so
             # the module's own path counts relative to the root (the encoder's rule for paths).
             value = Path(value)
+        immutable = _immutable(value)
+        if immutable:
+            known = _constants.get((self.root, id(value)))
+            if known is not None and known[0] is value:
+                self.constants[name] = known[1]
+                return
         try:
             encoded = self._encoder.encode(value)
         except (Unencodable, RecursionError):
             if home is not None:
                 self._definition(name, instance, home)
             return
-        self.constants[name] = xxh3_128(encoded).hexdigest()
+        self.constants[name] = found = xxh3_128(encoded).hexdigest()
+        if immutable:
+            _constants[(self.root, id(value))] = (value, found)
         for item in _members_of(value):  # classes in a table are encoded by name only
             if isinstance(item, type):
                 self._object(_qualified(item), item)
@@ -233,13 +243,14 @@ class _Walker:
             self.definitions[name] = Rendered.of_text(
                 f"<bound at run time: {kind.__module__}.{kind.__qualname__}>").digest
             return
-        self.definitions[name] = statements_digest(statements, globals_)
+        self.definitions[name] = _statements_digest(statements, globals_)
         for statement in statements:
-            self._see_attributes(attribute_names(statement))
+            attributes, chains = _statement_reads(statement)
+            self._see_attributes(attributes)
             if isinstance(statement, ast.ImportFrom):
                 self._imported_definition(statement, globals_, bare)
             elif not isinstance(statement, ast.Import):
-                for chain in references(statement):
+                for chain in chains:
                     if not _is_dunder(chain[0]):  # module metadata (`__name__`, `__file__`)
                         self._reference(chain, globals_, {}, None, frozenset(), name, {})
 
@@ -277,7 +288,8 @@ class _Walker:
             return
         self._classes[id(cls)] = cls
         self._seen.add(id(cls))
-        summary = _cached(cls, "members", functools.partial(_class_summary, whole=False))
+        summary = _cached(cls, "members", _members_summary)
+        self._members[id(cls)] = summary.members
         self.helpers[_qualified(cls)] = summary.digest
         for base in cls.__mro__[1:]:
             if base is not object:
@@ -294,9 +306,7 @@ class _Walker:
             return
         self._attributes |= new
         for cls in list(self._classes.values()):
-            members = _cached(cls, "members", functools.partial(_class_summary, whole=False)
-                              ).members
-            for member in sorted(members & new):
+            for member in sorted(self._members[id(cls)] & new):
                 self._member(cls, member)
 
     def _member(self, cls: type, member: str) -> None:
@@ -370,6 +380,58 @@ class _Walker:
 
 
 _MISSING: Any = object()
+_members_summary = functools.partial(_class_summary, whole=False)
+
+def _statements_digest(statements: list[ast.stmt], globals_: Mapping[str, Any]) -> str:
+    """:func:`statements_digest`, once per process for statements of a parsed module (they are
+    held: a module parsed again has new ones). A ``def`` or ``class`` among them is cleaned
+    against the module's globals: computed each time."""
+    if any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+           for s in statements):
+        return statements_digest(statements, globals_)
+    key = tuple(map(id, statements))
+    known = _definition_digests.get(key)
+    if known is not None and all(a is b for a, b in zip(known[0], statements, strict=True)):
+        return known[1]
+    found = statements_digest(statements, globals_)
+    _definition_digests[key] = (tuple(statements), found)
+    return found
+
+
+_definition_digests: dict[tuple[int, ...], tuple[tuple[ast.stmt, ...], str]] = {}
+
+
+def _statement_reads(statement: ast.stmt) -> tuple[frozenset[str], list[list[str]]]:
+    """The attribute names and the name chains a module-level statement reads, once per
+    process per statement of a parsed module (held, so that its id is not reused)."""
+    known = _statements_read.get(id(statement))
+    if known is not None and known[0] is statement:
+        return known[1], known[2]
+    attributes = attribute_names(statement)
+    chains = [] if isinstance(statement, (ast.Import, ast.ImportFrom)) else references(statement)
+    _statements_read[id(statement)] = (statement, attributes, chains)
+    return attributes, chains
+
+
+_statements_read: dict[int, tuple[ast.stmt, frozenset[str], list[list[str]]]] = {}
+
+_constants: dict[tuple[Path, int], tuple[Any, str]] = {}
+"""(root, id of an immutable value) → (the value, held so that its id is not reused; its
+digest): a string or a tuple of numbers read by many helpers is encoded once per process.
+Mutable containers are encoded at each walk, as they are now (a dict mutated at run time is
+seen by a function first called after the mutation)."""
+_PRIMITIVES = (str, bytes, int, float, complex, bool, type(None))
+
+
+def _immutable(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is a built-in immutable value all the way down (no subclass: its
+    encoding could depend on more than its value)."""
+    kind = type(value)
+    if kind in _PRIMITIVES:
+        return True
+    if (kind is tuple or kind is frozenset) and depth < 8 and len(value) <= 1_000:
+        return all(_immutable(item, depth + 1) for item in value)
+    return False
 
 _BUILTIN_CALLABLES = (types.BuiltinFunctionType, types.BuiltinMethodType,
                       types.WrapperDescriptorType, types.MethodWrapperType,
