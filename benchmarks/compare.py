@@ -122,6 +122,14 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
 elif str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.gitproject import (  # noqa: E402
+    STORE,
+    ChildFailed,
+    commit_all,
+    entry_files,
+    fresh_clone,
+    run,
+)
 from benchmarks.harness import Table, fmt_ms, fmt_us  # noqa: E402
 
 EXPECT_ENV = "COMPARE_EXPECT_PACKAGE"
@@ -189,7 +197,6 @@ print(json.dumps({"memo_replay": origin, "n": n, "import_s": imported - started,
                   "rest_cpu_s": cpu_done - cpu_first}))
 ''',
 }
-STORE = "fixtures_store"
 
 IMPORT_CODE = f"""\
 import os, memo_replay
@@ -290,40 +297,11 @@ class Results:
         self.values.setdefault(case, {}).setdefault(side, []).append(value)
 
 
-class ChildFailed(Exception):
-    """A child process exited non-zero or did not report."""
-
-    def __init__(self, what: str, command: Sequence[str], result: subprocess.CompletedProcess[str],
-                 problem: str) -> None:
-        super().__init__(what)
-        self.what, self.command, self.result, self.problem = what, command, result, problem
-
-    def report(self) -> str:
-        return (f"compare: child failed: {self.what}: {self.problem}\n"
-                f"  command: {' '.join(self.command)}\n"
-                f"  exit code: {self.result.returncode}\n"
-                f"--- stderr\n{self.result.stderr.rstrip()}\n"
-                f"--- stdout\n{self.result.stdout.rstrip()}")
-
-
 def progress(message: str) -> None:
     print(f"compare: {message}", file=sys.stderr, flush=True)
 
 
 # -- running things ------------------------------------------------------------------------------
-
-def run(command: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
-        what: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run a helper command (git, tar, compileall); its failure is a child failure."""
-    result = subprocess.run(list(command), cwd=cwd, env=env, input=stdin, capture_output=True,
-                            check=False)
-    if result.returncode != 0:
-        text = subprocess.CompletedProcess(result.args, result.returncode,
-                                           result.stdout.decode(errors="replace"),
-                                           result.stderr.decode(errors="replace"))
-        raise ChildFailed(what, command, text, "exited non-zero")
-    return result
-
 
 @dataclass(frozen=True)
 class Ran:
@@ -432,17 +410,6 @@ class WarmChild:
                     stream.close()
 
 
-def git_env() -> dict[str, str]:
-    """git without the user's or the system's configuration (hooks, signing, templates)."""
-    return {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_AUTHOR_NAME": "compare", "GIT_AUTHOR_EMAIL": "compare@localhost",
-            "GIT_COMMITTER_NAME": "compare", "GIT_COMMITTER_EMAIL": "compare@localhost"}
-
-
-def git(*args: str, cwd: Path) -> str:
-    return run(["git", *args], cwd=cwd, env=git_env(), what=f"git {args[0]}").stdout.decode()
-
-
 # -- setup ---------------------------------------------------------------------------------------
 
 def resolve(spec: str) -> str:
@@ -499,11 +466,6 @@ def copy_harness(workdir: Path) -> Path:
     return harness
 
 
-def entry_files(store: Path) -> int:
-    """Entry files in a store (``<function>/<key>.json``; the ``.cache`` index excluded)."""
-    return sum(1 for p in store.glob("*/*.json") if not p.parent.name.startswith("."))
-
-
 def build_project(side: Revision, config: Config) -> Path:
     """The cold-replay project recorded by ``side`` and committed to a git repository."""
     project = config.workdir / f"project-{side.slug}"
@@ -516,22 +478,8 @@ def build_project(side: Revision, config: Config) -> Path:
     if (found := entry_files(project / STORE)) != config.calls:
         raise SystemExit(f"compare: {side.label} recorded {found} entries for "
                          f"{config.calls} calls")
-    git("init", "--quiet", "--initial-branch=main", cwd=project)
-    git("add", "--all", cwd=project)
-    git("commit", "--quiet", "--no-verify", "--message", "recordings", cwd=project)
-    tracked = git("ls-files", cwd=project).splitlines()
-    if any("/.cache/" in path or "__pycache__" in path for path in tracked):
-        raise SystemExit("compare: the store's index was committed (is .cache/ not ignored?)")
+    commit_all(project)
     return project
-
-
-def fresh_clone(project: Path, destination: Path, calls: int) -> None:
-    """A clone as CI checks it out: entry files, no index."""
-    git("clone", "--quiet", str(project), str(destination), cwd=project.parent)
-    if (destination / STORE / ".cache").exists():
-        raise SystemExit(f"compare: {destination} has an index right after cloning")
-    if (found := entry_files(destination / STORE)) != calls:
-        raise SystemExit(f"compare: the clone has {found} entries, expected {calls}")
 
 
 # -- one round of each case ----------------------------------------------------------------------

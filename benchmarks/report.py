@@ -1,4 +1,11 @@
-"""The targets of DESIGN.md judged on one run's numbers, docs/benchmarks.md and its chart."""
+"""The targets of DESIGN.md judged on one run's numbers, docs/benchmarks.md and its charts.
+
+The cold-path cases (``cold``, ``cold-xdist``, ``first-call``: benchmarks/cold.py) have a section
+of their own in docs/benchmarks.md, between ``<!-- cold-path:start -->`` and
+``<!-- cold-path:end -->``, with their chart (docs/img/benchmarks-cold.svg). A run of only those
+cases rewrites only that section; a run of other cases rewrites the page around it and keeps
+the section as it was.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,14 @@ HIT_LIMIT = 1.5
 FLAT_LIMIT = 1.2
 IMPORT_LIMIT_S = 0.030
 STATS_LIMIT_S = 0.200
+COLD_FLOOR_LIMIT = 2.0
+COLD_SECOND_LIMIT = 1.5
+XDIST_LIMIT = 0.6
+FIRST_CALL_LIMIT_S = 0.002
+COLD_KEYS = ("cold", "cold-xdist", "first-call")
+COLD_START = "<!-- cold-path:start -->"
+COLD_END = "<!-- cold-path:end -->"
+COLD_CHART = "img/benchmarks-cold.svg"
 HOT_CACHE_MIB = 64  # memo_replay.store.store.HOT_CACHE_BYTES
 FIXED_MIB = 32  # the index's sqlite mmap (16 MiB) and page cache (8 MiB), remembered keys
 
@@ -106,7 +121,7 @@ def targets(tables: Sequence[Table]) -> list[Target]:
 
 def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: bool,
              only: Sequence[str], elapsed_s: float, notes: Sequence[str],
-             chart: str | None) -> str:
+             chart: str | None, cold_section: str | None = None) -> str:
     command = "python benchmarks/run.py --write-docs" + (" --quick" if quick else "") + \
         "".join(f" --only {o}" for o in only)
     lines = [
@@ -159,6 +174,8 @@ def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quic
         lines += [table.markdown(), ""]
     if notes:
         lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
+    if cold_section:
+        lines += [cold_section, ""]
     lines += [
         "## Reproduce",
         "",
@@ -167,6 +184,8 @@ def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quic
         "python benchmarks/run.py                # tables on stdout",
         "python benchmarks/run.py --write-docs   # this page and docs/img/benchmarks.png",
         "python benchmarks/run.py --smoke        # the CI guard (ratios, exit 1 above 5×)",
+        "# only the cold-path section of this page and its chart:",
+        "python benchmarks/run.py --write-docs --only cold --only cold-xdist --only first-call",
         "```",
         "",
         "The first full run builds the 100 / 10,000 / 100,000-entry stores in "
@@ -272,19 +291,214 @@ def _import_panel(ax: Any, imports: Table) -> None:
 def write(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: bool,
           only: Sequence[str], elapsed_s: float, notes: Sequence[str], root: Path
           ) -> list[Path]:
-    """Write docs/benchmarks.md and docs/img/benchmarks.png; returns the paths written."""
+    """Write docs/benchmarks.md and its charts; returns the paths written.
+
+    A run of only cold-path cases rewrites only the cold-path section of the existing page
+    (and its chart); any other run rewrites the page, keeping the existing cold-path section
+    unless this run measured a new one.
+    """
     written: list[Path] = []
+    page = root / "docs" / "benchmarks.md"
+    existing = page.read_text(encoding="utf-8") if page.is_file() else ""
+    cold_tables = [t for t in tables if t.key in COLD_KEYS]
+    warm_tables = [t for t in tables if t.key not in COLD_KEYS]
+    section: str | None
+    if cold_tables:
+        cold = _by_key(cold_tables).get("cold")
+        svg = root / "docs" / COLD_CHART
+        has_chart = cold is not None and cold_chart(cold, svg)
+        if has_chart:
+            written.append(svg)
+        section = cold_markdown(cold_tables, info, rounds=rounds, quick=quick, only=only,
+                                elapsed_s=elapsed_s, chart=COLD_CHART if has_chart else None)
+    else:
+        section = existing_section(existing)
+    if not warm_tables and existing:
+        page.write_text(splice(existing, section or ""), encoding="utf-8")
+        written.insert(0, page)
+        return written
     image = root / "docs" / "img" / "benchmarks.png"
     chart_notes = list(notes)
-    if chart(tables, image):
+    if chart(warm_tables, image):
         written.append(image)
         link: str | None = "img/benchmarks.png"
     else:
         link = None
         chart_notes.append("no chart: matplotlib is not installed, or no hit/import case ran")
-    page = root / "docs" / "benchmarks.md"
-    page.write_text(markdown(tables, info, rounds=rounds, quick=quick, only=only,
-                             elapsed_s=elapsed_s, notes=chart_notes, chart=link),
+    page.write_text(markdown(warm_tables, info, rounds=rounds, quick=quick, only=only,
+                             elapsed_s=elapsed_s, notes=chart_notes, chart=link,
+                             cold_section=section),
                     encoding="utf-8")
     written.insert(0, page)
     return written
+
+
+# -- the cold path -------------------------------------------------------------------------------
+
+def existing_section(page: str) -> str | None:
+    """The cold-path section of a page (markers included), if it has one."""
+    if COLD_START in page and COLD_END in page:
+        start = page.index(COLD_START)
+        return page[start:page.index(COLD_END, start) + len(COLD_END)]
+    return None
+
+
+def splice(page: str, section: str) -> str:
+    """``page`` with its cold-path section replaced by ``section`` (inserted before
+    "## Reproduce" when the page has none)."""
+    old = existing_section(page)
+    if old is not None:
+        return page.replace(old, section)
+    marker = "## Reproduce"
+    if marker in page:
+        return page.replace(marker, f"{section}\n\n{marker}", 1)
+    return page.rstrip("\n") + f"\n\n{section}\n"
+
+
+def cold_targets(tables: Sequence[Table]) -> list[Target]:
+    """The cold-path targets of issue 15, judged on this run's medians."""
+    found = _by_key(tables)
+    out: list[Target] = []
+    cold = found.get("cold")
+    if cold:
+        values = cold.values["cold"]
+
+        def ratios(contender: str, sizes: Sequence[int]) -> dict[int, float]:
+            runs = values.get(contender, {})
+            return {n: runs[str(n)]["ratio_floor"] for n in sizes if str(n) in runs}
+
+        def judged(name: str, limit: float, measured: dict[int, float]) -> Target:
+            if not measured:
+                return Target(name, f"≤ {limit:g}×", "—", "not measured")
+            detail = ", ".join(f"N = {n:,}: {fmt_ratio(r)}" for n, r in measured.items())
+            ok = all(r <= limit for r in measured.values())
+            return Target(name, f"≤ {limit:g}×", detail, "PASS" if ok else "FAIL")
+
+        out.append(judged("fresh clone, strict replay per call ÷ the json.loads floor",
+                          COLD_FLOOR_LIMIT, ratios("memo-fresh", (300, 3_000))))
+        out.append(judged("… and flat in N: the same at N = 30,000", COLD_FLOOR_LIMIT,
+                          ratios("memo-fresh", (30_000,))))
+        out.append(judged("second run on the same clone ÷ the floor", COLD_SECOND_LIMIT,
+                          ratios("memo-second", (300, 3_000, 30_000))))
+    xdist = found.get("cold-xdist")
+    if xdist and xdist.values:
+        ratio = xdist.values["ratio"]
+        alone = xdist.values.get("replay_ratio")
+        out.append(Target(f"pytest -n 2 replaying {xdist.values['n']:,} calls ÷ one process",
+                          f"≤ {XDIST_LIMIT:g}×", f"{fmt_ratio(ratio)} (the replay alone, over "
+                          f"N = 0: {fmt_ratio(alone)})",
+                          "PASS" if ratio <= XDIST_LIMIT else "FAIL"))
+    first = found.get("first-call")
+    if first:
+        median = first.values.get("median_s")
+        if median is None:
+            out.append(Target("first call per recorded function, 100-module project (median)",
+                              "≤ 2 ms", "—", "not measured"))
+        else:
+            out.append(Target("first call per recorded function, 100-module project (median)",
+                              "≤ 2 ms", f"median {fmt_ms(median)} ms, max "
+                              f"{fmt_ms(first.values.get('max_s'))} ms",
+                              "PASS" if median <= FIRST_CALL_LIMIT_S else "FAIL"))
+    return out
+
+
+def cold_markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: bool,
+                  only: Sequence[str], elapsed_s: float, chart: str | None) -> str:
+    """The cold-path section of docs/benchmarks.md, between its markers."""
+    command = "python benchmarks/run.py --write-docs" + (" --quick" if quick else "") + \
+        "".join(f" --only {o}" for o in only)
+    lines = [
+        COLD_START,
+        "## The cold path: a fresh clone in CI",
+        "",
+        f"Generated by `{command}` on {info['date']} (the run took {elapsed_s / 60:.1f} min); "
+        "do not edit by hand, re-run the script.",
+        "",
+        "The hit cases above time a warm call inside one long-lived process. CI does "
+        "something else: it checks out a fresh clone — without the store's git-ignored index, "
+        "`fixtures_store/.cache/` — starts fresh processes, often pytest-xdist workers, and "
+        "strictly replays every recorded call once. Here each contender answers N calls of "
+        "`lookup(i)` → `{\"i\": i, \"square\": i * i}` in one fresh process (memo_replay in a "
+        "new `git clone` each round, `CI=true`, strict replay). **Per call** is the process's "
+        "wall time over a bare `python -c pass`, divided by N: the fixed cost per process "
+        "(imports, opening the store, exit) is included. **× floor** compares it with "
+        "reading and `json.loads`-ing each entry file of the same store. "
+        "`benchmarks/cold.py` describes every contender.",
+        "",
+    ]
+    judged = cold_targets(tables)
+    if judged:
+        lines += ["Targets from issue 15, judged on this run's medians:", "",
+                  "| target | limit | this run | verdict |", "|---|---|---|---|"]
+        lines += [f"| {t.name} | {t.limit} | {t.measured} | **{t.verdict}** |" for t in judged]
+        lines.append("")
+    if chart:
+        lines += [f"![cold path: cost per call against N for memo_replay, the floors and the "
+                  f"peers (log-log)]({chart})", ""]
+    for table in tables:
+        lines += [table.markdown(), ""]
+    lines.append(COLD_END)
+    return "\n".join(lines)
+
+
+COLD_STYLES = {
+    "memo-fresh": ("#7b2cbf", "-", 2.8),
+    "memo-second": ("#7b2cbf", "--", 2.0),
+    "memo-nocache": ("#c77dff", ":", 2.2),
+    "floor-files": ("#202020", "-", 2.0),
+    "floor-onefile": ("#808080", "--", 1.6),
+    "diskcache": ("#4f86c6", "-", 1.6),
+    "joblib": ("#e07b39", "-", 1.6),
+    "vcrpy": ("#2a9d8f", "-", 1.6),
+}
+
+
+def cold_chart(table: Table, path: Path) -> bool:
+    """An SVG (~720 px wide): µs per call against N, one line per contender, log-log."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    from benchmarks.cold import LABELS
+
+    values: dict[str, dict[str, dict[str, float]]] = table.values.get("cold", {})
+    if not values:
+        return False
+    sizes = sorted({int(n) for runs in values.values() for n in runs})
+    with plt.rc_context({"font.size": 12, "svg.hashsalt": "memo-replay",
+                         "svg.fonttype": "path"}):
+        fig, ax = plt.subplots(figsize=(7.2, 6.4))
+        for contender, label in LABELS.items():
+            runs = values.get(contender, {})
+            points = sorted((int(n), v["per_call_s"] * 1e6) for n, v in runs.items()
+                            if v["per_call_s"] > 0)
+            if not points:
+                continue
+            color, style, width = COLD_STYLES.get(contender, ("#888888", "-", 1.6))
+            ax.plot([n for n, _ in points], [us for _, us in points], linestyle=style,
+                    color=color, linewidth=width, marker="o", markersize=5,
+                    label=label.replace("`", ""))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([f"{n:,}" for n in sizes])
+        ax.minorticks_off()
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+            lambda value, _: f"{value:,.0f}" if value >= 1 else f"{value:g}"))
+        ax.set_xlim(sizes[0] / 1.6, sizes[-1] * 1.6)
+        ax.set_xlabel("N: recorded calls replayed by one fresh process")
+        ax.set_ylabel("µs per call (process wall over bare python)")
+        ax.set_title("Cold path: fresh clone, fresh process (medians)", fontsize=13)
+        ax.grid(which="major", alpha=0.3)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=10.5,
+                  frameon=False)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format=path.suffix.lstrip("."), dpi=100,
+                    metadata={"Date": None} if path.suffix == ".svg" else None)
+        plt.close(fig)
+    return True

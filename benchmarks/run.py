@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick          # fewer rounds, no 100,000-entry cases
     python benchmarks/run.py --only hit-small --only import
     python benchmarks/run.py --write-docs     # also writes docs/benchmarks.md and its chart
-    python benchmarks/run.py --smoke          # CI guard: exit 1 on a gross hit-path regression
+    python benchmarks/run.py --only cold --only cold-xdist --only first-call  # the cold path
+    python benchmarks/run.py --smoke          # CI guard: exit 1 on a gross hit or cold regression
 
 Tables go to stdout, progress to stderr. See benchmarks/README.md for what each case measures.
 """
@@ -35,7 +36,7 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
 elif str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import cases, stores  # noqa: E402
+from benchmarks import cases, cold, stores  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
     ALL,
     LRU,
@@ -46,6 +47,7 @@ from benchmarks.contenders import (  # noqa: E402
     hit_contender,
     memoizer,
 )
+from benchmarks.gitproject import ChildFailed  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     Contender,
     Measurement,
@@ -106,7 +108,9 @@ HIT_CASES = (
             "its JSON with pydantic."),
 )
 OTHER_CASES = ("miss", "scale", "stats", "ls", "import", "rss", "translator")
-CASES = (*(c.key for c in HIT_CASES), *OTHER_CASES)
+COLD_CASES = ("cold", "cold-xdist", "first-call")
+"""The cold path (benchmarks/cold.py): fresh clones replayed by fresh processes."""
+CASES = (*(c.key for c in HIT_CASES), *OTHER_CASES, *COLD_CASES)
 
 
 @dataclass
@@ -125,6 +129,10 @@ class Config:
     @property
     def sizes(self) -> tuple[int, ...]:
         return (100, 10_000) if self.quick else (100, 10_000, 100_000)
+
+    @property
+    def cold_sizes(self) -> tuple[int, ...]:
+        return cold.QUICK_SIZES if self.quick else cold.SIZES
 
     def contenders(self) -> list[str]:
         names = [name for name in ALL if available(name)]
@@ -525,14 +533,28 @@ def run_full(config: Config, only: set[str], profile: bool) -> list[Table]:
         "import": lambda: import_case(config),
         "rss": lambda: rss_case(config),
         "translator": lambda: translator_case(config),
+        "cold": lambda: cold.cold_case(lab(), config.cold_sizes, config.slow_rounds),
+        "cold-xdist": lambda: cold.xdist_case(lab(), config.slow_rounds),
+        "first-call": cold.first_call_case,
     }
+    labs: list[cold.Lab] = []
+
+    def lab() -> cold.Lab:
+        """The cold-path projects, built once and shared by the cold cases."""
+        if not labs:
+            labs.append(cold.Lab(config.workdir / "cold", vcr_max_n=cold.VCR_QUICK_MAX_N
+                                 if config.quick else cold.VCR_MAX_N))
+        return labs[0]
+
     for key, runner in runners.items():
         if only and key not in only:
             continue
         if key == "translator" and not available_module("sqlglot"):
             config.note("sqlglot is not installed: the translator case is skipped")
             continue
+        case_started = time.perf_counter()
         emit(runner())
+        progress(f"{key}: took {time.perf_counter() - case_started:,.0f} s")
     if profile:
         profile_import()
     return tables
@@ -562,6 +584,11 @@ def run_smoke(config: Config) -> int:
         print(lines[-1], flush=True)
     print(f"smoke: {len(HIT_CASES) - failures}/{len(HIT_CASES)} hit cases within "
           f"{SMOKE_LIMIT:g}× the raw floor ({config.rounds} interleaved rounds, medians)")
+    # The cold path: a fresh clone's strict replay, in fresh processes, against the floor.
+    progress(f"smoke: cold path, N={cold.SMOKE_N} in a fresh clone")
+    ratio, line = cold.smoke(config.workdir / "cold")
+    print(line, flush=True)
+    failures += ratio > cold.SMOKE_LIMIT
     return 1 if failures else 0
 
 
@@ -582,14 +609,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None,
                         help="interleaved rounds per case (default 15; --quick 5; --smoke 9)")
     parser.add_argument("--quick", action="store_true",
-                        help="fewer rounds, no 100,000-entry cases")
+                        help="fewer rounds, no 100,000-entry cases; cold: N = 300 and 3,000")
     parser.add_argument("--only", action="append", choices=CASES, metavar="CASE",
                         help=f"run only this case (repeatable): {', '.join(CASES)}")
     parser.add_argument("--write-docs", action="store_true",
-                        help="write docs/benchmarks.md and docs/img/benchmarks.png")
+                        help="write docs/benchmarks.md and docs/img/benchmarks.png (a run of "
+                             "only cold, cold-xdist, first-call rewrites only the page's "
+                             "cold-path section and docs/img/benchmarks-cold.svg)")
     parser.add_argument("--smoke", action="store_true",
-                        help="memo_replay vs the raw floor on the hit cases only; exit 1 when "
-                             f"a hit is slower than {SMOKE_LIMIT:g}× the raw floor")
+                        help="memo_replay vs the raw floor on the hit cases and a fresh "
+                             "clone's replay vs the json.loads floor; exit 1 when a hit is "
+                             f"slower than {SMOKE_LIMIT:g}× the raw floor or the replay than "
+                             f"{cold.SMOKE_LIMIT:g}× its floor")
     parser.add_argument("--profile-import", action="store_true",
                         help="also print python -X importtime for import memo_replay")
     args = parser.parse_args(argv)
@@ -611,11 +642,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="memo-replay-bench-") as workdir:
         config = Config(rounds=rounds, quick=args.quick, workdir=Path(workdir))
-        if args.smoke:
-            status = run_smoke(config)
-            progress(f"smoke mode took {time.perf_counter() - started:.1f} s")
-            return status
-        tables = run_full(config, set(args.only or ()), args.profile_import)
+        try:
+            if args.smoke:
+                status = run_smoke(config)
+                progress(f"smoke mode took {time.perf_counter() - started:.1f} s")
+                return status
+            tables = run_full(config, set(args.only or ()), args.profile_import)
+        except ChildFailed as failure:
+            print(failure.report("run"), file=sys.stderr)
+            return 1
     elapsed = time.perf_counter() - started
     info = machine()
     print(f"machine: {info['cpus']} CPUs, {info['python']}, {info['platform']}; "
@@ -635,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
 def targets_summary(tables: list[Table]) -> None:
     from benchmarks import report
 
-    for target in report.targets(tables):
+    for target in [*report.targets(tables), *report.cold_targets(tables)]:
         print(f"target: {target.verdict:<12} {target.name}: {target.measured}")
 
 
