@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,8 @@ class Store:
             index = Layered(self.hot_cache, DiskIndex(str(self.path)))
         self.index: Index = index
         self._directories: dict[str, str] = {}
+        self._locks: str | None = None
+        """The lock directory, once created and found to be what it should be."""
         # Bound once: these run on every hit.
         self._stamp = self.backend.stamp
         self._peek = self.index.peek
@@ -302,14 +305,18 @@ class Store:
 
     def lock(self, function: str, key: str) -> KeyLock | None:
         """The record-once lock for ``key`` (None where the store cannot be written at all)."""
-        try:
-            directory = os.path.join(cache_directory(str(self.path)), "locks")
-            os.makedirs(directory, exist_ok=True)  # again each time: .cache/ may be deleted
-        except NotFollowed as exc:
-            raise StoreError(f"cannot lock `{function}` (key {key}) to record or delete it: "
-                             f"{exc}") from None
-        except OSError:
-            return None  # read-only: the write will fail with a clear StoreError
+        directory = self._locks
+        if directory is None or not _is_real_directory(directory):
+            # Checked (and created) again whenever it is not there: .cache/ may be deleted.
+            try:
+                directory = os.path.join(cache_directory(str(self.path)), "locks")
+                os.makedirs(directory, exist_ok=True)
+            except NotFollowed as exc:
+                raise StoreError(f"cannot lock `{function}` (key {key}) to record or delete "
+                                 f"it: {exc}") from None
+            except OSError:
+                return None  # read-only: the write will fail with a clear StoreError
+            self._locks = directory
         return KeyLock(os.path.join(directory, f"{key}.lock"), function=function, key=key)
 
     def close(self) -> None:
@@ -509,6 +516,13 @@ class Store:
         and anything that is not what it should be (see
         :func:`memo_replay.store.upkeep.verify`)."""
         return verify(self)
+
+
+def _is_real_directory(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _when(recorded_at: str | None) -> dt.datetime | None:
