@@ -9,7 +9,10 @@ store answer wrongly, and a store with no index at all answers from the entry fi
 Implementations: :class:`HotCache` (in memory, bounded in bytes: ``MEMO_HOT_CACHE_MB``),
 :class:`DiskIndex` (a ``diskcache.Cache`` in the store's git-ignored ``.cache/``, shared by the
 processes of one checkout), :class:`NoIndex`, and :class:`Layered` (a fast index in front of a
-slower one). Items are stored as a versioned JSON header (:data:`HEADER_FIELDS`) followed by the
+slower one). ``put`` remembers an entry just recorded, ``note`` one just read: the disk index
+takes the first and ignores the second, so a replay never writes SQLite (or creates
+``.cache/``); the store puts only entries large enough for the index to pay. Items are stored
+as a versioned JSON header (:data:`HEADER_FIELDS`) followed by the
 raw payload — never a pickle.
 """
 
