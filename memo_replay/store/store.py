@@ -62,10 +62,14 @@ from memo_replay.store.layout import (
     split,
 )
 from memo_replay.store.locks import KeyLock
-from memo_replay.store.upkeep import ORPHAN_AGE_S, Problem, prune, verify
 
 if TYPE_CHECKING:
     from memo_replay.audit import Audit, Finding
+    from memo_replay.store.upkeep import Problem
+
+ORPHAN_AGE_S = 3600.0
+"""``prune(orphans=True)`` leaves files younger than this alone (``--older-than``): a payload
+file is written an instant before its entry, and a temporary file belongs to a write in flight."""
 
 INDEX_MIN_BYTES = 4096
 """Entries (with their payload file) smaller than this are not put in the disk index: a lookup
@@ -508,6 +512,8 @@ class Store:
               dry_run: bool = True, older_than: float = ORPHAN_AGE_S) -> list[Finding]:
         """Remove (or, by default, only list) stale/gone entries, expired entries and files
         left by killed recordings (see :func:`memo_replay.store.upkeep.prune`)."""
+        from memo_replay.store.upkeep import prune  # maintenance: not loaded to replay
+
         return prune(self, stale=stale, expired=expired, orphans=orphans, dry_run=dry_run,
                      older_than=older_than)
 
@@ -515,6 +521,8 @@ class Store:
         """Integrity check of every file in the store: parse, checksum, placement, leftovers,
         and anything that is not what it should be (see
         :func:`memo_replay.store.upkeep.verify`)."""
+        from memo_replay.store.upkeep import verify
+
         return verify(self)
 
 
@@ -539,4 +547,4 @@ def _older(document: Mapping[str, Any], threshold: float | None) -> bool:
     return when.timestamp() < threshold
 
 
-__all__ = ["FunctionStats", "Store", "StoreStats"]
+__all__ = ["ORPHAN_AGE_S", "FunctionStats", "Store", "StoreStats"]

@@ -46,13 +46,8 @@ class Problem:
     """The file's name in the store (``<function directory>/<file>``)."""
 
 
-ORPHAN_AGE_S = 3600.0
-"""``prune(orphans=True)`` leaves files younger than this alone (``--older-than``): a payload
-file is written an instant before its entry, and a temporary file belongs to a write in flight."""
-
-
-def prune(store: Store, *, stale: bool = False, expired: bool = False, orphans: bool = False,
-          dry_run: bool = True, older_than: float = ORPHAN_AGE_S) -> list[Finding]:
+def prune(store: Store, *, stale: bool, expired: bool, orphans: bool, dry_run: bool,
+          older_than: float) -> list[Finding]:
     """Remove (or, by default, only list) stale/gone entries, expired entries and files
     left by killed recordings. Entries that cannot be checked are never removed, nor are
     leftovers younger than ``older_than`` seconds or of a key whose recording is in
@@ -196,4 +191,4 @@ def _check(store: Store, directory: str, name: str, referenced: set[str]) -> lis
     return []
 
 
-__all__ = ["ORPHAN_AGE_S", "Problem", "prune", "verify"]
+__all__ = ["Problem", "prune", "verify"]
