@@ -113,32 +113,31 @@ def resolve_store(option: str | None) -> Store:
 
 def _ls(args: argparse.Namespace) -> int:
     store = resolve_store(args.store)
-    if not (args.stale or args.expired or args.json):
-        # The plain listing reads what each entry says about itself (fast at 100,000
-        # entries); `verify` checks them.
-        rows = [(listing.summary.key, listing.summary.function,
-                 listing.summary.recorded_at or "-", _size(listing.size),
-                 listing.summary.serializer, _args_line(listing.arguments))
-                for listing in store.listings(args.function)]
-        _table(("KEY", "FUNCTION", "RECORDED", "SIZE", "SERIALIZER", "ARGUMENTS"), rows)
-        print(f"{len(rows)} recording{'s' if len(rows) != 1 else ''}")
-        return EXIT_OK
-    entries = list(store.entries(args.function))
-    if args.stale or args.expired:
-        report = store.audit()
-        wanted = {f.path for f in (report.stale if args.stale else [])} | \
-            {f.path for f in (report.expired if args.expired else [])}
-        entries = [e for e in entries if e.path in wanted]
-        _warn_unchecked([f for f in report.unchecked
-                         if args.function is None or f.function == args.function])
+    wanted = _audited(store, args) if args.stale or args.expired else None
     if args.json:
-        _print_json([_summary(e) for e in entries])
+        _print_json([_summary(e) for e in store.entries(args.function)
+                     if wanted is None or e.key in wanted])
         return EXIT_OK
-    rows = [(e.key, e.function, when(e.recorded_at), _size(e.size), e.serializer,
-             _args_line(e.arguments)) for e in entries]
+    # A listing is what each entry says about itself (fast at 100,000 entries); `verify`
+    # checks them.
+    rows = [(listing.summary.key, listing.summary.function, listing.summary.recorded_at or "-",
+             _size(listing.size), listing.summary.serializer, _args_line(listing.arguments))
+            for listing in store.listings(args.function)
+            if wanted is None or listing.summary.key in wanted]
     _table(("KEY", "FUNCTION", "RECORDED", "SIZE", "SERIALIZER", "ARGUMENTS"), rows)
-    print(f"{len(entries)} recording{'s' if len(entries) != 1 else ''}")
+    print(f"{len(rows)} recording{'s' if len(rows) != 1 else ''}")
     return EXIT_OK
+
+
+def _audited(store: Store, args: argparse.Namespace) -> set[str]:
+    """The keys of the entries ``ls --stale/--expired`` asks for (the unchecked ones are
+    listed on stderr)."""
+    report = store.audit()
+    _warn_unchecked([f for f in report.unchecked
+                     if args.function is None or f.function == args.function])
+    return {f.key for f in (report.stale if args.stale else []) + (report.expired
+                                                                   if args.expired else [])
+            if f.key is not None}
 
 
 def _show(args: argparse.Namespace) -> int:
