@@ -334,19 +334,19 @@ def read_listing(location: str, key: str, raw: bytes) -> Listing | None:
     """The :class:`Listing` of the entry file of ``key``, by scanning the layout memo_replay
     writes (the argument preview is the first field: only it is parsed); None when the entry
     is not in that layout (:func:`parse_entry` then reads it whole)."""
-    summary = read_summary(location, key, raw)
     end = raw.find(_COMPONENTS)
     at = raw.rfind(_RESULT)
     size = None if at < 0 else _SIZE_FIELD.search(raw, at)
     if end < 0 or size is None or not raw.startswith(_ARGUMENTS) \
             or raw.find(b'\n  "arguments": ', end) >= 0:  # a second one: JSON keeps the last
-        return None
+        return None  # not the layout: parsed once, whole, by the caller
     try:
         arguments = json.loads(raw[len(_ARGUMENTS):end])
     except (ValueError, RecursionError):
         return None
-    return Listing(summary, int(size.group(1)), arguments) if isinstance(arguments, dict) \
-        else None
+    if not isinstance(arguments, dict):
+        return None
+    return Listing(read_summary(location, key, raw), int(size.group(1)), arguments)
 
 
 def _checksum_field(raw: bytes, at: int) -> str:
