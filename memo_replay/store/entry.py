@@ -275,6 +275,16 @@ class Summary(NamedTuple):
     payload_file: str | None
     """The payload file it names (only ever its own key's)."""
 
+    @classmethod
+    def parsed(cls, key: str, function: str, when: dt.datetime | None, serializer: str,
+               payload_file: str | None) -> Summary:
+        """A summary of fields already parsed (the time written as entries write it, in UTC,
+        so that summaries sort by time)."""
+        if when is not None and when.tzinfo is not None:
+            when = when.astimezone(dt.timezone.utc)
+        return cls(key, function, None if when is None else timestamp(when), serializer,
+                   payload_file)
+
 
 # An entry memo_replay wrote is sorted JSON indented by two spaces, and a JSON string never
 # holds a raw newline: a line starting with exactly two spaces and a quote is a top-level key,
@@ -308,11 +318,8 @@ def read_summary(location: str, key: str, raw: bytes) -> Summary:
         except (ValueError, UnicodeDecodeError):
             pass  # read the document the slow way, which says what is wrong
     envelope = read_envelope(location, key, read_document(location, raw))
-    when = envelope.recorded_at
-    recorded_at = None if when is None else timestamp(
-        when.astimezone(dt.timezone.utc) if when.tzinfo is not None else when)
-    return Summary(key, envelope.function, recorded_at, envelope.serializer,
-                   envelope.payload_file)
+    return Summary.parsed(key, envelope.function, envelope.recorded_at, envelope.serializer,
+                          envelope.payload_file)
 
 
 class Listing(NamedTuple):

@@ -42,7 +42,6 @@ from memo_replay.store.entry import (
     read_summary,
     render,
     same_recording,
-    timestamp,
 )
 from memo_replay.store.index import (
     Cached,
@@ -385,9 +384,8 @@ class Store:
                     entry = self.read(name)
                     if entry is None:
                         continue
-                    listing = Listing(Summary(
-                        entry.key, entry.function, None if entry.recorded_at is None
-                        else timestamp(entry.recorded_at), entry.serializer,
+                    listing = Listing(Summary.parsed(
+                        entry.key, entry.function, entry.recorded_at, entry.serializer,
                         entry.payload_file), entry.size, dict(entry.arguments))
             except CorruptEntry as exc:
                 _log().warning("%s", exc)
