@@ -292,7 +292,8 @@ class DiskIndex:
             from memo_replay.errors import warn
 
             warn(f"memo_replay: the index {self.store_root}/{CACHE_DIR} held a row memo_replay "
-                 f"never writes ({exc}); it was dropped and is rebuilt from the entry files. "
+                 f"never writes ({exc}); it was dropped and is rebuilt as entries are recorded "
+                 f"(lookups read the entry files). "
                  f"Nothing was read from it; if the store came from a pull request, check "
                  f"who added a .cache/ to it.")
             self._drop()
