@@ -11,9 +11,8 @@ import datetime as dt
 import fnmatch
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from memo_replay.errors import ConfigError
 from memo_replay.modes import Mode, parse_mode
@@ -22,9 +21,9 @@ ReplayExpired = Literal["warn", "fail"]
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 
 
-@dataclass(frozen=True)
-class Config:
-    """The validated settings of one project."""
+class Config(NamedTuple):
+    """The validated settings of one project (a NamedTuple, not a dataclass: importing
+    ``dataclasses`` imports ``inspect``, several ms of every replaying process's start)."""
 
     store: str | None = None
     mode: Mode | None = None
@@ -78,22 +77,40 @@ def parse_duration(value: object, *, source: str) -> float:
 
 def load_config(pyproject: Path) -> Config:
     """Read and validate ``[tool.memo_replay]`` from ``pyproject`` (defaults when absent)."""
+    try:
+        with pyproject.open("rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {pyproject}: {exc}") from exc
+    if not _may_configure(raw):
+        return Config()  # no table of ours: do not pay for importing tomllib (~2 ms)
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
     try:
-        with pyproject.open("rb") as fh:
-            document = tomllib.load(fh)
-    except FileNotFoundError:
-        return Config()
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {pyproject}: {exc}") from exc
     table = document.get("tool", {}).get("memo_replay", {})
     if table == {}:
         return Config()  # nothing to validate: do not pay for importing pydantic
     return _validate(table, pyproject)
+
+
+def _may_configure(raw: bytes) -> bool:
+    """Whether a ``pyproject.toml`` can hold a ``[tool.memo_replay]`` table at all.
+
+    Every spelling of the key (a table header, a dotted key, an inline table, a quoted key)
+    contains ``memo_replay`` — except a quoted key written with escapes
+    (``"memo\\u005freplay"``), hence the backslash check. A file without either is not parsed:
+    most projects' ``pyproject.toml`` never mentions memo_replay, and replaying a fresh clone
+    should not pay for a TOML parser (a malformed file is then the packaging tools' to report).
+    """
+    return b"memo_replay" in raw or b"\\" in raw
 
 
 def _validate(table: object, pyproject: Path) -> Config:

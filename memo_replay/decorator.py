@@ -23,9 +23,18 @@ import threading
 import time
 import typing
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    NamedTuple,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
 from memo_replay.call.plan import Action, Found, decide, looks_up
 from memo_replay.call.recorder import Capture, Recorder
@@ -82,8 +91,7 @@ class Recorded(Protocol[P, R_co]):
     def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any: ...
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     """What ``@recorded(...)`` was given."""
 
     files: tuple[str, ...] = ()

@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Outcome = Literal["replayed", "recorded", "bypassed", "missed"]
 
 
-@dataclass(frozen=True)
-class CallEvent:
+class CallEvent(NamedTuple):
     """One call of a recorded function.
 
     ``duration_s`` is this call's own time; ``recorded_duration_s`` is how long the original

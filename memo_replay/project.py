@@ -47,13 +47,10 @@ def is_library_file(resolved: Path) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _stdlib_dirs() -> tuple[Path, ...]:
-    import sysconfig
-
-    return tuple(
-        Path(p).resolve()
-        for p in {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
-        if p
-    )
+    # The directory of ``os`` is the standard library (sysconfig's "stdlib" path, without
+    # importing sysconfig: ~1 ms per process). Its "platstdlib" is the same directory, or in a
+    # venv the venv's lib directory, whose packages "site-packages" already marks.
+    return (Path(os.__file__).resolve().parent,)
 
 
 @functools.lru_cache(maxsize=1)

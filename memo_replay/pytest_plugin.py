@@ -19,7 +19,6 @@ import contextlib
 import os
 import warnings
 from collections.abc import Generator, Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +157,7 @@ class MemoSession:
         self._tracking.__exit__(None, None, None)
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:  # an xdist worker: the controller reports
-            workeroutput["memo_replay"] = [[nodeid, asdict(event)]
+            workeroutput["memo_replay"] = [[nodeid, event._asdict()]
                                            for nodeid, event in self.calls]
             workeroutput["memo_replay_usage_error"] = self.usage_error
             # Workers collect and deselect; the controller never sees pytest_deselected.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import shlex
 import sys
 from typing import Any
 
@@ -75,6 +74,8 @@ def when(value: dt.datetime | None, missing: str = "-") -> str:
 def rerecord_command(node_id: str | None = None) -> str:
     """The command that re-records the pytest test ``node_id``, else what is running now (the
     current pytest test, or this script)."""
+    import shlex  # messages only: not on the replay path
+
     current_test = os.environ.get("PYTEST_CURRENT_TEST")
     if node_id is None and current_test:
         node_id = current_test.rsplit(" (", 1)[0]

@@ -305,6 +305,36 @@ def test_config_not_toml(tmp_path: Path) -> None:
         load_config(pyproject)
 
 
+
+@pytest.mark.parametrize("spelling", [
+    '[tool.memo_replay]\nmode = "replay"\n',
+    '[tool]\nmemo_replay = { mode = "replay" }\n',
+    'tool.memo_replay.mode = "replay"\n',
+    '[tool."memo_replay"]\nmode = "replay"\n',
+    "[tool.'memo_replay']\nmode = 'replay'\n",
+    '[tool."memo\\u005freplay"]\nmode = "replay"\n',  # an escaped key never spells the name
+    '[tool."memo\\U0000005Freplay"]\nmode = "replay"\n',
+])
+def test_every_spelling_of_the_table_is_read(tmp_path: Path, spelling: str) -> None:
+    """load_config skips parsing a pyproject.toml that cannot hold our table (no TOML parser
+    on a fresh clone's replay); every way TOML can spell ``tool.memo_replay`` is still read."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(f'{spelling}[project]\nname = "x"\n')
+    assert load_config(pyproject) == Config(mode=Mode.REPLAY)
+
+
+def test_a_file_that_cannot_configure_us_is_not_parsed(tmp_path: Path) -> None:
+    """Without ``memo_replay`` or an escape in it, pyproject.toml is not ours to validate."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[project\nname = ")  # broken, and not about memo_replay
+    assert load_config(pyproject) == Config()
+    pyproject.write_text("[tool.memo_replay\n")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(pyproject)
+    pyproject.write_bytes(b'[tool.memo_replay]\nstore = "\xff"\n')  # not UTF-8
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(pyproject)
+
 MODULE = '''
 from pathlib import Path
 from memo_replay import recorded

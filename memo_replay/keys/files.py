@@ -9,7 +9,6 @@ under it. Each matched file contributes its path relative to the project root an
 
 from __future__ import annotations
 
-import glob
 import os
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -104,6 +103,8 @@ class DeclaredFiles:
             if absolute.is_dir():
                 return sorted(p for p in absolute.rglob("*") if p.is_file())
             return [absolute] if absolute.is_file() else []
+        import glob  # patterns only
+
         found = glob.glob(str(absolute), recursive=True)
         return sorted(Path(p) for p in found if os.path.isfile(p))
 

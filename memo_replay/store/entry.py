@@ -20,14 +20,13 @@ newer format rather than misreading them.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from xxhash import xxh3_128_hexdigest
@@ -125,6 +124,8 @@ class Payload(NamedTuple):
             return json.loads(self.data)
         if self.kind == "binary":
             assert isinstance(self.data, bytes)
+            import base64  # binary payloads only
+
             return base64.b64encode(self.data).decode()
         return self.data
 
@@ -204,9 +205,11 @@ class Recording(NamedTuple):
         return dict(sorted(document.items()))
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One recording, as read from its entry file."""
+class Entry(NamedTuple):
+    """One recording, as read from its entry file.
+
+    A NamedTuple like the store's other records (not a dataclass: ``dataclasses`` imports
+    ``inspect``, several ms of the start of every process that replays)."""
 
     location: str
     """Where the entry file is (a path for a local store)."""
@@ -221,13 +224,19 @@ class Entry:
     serializer: str
     size: int
     duration_s: float
-    payload: Payload = field(repr=False)
-    components: Components = field(repr=False)
-    versions: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    payload: Payload
+    components: Components
+    versions: Mapping[str, Any] = MappingProxyType({})
     payload_file: str | None = None
     """The file beside the entry holding its payload (large binary payloads), else None."""
-    observed: Observed | None = field(repr=False, default=None)
+    observed: Observed | None = None
     """The code that ran and the files read during the recording (None: nothing observed)."""
+
+    def __repr__(self) -> str:
+        # The payload, components, versions and observed code are long; the rest says which.
+        shown = ("location", "name", "key", "function", "recorded_at", "arguments", "files",
+                 "serializer", "size", "duration_s", "payload_file")
+        return f"Entry({', '.join(f'{name}={getattr(self, name)!r}' for name in shown)})"
 
     @property
     def path(self) -> Path:
@@ -547,6 +556,8 @@ def _payload(location: str, key: str, result: Mapping[str, Any],
     elif kind == "text":
         data = _typed(result, "payload", str)
     elif kind == "binary":
+        import base64  # binary payloads only
+
         data = base64.b64decode(_typed(result, "payload", str), validate=True)
     else:
         raise ValueError(f"unknown payload encoding {kind!r}")
