@@ -13,14 +13,14 @@ True
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import datetime as dt
 import functools
-import inspect
 import os
 import sys
-import threading
 import time
+import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -234,7 +234,7 @@ class Memo(Generic[P, R]):
         self._annotation: Any = _UNKNOWN
         self._config: Config | None = None
         self._store_setting: tuple[tuple[str | None, str | None], Store] | None = None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self.wrapper = self._wrap()
 
     def __repr__(self) -> str:
@@ -327,7 +327,7 @@ class Memo(Generic[P, R]):
         # store/locks.py). The two wrappers differ only in what they await.
         function: Any = self.function
         begin, lock_for, recording = self._begin, self._lock_for, self._recording
-        if inspect.iscoroutinefunction(function):
+        if _is_coroutine_function(function):
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 call = begin(args, kwargs)
                 if call.lookup is None:
@@ -536,10 +536,33 @@ def _call_site() -> str | None:
 
 
 def _source_file(function: Callable[..., Any]) -> str | None:
+    """``inspect.getsourcefile(function)``, without importing ``inspect`` (a few ms of every
+    process's start) for the common case: a function whose ``.py`` file exists."""
+    code = getattr(function, "__code__", None)
+    filename = getattr(code, "co_filename", None)
+    if type(function) is types.FunctionType and isinstance(filename, str) \
+            and filename.endswith(".py") and os.path.isfile(filename):
+        return filename
+    import inspect  # a notebook cell, a zip import, a callable object, a C function…
+
     try:
         return inspect.getsourcefile(function)
     except TypeError:
         return None
+
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+
+
+def _is_coroutine_function(function: Callable[..., Any]) -> bool:
+    """``inspect.iscoroutinefunction(function)``, without importing ``inspect`` for a plain
+    function (which is one exactly when its code has the coroutine flag)."""
+    if type(function) is types.FunctionType and "inspect" not in sys.modules:
+        # Nothing can have marked it (inspect.markcoroutinefunction) without importing inspect.
+        return bool(function.__code__.co_flags & _CO_COROUTINE)
+    import inspect
+
+    return inspect.iscoroutinefunction(function)
 
 
 _session_store: str | None = None
@@ -552,7 +575,7 @@ def set_session_store(path: str | os.PathLike[str] | None) -> None:
 
 
 _stores: dict[Path, Store] = {}
-_stores_lock = threading.Lock()
+_stores_lock = _thread.allocate_lock()
 
 
 def open_store(path: Path) -> Store:

@@ -10,6 +10,7 @@ startup either).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 def instance_of(value: object, module: str, name: str) -> bool:
@@ -53,3 +54,19 @@ def is_numpy_scalar(value: object) -> bool:
     """``value`` is a numpy scalar (``numpy.generic``: ``numpy.float32(1.5)``, ``numpy.int64``…)."""
     numpy = sys.modules.get("numpy")
     return numpy is not None and isinstance(value, numpy.generic)
+
+
+def is_dataclass_class(tp: type) -> bool:
+    """``tp`` is a dataclass (``tp`` must be a class); ``dataclasses`` is imported if so."""
+    dataclasses = sys.modules.get("dataclasses")
+    return dataclasses is not None and dataclasses.is_dataclass(tp)
+
+
+def dataclass_fields(value: object) -> dict[str, Any] | None:
+    """Field name → value of a dataclass instance (None for anything else, classes included),
+    as ``dataclasses.fields`` gives them; a dataclass instance means ``dataclasses`` is
+    imported, and ``import memo_replay`` does not import it (it imports ``inspect``)."""
+    dataclasses = sys.modules.get("dataclasses")
+    if dataclasses is None or isinstance(value, type) or not dataclasses.is_dataclass(value):
+        return None
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}

@@ -7,20 +7,23 @@ Arguments listed in ``ignore=`` are left out of the key and out of everything st
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import enum
-import inspect
+import functools
 import math
+import types
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xxhash import xxh3_128_digest, xxh3_128_hexdigest
 
 from memo_replay.errors import UnhashableArgument
 from memo_replay.keys.encoding import Encoder, Unencodable, builtins_pickle, type_id
-from memo_replay.optional_types import instance_of, is_pydantic_model
+from memo_replay.optional_types import dataclass_fields, instance_of, is_pydantic_model
+
+if TYPE_CHECKING:
+    import inspect
 
 _IDENTITY_BYTES = 4096
 """Byte strings above this are recognised by their in-place digest, not copied into a pickle."""
@@ -29,6 +32,26 @@ _SUPPORTED = (
     "frozenset, Path, datetime (ZoneInfo or timezone), date, UUID, Decimal, Enum, classes, "
     "dataclasses, pydantic models, NamedTuple, numpy arrays and scalars"
 )
+
+
+_CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08  # inspect.CO_VARARGS, inspect.CO_VARKEYWORDS
+
+
+def _plain_parameters(fn: Callable[..., Any]) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """The parameter names and defaults of a plain Python function — no positional-only,
+    keyword-only, ``*args`` or ``**kwargs`` parameters, not wrapped, no ``__signature__`` —
+    read from its code object as ``inspect.signature`` would (without importing ``inspect``,
+    a few ms of each process's start); None for every other callable."""
+    if type(fn) is not types.FunctionType or hasattr(fn, "__wrapped__") \
+            or hasattr(fn, "__signature__"):
+        return None
+    code = fn.__code__
+    if code.co_posonlyargcount or code.co_kwonlyargcount \
+            or code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS):
+        return None
+    names = code.co_varnames[:code.co_argcount]
+    defaults = fn.__defaults__ or ()
+    return names, dict(zip(names[len(names) - len(defaults):], defaults, strict=True))
 
 
 class ArgumentSpec:
@@ -40,23 +63,37 @@ class ArgumentSpec:
         self.ignore = ignore
         self._encoder = Encoder(root)
         self._root = root
-        try:
-            self.signature: inspect.Signature | None = inspect.signature(fn)
-        except (TypeError, ValueError):  # some builtins and C callables have no signature
-            self.signature = None
-        parameters = self.signature.parameters.values() if self.signature else ()
-        # `ignore=` names that are not parameters may arrive through **kwargs.
-        self._var_keyword = next((p.name for p in parameters if p.kind is p.VAR_KEYWORD),
-                                 "kwargs" if self.signature is None else None)
+        self._function = fn
         # The fast path of bind(): plain parameters only (no positional-only, keyword-only,
         # *args or **kwargs); anything unusual goes through Signature.bind.
         self._plain: tuple[str, ...] | None = None
-        if self.signature is not None and all(
-                p.kind is p.POSITIONAL_OR_KEYWORD for p in self.signature.parameters.values()):
-            self._plain = tuple(self.signature.parameters)
+        self._signature: inspect.Signature | None = None
+        plain = _plain_parameters(fn)
+        if plain is None:
+            self._signature = self.signature
+            if self._signature is not None and all(
+                    p.kind is p.POSITIONAL_OR_KEYWORD for p in self._signature.parameters.values()):
+                plain = tuple(self._signature.parameters), {
+                    name: p.default for name, p in self._signature.parameters.items()
+                    if p.default is not p.empty}
+        if plain is not None:
+            self._plain, self._defaults = plain
             self._names = frozenset(self._plain)
-            self._defaults = {name: p.default for name, p in self.signature.parameters.items()
-                              if p.default is not p.empty}
+        parameters = self._signature.parameters.values() if self._signature else ()
+        # `ignore=` names that are not parameters may arrive through **kwargs.
+        self._var_keyword = next((p.name for p in parameters if p.kind is p.VAR_KEYWORD),
+                                 "kwargs" if plain is None and self._signature is None else None)
+
+    @functools.cached_property
+    def signature(self) -> inspect.Signature | None:
+        """The function's signature (None for callables without one: some builtins and C
+        callables), made on demand: a plain function binds without it (see bind)."""
+        import inspect
+
+        try:
+            return inspect.signature(self._function)
+        except (TypeError, ValueError):
+            return None
 
     @property
     def accepts_any_keyword(self) -> bool:
@@ -64,6 +101,8 @@ class ArgumentSpec:
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
+        if self._plain is not None:
+            return self._plain
         if self.signature is None:
             return ("args", "kwargs")
         return tuple(self.signature.parameters)
@@ -74,9 +113,9 @@ class ArgumentSpec:
         A call that does not fit the signature raises ``TypeError`` naming the function, before
         anything runs.
         """
-        if self.signature is None:
-            return {"args": args, "kwargs": dict(kwargs)}
         names = self._plain
+        if names is None and self.signature is None:
+            return {"args": args, "kwargs": dict(kwargs)}
         if names is not None and len(args) <= len(names):
             fast = dict(zip(names, args, strict=False))
             if not kwargs and len(args) == len(names):
@@ -93,8 +132,10 @@ class ArgumentSpec:
                         fast[name] = self._defaults[name]
                 else:
                     return {name: fast[name] for name in names}
+        signature = self.signature
+        assert signature is not None  # a function without one returned above
         try:
-            bound = self.signature.bind(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
         except TypeError as exc:  # the call does not fit: say whose signature it missed
             raise TypeError(f"{self.function_id}(): {exc}") from None
         bound.apply_defaults()
@@ -239,8 +280,8 @@ def _preview_key(key: Any) -> str:
 
 
 def _fields(value: Any) -> dict[str, Any] | None:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if (fields := dataclass_fields(value)) is not None:
+        return fields
     if is_pydantic_model(value):
         return {name: getattr(value, name) for name in type(value).model_fields}
     if isinstance(value, tuple) and hasattr(type(value), "_fields"):

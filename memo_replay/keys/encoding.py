@@ -20,7 +20,6 @@ Bump :data:`ENCODING_VERSION` whenever the bytes produced for some value change.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import enum
 import io
@@ -42,6 +41,7 @@ from typing import Any
 from xxhash import xxh3_128_digest
 
 from memo_replay.optional_types import (
+    dataclass_fields,
     instance_of,
     is_numpy_array,
     is_numpy_scalar,
@@ -146,8 +146,7 @@ class Encoder:
             self._class(value, out)
         elif is_pydantic_model(value):
             self._pydantic(value, out, depth)
-        elif dataclasses.is_dataclass(value):
-            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        elif (fields := dataclass_fields(value)) is not None:
             _name(b"D", type_id(tp), out)
             self._mapping(b"d", fields, out, depth)
         elif isinstance(value, tuple) and hasattr(tp, "_fields"):

@@ -13,12 +13,15 @@ loading a recording never runs code by default.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from memo_replay.errors import InvalidOption, InvalidPayload, SerializationError
-from memo_replay.optional_types import is_plain_ndarray, is_pydantic_model_class
+from memo_replay.optional_types import (
+    is_dataclass_class,
+    is_plain_ndarray,
+    is_pydantic_model_class,
+)
 from memo_replay.serializers.base import PayloadKind, Serializer
 from memo_replay.serializers.builtin import (
     BytesSerializer,
@@ -103,8 +106,7 @@ class Registry:
             return _PLAIN["bytes"], None
         if option is None and is_plain_ndarray(value):
             return _PLAIN["numpy"], None
-        if option in (None, "dataclass") and dataclasses.is_dataclass(value) \
-                and not isinstance(value, type):
+        if option in (None, "dataclass") and is_dataclass_class(tp):
             return _class_bound("dataclass", tp, function)
         if option is None and is_json_native(value):
             return _PLAIN["json"], None
@@ -252,7 +254,7 @@ def _stored_type(serializer_id: str, stored_type: str | None, function: str) -> 
     model = getattr(value, "__pydantic_generic_metadata__", {}).get("origin") or value
     if serializer_id != "typed" and (not isinstance(model, type) or (
         serializer_id == "pydantic" and not is_pydantic_model_class(model)
-    ) or (serializer_id == "dataclass" and not dataclasses.is_dataclass(model))):
+    ) or (serializer_id == "dataclass" and not is_dataclass_class(model))):
         raise InvalidPayload(
             f"the recording of `{function}` names {short_name(str(stored_type))} as its "
             f"{serializer_id} type, which is not one"

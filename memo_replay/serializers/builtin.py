@@ -7,7 +7,6 @@ type's name (:mod:`memo_replay.serializers.typenames`) so replay returns the sam
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 import json
@@ -15,7 +14,7 @@ import math
 from typing import Any, ClassVar
 
 from memo_replay.errors import InvalidPayload
-from memo_replay.optional_types import is_plain_ndarray, is_pydantic_model
+from memo_replay.optional_types import dataclass_fields, is_plain_ndarray, is_pydantic_model
 from memo_replay.project import module_name
 from memo_replay.serializers.base import PayloadKind
 from memo_replay.serializers.typenames import imported_class
@@ -121,9 +120,7 @@ def _same_zone(a: Any, b: Any) -> bool:
 def _field_values(value: Any) -> dict[str, Any] | None:
     if is_pydantic_model(value):
         return {name: getattr(value, name) for name in type(value).model_fields}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    return None
+    return dataclass_fields(value)
 
 
 class NumpySerializer:

@@ -18,11 +18,11 @@ raw payload — never a pickle.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import json
 import os
 import stat
-import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
@@ -110,7 +110,7 @@ class HotCache:
         self.limit = limit
         self._items: dict[str, tuple[Cached, int]] = {}
         self._size = 0
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def get(self, name: str, stamp: Stamp) -> Cached | None:
         item = self._items.get(name)
@@ -240,7 +240,7 @@ class DiskIndex:
         self.store_root = store_root
         self._cache: Any = None
         self._state = "unopened"  # "open", "absent" (no database to read), "unavailable"
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def _open(self, create: bool) -> Any:
         """The cache, opened on first use; created only to write (``create``): a lookup in a
