@@ -7,8 +7,6 @@ the file.
 
 from __future__ import annotations
 
-import datetime as dt
-import fnmatch
 import re
 import sys
 from pathlib import Path
@@ -47,6 +45,10 @@ class Config(NamedTuple):
     (``@recorded(observe_files=...)`` beats it)."""
 
     def allows_pickle(self, function: str) -> bool:
+        if not self.pickle_functions:
+            return False
+        import fnmatch  # only projects that allow pickle pay for it
+
         return any(fnmatch.fnmatchcase(function, p) for p in self.pickle_functions)
 
 
@@ -61,7 +63,9 @@ def parse_duration(value: object, *, source: str) -> float:
     7200.0
     """
     seconds: float | None = None
-    if isinstance(value, dt.timedelta):
+    # A timedelta means datetime is imported; a process that never did does not pay for it.
+    timedelta = getattr(sys.modules.get("datetime"), "timedelta", None)
+    if timedelta is not None and isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)

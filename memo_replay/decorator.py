@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import _thread
 import contextlib
-import datetime as dt
 import functools
 import os
 import sys
@@ -37,7 +36,6 @@ from typing import (
 )
 
 from memo_replay.call.plan import Action, Found, decide, looks_up
-from memo_replay.call.recorder import Capture, Recorder
 from memo_replay.call.replayer import EXCEPTION, Lookup, Replayer
 from memo_replay.errors import ConfigError, InvalidOption, MemoReplayError, ReplayMiss, warn
 from memo_replay.events import CallEvent, emit, listening
@@ -55,6 +53,9 @@ from memo_replay.project import (
 )
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from memo_replay.call.recorder import Capture, Recorder
     from memo_replay.config import Config
     from memo_replay.explain import Explanation
     from memo_replay.keys import CallKey
@@ -229,7 +230,6 @@ class Memo(Generic[P, R]):
         """Builds the keys of this function's calls."""
         self._check_ignore()
         self.replayer = Replayer(self)
-        self.recorder = Recorder(self)
         self._code: CodeFingerprint | None = None
         self._annotation: Any = _UNKNOWN
         self._config: Config | None = None
@@ -239,6 +239,14 @@ class Memo(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<memo of {self.id}>"
+
+    @functools.cached_property
+    def recorder(self) -> Recorder:
+        """Records around the real call (made on the first call that records: a process that
+        only replays never imports the recording code)."""
+        from memo_replay.call.recorder import Recorder
+
+        return Recorder(self)
 
     # -- public API ---------------------------------------------------------------------------
 

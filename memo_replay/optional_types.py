@@ -56,6 +56,13 @@ def is_numpy_scalar(value: object) -> bool:
     return numpy is not None and isinstance(value, numpy.generic)
 
 
+def is_temporal(value: object, *names: str) -> bool:
+    """``isinstance(value, (datetime.<name>, ...))`` without importing ``datetime`` (~1.4 ms of a
+    process's start on Python 3.11, whose ``datetime`` module runs its pure-Python twin first)."""
+    datetime = sys.modules.get("datetime")
+    return datetime is not None and isinstance(value, tuple(getattr(datetime, n) for n in names))
+
+
 def is_dataclass_class(tp: type) -> bool:
     """``tp`` is a dataclass (``tp`` must be a class); ``dataclasses`` is imported if so."""
     dataclasses = sys.modules.get("dataclasses")

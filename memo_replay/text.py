@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 
 def short(value: Any, limit: int = 80) -> str:

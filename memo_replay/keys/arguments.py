@@ -7,7 +7,6 @@ Arguments listed in ``ignore=`` are left out of the key and out of everything st
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import functools
 import math
@@ -20,7 +19,12 @@ from xxhash import xxh3_128_digest, xxh3_128_hexdigest
 
 from memo_replay.errors import UnhashableArgument
 from memo_replay.keys.encoding import Encoder, Unencodable, builtins_pickle, type_id
-from memo_replay.optional_types import dataclass_fields, instance_of, is_pydantic_model
+from memo_replay.optional_types import (
+    dataclass_fields,
+    instance_of,
+    is_pydantic_model,
+    is_temporal,
+)
 
 if TYPE_CHECKING:
     import inspect
@@ -236,7 +240,7 @@ def preview_value(value: Any, root: Path | None = None, depth: int = 0) -> Any:
         if root is not None and value.is_absolute() and value.is_relative_to(root):
             return value.relative_to(root).as_posix()
         return value.as_posix()
-    if isinstance(value, (dt.date, dt.time, dt.timedelta, complex)) \
+    if isinstance(value, complex) or is_temporal(value, "date", "time", "timedelta") \
             or instance_of(value, "uuid", "UUID") or instance_of(value, "decimal", "Decimal"):
         return str(value)
     if isinstance(value, type):

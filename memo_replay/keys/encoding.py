@@ -20,7 +20,6 @@ Bump :data:`ENCODING_VERSION` whenever the bytes produced for some value change.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import io
 import json
@@ -36,7 +35,7 @@ from pathlib import (
     PureWindowsPath,
     WindowsPath,
 )
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xxhash import xxh3_128_digest
 
@@ -48,6 +47,9 @@ from memo_replay.optional_types import (
     is_pydantic_model,
 )
 from memo_replay.project import module_name
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 ENCODING_VERSION = 4
 
@@ -162,20 +164,9 @@ class Encoder:
             self._set(b"Z" if base is frozenset else b"S", value, out, depth)
         elif isinstance(value, PurePath):
             self._path(value, out)
-        elif isinstance(value, dt.datetime):
-            self._subclass(tp, dt.datetime, out)
-            out += b"dt%s/%d;" % (value.replace(tzinfo=None).isoformat().encode(), value.fold)
-            self._zone(value.tzinfo, value, out)
-        elif isinstance(value, dt.date):
-            self._subclass(tp, dt.date, out)
-            out += b"da%s;" % value.isoformat().encode()
-        elif isinstance(value, dt.time):
-            self._subclass(tp, dt.time, out)
-            out += b"ti%s/%d;" % (value.replace(tzinfo=None).isoformat().encode(), value.fold)
-            self._zone(value.tzinfo, None, out)
-        elif isinstance(value, dt.timedelta):
-            self._subclass(tp, dt.timedelta, out)
-            out += b"td%d,%d,%d;" % (value.days, value.seconds, value.microseconds)
+        elif (datetime := sys.modules.get("datetime")) is not None and isinstance(
+                value, (datetime.date, datetime.time, datetime.timedelta)):
+            self._temporal(value, datetime, out)  # such a value means datetime is imported
         elif instance_of(value, "uuid", "UUID"):
             self._subclass(tp, sys.modules["uuid"].UUID, out)
             out += b"u%s;" % value.hex.encode()
@@ -351,15 +342,37 @@ class Encoder:
                 return
         _name(b"a", value.as_posix(), out)
 
-    def _zone(self, tz: dt.tzinfo | None, moment: dt.datetime | None, out: bytearray) -> None:
+    def _temporal(self, value: Any, datetime: Any, out: bytearray) -> None:
+        """A datetime, date, time or timedelta (``datetime``: the module, which
+        ``import memo_replay`` does not import)."""
+        tp = type(value)
+        if isinstance(value, datetime.datetime):
+            self._subclass(tp, datetime.datetime, out)
+            out += b"dt%s/%d;" % (value.replace(tzinfo=None).isoformat().encode(), value.fold)
+            self._zone(value.tzinfo, value, datetime, out)
+        elif isinstance(value, datetime.date):
+            self._subclass(tp, datetime.date, out)
+            out += b"da%s;" % value.isoformat().encode()
+        elif isinstance(value, datetime.time):
+            self._subclass(tp, datetime.time, out)
+            out += b"ti%s/%d;" % (value.replace(tzinfo=None).isoformat().encode(), value.fold)
+            self._zone(value.tzinfo, None, datetime, out)
+        else:
+            self._subclass(tp, datetime.timedelta, out)
+            out += b"td%d,%d,%d;" % (value.days, value.seconds, value.microseconds)
+
+    def _zone(self, tz: dt.tzinfo | None, moment: dt.datetime | None, datetime: Any,
+              out: bytearray) -> None:
         """A time zone by its identity: a ZoneInfo by its key, a fixed offset by offset and
         name; two zones with one offset today (London, Lisbon) differ."""
         if tz is None:
             out += b"N"
-        elif type(tz) is dt.timezone:
-            fixed = tz.utcoffset(None)
+        elif type(tz) is datetime.timezone:
+            fixed, name = tz.utcoffset(None), tz.tzname(None)
+            assert fixed is not None
+            assert name is not None
             out += b"z%d,%d;" % (fixed.days * 86400 + fixed.seconds, fixed.microseconds)
-            _name(b"", tz.tzname(None), out)
+            _name(b"", name, out)
         elif instance_of(tz, "zoneinfo", "ZoneInfo") and getattr(tz, "key", None) is not None:
             _name(b"Z", tz.key, out)  # type: ignore[attr-defined]
         elif isinstance(getattr(tz, "zone", None), str):  # pytz

@@ -10,7 +10,6 @@ under it. Each matched file contributes its path relative to the project root an
 from __future__ import annotations
 
 import os
-import string
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -110,5 +109,7 @@ class DeclaredFiles:
 
 
 def _fields(pattern: str) -> list[str]:
+    import string  # declared files only
+
     names: Iterable[str | None] = (field for _, field, _, _ in string.Formatter().parse(pattern))
     return [n.split(".")[0].split("[")[0] for n in names if n]

@@ -7,14 +7,18 @@ type's name (:mod:`memo_replay.serializers.typenames`) so replay returns the sam
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import math
 from typing import Any, ClassVar
 
 from memo_replay.errors import InvalidPayload
-from memo_replay.optional_types import dataclass_fields, is_plain_ndarray, is_pydantic_model
+from memo_replay.optional_types import (
+    dataclass_fields,
+    is_plain_ndarray,
+    is_pydantic_model,
+    is_temporal,
+)
 from memo_replay.project import module_name
 from memo_replay.serializers.base import PayloadKind
 from memo_replay.serializers.typenames import imported_class
@@ -96,7 +100,7 @@ def deep_same(a: Any, b: Any) -> bool:
     time zone (same instant, other ``tzname()`` and daylight-saving rules)."""
     if type(a) is not type(b):
         return False
-    if isinstance(a, (dt.datetime, dt.time)):
+    if is_temporal(a, "datetime", "time"):
         return bool(a == b and a.utcoffset() == b.utcoffset()
                     and (a.tzinfo is None) == (b.tzinfo is None)
                     and _same_zone(a.tzinfo, b.tzinfo))

@@ -60,10 +60,10 @@ from memo_replay.store.layout import (
     sibling,
     split,
 )
-from memo_replay.store.locks import KeyLock
 
 if TYPE_CHECKING:
     from memo_replay.audit import Audit, Finding
+    from memo_replay.store.locks import KeyLock
     from memo_replay.store.upkeep import Problem
 
 ORPHAN_AGE_S = 3600.0
@@ -320,6 +320,8 @@ class Store:
             except OSError:
                 return None  # read-only: the write will fail with a clear StoreError
             self._locks = directory
+        from memo_replay.store.locks import KeyLock  # recording only
+
         return KeyLock(os.path.join(directory, f"{key}.lock"), function=function, key=key)
 
     def close(self) -> None:
