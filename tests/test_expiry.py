@@ -25,6 +25,7 @@ import pytest
 import memo_replay
 from memo_replay import (
     ConfigError,
+    CorruptEntry,
     ExpiredRecording,
     InvalidOption,
     MemoReplayWarning,
@@ -216,6 +217,27 @@ def test_without_ttl_a_recording_never_expires(memo_env: Store) -> None:
         assert forever(5, log) == {"n": 5, "triple": 15}  # auto: replayed, not re-recorded
     assert log == [5]
     assert path.read_bytes() == old
+
+
+@pytest.mark.parametrize("when", ["yesterday", "2026-02-30T00:00:00Z", "2026-11-21T24:00:00Z"])
+def test_a_recording_time_that_is_not_a_time(memo_env: Store, when: str) -> None:
+    """A hit reads ``recorded_at`` only when a ttl needs its age: without one the recording
+    replays; with one it is a corrupt entry — strict replay fails naming the field, auto
+    re-records — never a crash and never a guess at its age."""
+    log: list[int] = []
+    forever(6, log)
+    hourly(6, log)
+    for path in sorted(p for p in memo_env.path.glob("*/*.json")):
+        backdate(path, when)
+    with memo_replay.mode("replay"):
+        assert forever(6, log) == {"n": 6, "triple": 18}
+        with pytest.raises(CorruptEntry, match="recorded_at") as info:
+            hourly(6, log)
+    assert hourly.memo.id.rpartition(".")[2] in str(info.value)
+    assert log == [6, 6]
+    with pytest.warns(MemoReplayWarning, match="recorded_at"):
+        assert hourly(6, log) == {"n": 6, "double": 12}  # auto: re-recorded
+    assert log == [6, 6, 6]
 
 
 # -- ttl and replay_expired in pyproject.toml -------------------------------------------------

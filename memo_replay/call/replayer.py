@@ -100,9 +100,18 @@ class Replayer:
                                  f"its payload does not load ({exc})")
             error.__cause__ = exc
             return Lookup(Found.CORRUPT, error=error)
-        if ttl is not None and hit.recorded_at is not None \
-                and time.time() - hit.recorded_at > ttl:
-            return Lookup(Found.EXPIRED, hit, value)
+        if ttl is not None and hit.recorded_at is not None:
+            from memo_replay.store.entry import epoch_seconds  # loaded with the store
+
+            try:
+                age = time.time() - epoch_seconds(hit.recorded_at)
+            except ValueError:
+                return Lookup(Found.CORRUPT, error=CorruptEntry(
+                    store.entry_path(self.function, key),
+                    f"its `recorded_at` ({hit.recorded_at!r}) is not a time, so its age for "
+                    f"the ttl is unknown"))
+            if age > ttl:
+                return Lookup(Found.EXPIRED, hit, value)
         return Lookup(_FOUND, hit, value)
 
     def serializer_for(self, payload: Payload) -> Serializer:
@@ -140,9 +149,12 @@ class Replayer:
     def expired(self, lookup: Lookup, key: str) -> tuple[str, ExpiredRecording]:
         """The warning for replaying an expired recording, and the error for refusing it."""
         assert lookup.hit is not None
-        assert lookup.hit.recorded_at is not None
+        assert lookup.hit.recorded_at is not None  # an expired hit's time was read
+        from memo_replay.store.entry import epoch_seconds
+
         ttl = self.subject.ttl or 0.0
-        age = f"recorded {span(time.time() - lookup.hit.recorded_at)} ago, ttl {span(ttl)}"
+        age = f"recorded {span(time.time() - epoch_seconds(lookup.hit.recorded_at))} ago, " \
+              f"ttl {span(ttl)}"
         command = rerecord_command()
         warning = (f"memo_replay: replaying an expired recording of `{self.function}` ({age}); "
                    f"re-record it with {command}")

@@ -35,7 +35,7 @@ from memo_replay.store.entry import Hit, Payload
 
 CACHE_DIR = ".cache"
 """The store's git-ignored directory of derived data: the index and the record-once locks."""
-CACHED_VERSION = 2
+CACHED_VERSION = 3
 """Version of the cached item's header; items of another version are ignored."""
 HOT_CACHE_BYTES = 64 * 1024 * 1024
 """Default bound of the in-memory hot cache (payload bytes plus a per-item overhead)."""
@@ -448,7 +448,7 @@ def decode(raw: object) -> Cached | None:
     try:
         version, stamp, payload_stamp, serializer, serializer_version, type_, kind, checksum, \
             duration_s, recorded_at, observed = json.loads(raw[:header_end])
-        if version != CACHED_VERSION:
+        if version != CACHED_VERSION or not isinstance(recorded_at, (str, type(None))):
             return None
         if observed is not None:
             observed = Observed.from_document(observed)
