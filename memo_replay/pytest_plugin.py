@@ -28,7 +28,8 @@ from memo_replay.decorator import open_store, set_session_store
 from memo_replay.errors import InvalidMode
 from memo_replay.events import CallEvent, track_process
 from memo_replay.modes import Mode, mode, parse_mode, resolve_mode, set_session_mode
-from memo_replay.store import Entry, Store
+from memo_replay.store import Store
+from memo_replay.store.layout import entry_stem
 from memo_replay.text import rerecord_command
 
 _VALID = [m.value for m in Mode]
@@ -187,7 +188,11 @@ class MemoSession:
                 and not getattr(option, "lf", False) and self.deselected == 0
                 and all("::" not in str(a) and a.is_dir() for a in args))
 
-    def _unused(self, exitstatus: int) -> list[tuple[Store, Entry]]:
+    def _unused(self, exitstatus: int) -> list[tuple[Store, str, str]]:
+        """(store, function, entry name) of each recording of an exercised function that no
+        call of the run used: found by listing entry names (an entry's file name is its key),
+        never by reading every entry — a suite of 3,000 replays would parse 3,000 files at
+        the end of each full run."""
         if not self._full_run(exitstatus):
             return []
         used: dict[str, set[tuple[str, str | None]]] = {}
@@ -199,24 +204,26 @@ class MemoSession:
             store = open_store(Path(store_path))
             functions = {function for function, _ in keys}
             for function in sorted(functions):
-                unused += [(store, entry) for entry in store.entries(function)
-                           if (function, entry.key) not in keys]
+                unused += [(store, function, name) for name in store.entry_names(function)
+                           if (function, entry_stem(name)) not in keys]
         return unused
 
-    def _report_unused(self, terminalreporter: Any, unused: list[tuple[Store, Entry]]) -> None:
+    def _report_unused(self, terminalreporter: Any,
+                       unused: list[tuple[Store, str, str]]) -> None:
         root = self.config.rootpath
         terminalreporter.write_line(f"{len(unused)} recording(s) of exercised functions were "
                                     f"not used by any test:")
-        for _, entry in unused:
-            terminalreporter.write_line(f"  {_relative(entry.path, root)}  ({entry.function})")
+        for store, function, name in unused:
+            path = store.entry_path(function, entry_stem(name))
+            terminalreporter.write_line(f"  {_relative(path, root)}  ({function})")
         if not self.config.getoption("memo_prune_unused"):
             terminalreporter.write_line("Delete them with: python -m pytest --memo-prune-unused")
         elif self.skipped:
             terminalreporter.write_line(f"Not pruning: {self.skipped} test(s) were skipped and "
                                         f"may use these recordings.")
         else:
-            for store, entry in unused:
-                store.remove(entry)  # with its payload file
+            for store, _, name in unused:
+                store.remove_named(name)  # with its payload file
             terminalreporter.write_line(f"Deleted {len(unused)} unused recording(s).")
 
 
