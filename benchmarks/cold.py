@@ -616,6 +616,68 @@ def first_call_case() -> Table:
     return table
 
 
+# -- the fixed cost per process -----------------------------------------------------------------
+
+FIXED_DEPENDENCIES = "import examples.dygram.ir, examples.dygram.llm, examples.dygram.prompts"
+"""The bundled example's own imports (pydantic, its IR, its fake model client): not ours."""
+FIXED_FIRST_CALL = (FIXED_DEPENDENCIES + "\n"
+                    "from examples.dygram.translator import machine_paths, translate\n"
+                    "translate(machine_paths()[0])")
+"""The same, then ``import memo_replay`` (through the translator), decorating and the first
+replayed call."""
+FIXED_LIMIT_S = 0.030
+
+
+def fixed_cost_case(lab: Lab, rounds: int) -> Table:
+    """What a process pays for memo_replay before its first answer: a fresh clone of this
+    repository replays the bundled example's first recorded call (strict replay, ``CI=true``)
+    in a fresh interpreter; the same interpreter importing only the example's own modules is
+    subtracted, so the difference is ``import memo_replay`` + decorating + the first replayed
+    call + what exiting costs more."""
+    table = Table("fixed-cost", "fixed cost per process: the bundled example's first replayed "
+                  "call (examples/dygram, a fresh clone)",
+                  ["process", "wall ms (median)", "over the previous row ms"])
+    clone = lab.workdir / "fixed-cost-clone"
+    remove(clone)
+    clone.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True,
+                   capture_output=True)
+    env = child_env(CI="true", MEMO_MODE="replay")
+    programs = {"bare interpreter (python -c pass)": "pass",
+                "the example's own imports (pydantic, its IR and model client)":
+                    FIXED_DEPENDENCIES,
+                "… + memo_replay: import, decorate, replay the first call": FIXED_FIRST_CALL}
+    walls: dict[str, list[float]] = {label: [] for label in programs}
+    for label, program in programs.items():  # bytecode caches first, and a failure stops here
+        spawn([sys.executable, "-c", program], cwd=clone, env=env, what=label)
+    progress(f"fixed-cost: {rounds} interleaved rounds")
+    for r in range(rounds):
+        order = list(programs.items())
+        order = order[r % len(order):] + order[:r % len(order)]
+        for label, program in order:
+            walls[label].append(spawn([sys.executable, "-c", program], cwd=clone, env=env,
+                                      what=label)[0])
+    remove(clone)
+    median = {label: statistics.median(found) for label, found in walls.items()}
+    previous: float | None = None
+    for label, wall in median.items():
+        table.rows.append([label, fmt_ms(wall), "—" if previous is None
+                           else fmt_ms(wall - previous)])
+        previous = wall
+    labels = list(programs)
+    fixed = median[labels[2]] - median[labels[1]]
+    table.notes += [
+        f"Medians of {rounds} interleaved rounds, fresh processes in a fresh `git clone` (no "
+        "index), CI=true MEMO_MODE=replay, bytecode caches present. The last row's difference "
+        "is memo_replay's fixed cost: its imports, decorating, the code fingerprint and the "
+        "first replayed call, and the extra cost of exiting.",
+        f"Target (issue 15): ≤ {FIXED_LIMIT_S * 1e3:g} ms over a bare interpreter; this run: "
+        f"{fmt_ms(fixed)} ms.",
+    ]
+    table.values = {"fixed_s": fixed, "median_s": median}
+    return table
+
+
 # -- the smoke guard -----------------------------------------------------------------------------
 
 def smoke(workdir: Path, rounds: int = 5) -> tuple[float, str]:

@@ -25,6 +25,8 @@ COLD_FLOOR_LIMIT = 2.0
 COLD_SECOND_LIMIT = 1.5
 XDIST_LIMIT = 0.6
 FIRST_CALL_LIMIT_S = 0.002
+FIXED_LIMIT_S = 0.030
+"""Issue 15: import memo_replay + decorating + the first replayed call, over a bare interpreter."""
 COLD_KEYS = ("cold", "cold-xdist", "first-call")
 COLD_START = "<!-- cold-path:start -->"
 COLD_END = "<!-- cold-path:end -->"
@@ -388,6 +390,12 @@ def cold_targets(tables: Sequence[Table]) -> list[Target]:
                           f"≤ {XDIST_LIMIT:g}×", f"{fmt_ratio(ratio)} (the replay alone, over "
                           f"N = 0: {fmt_ratio(alone)})",
                           "PASS" if ratio <= XDIST_LIMIT else "FAIL"))
+    fixed = found.get("fixed-cost")
+    if fixed and fixed.values:
+        value = fixed.values["fixed_s"]
+        out.append(Target("fixed cost per process: import, decorate, first replay (bundled "
+                          "example)", f"≤ {FIXED_LIMIT_S * 1e3:g} ms", f"{fmt_ms(value)} ms",
+                          "PASS" if value <= FIXED_LIMIT_S else "FAIL"))
     first = found.get("first-call")
     if first:
         median = first.values.get("median_s")

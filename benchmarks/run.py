@@ -108,7 +108,7 @@ HIT_CASES = (
             "its JSON with pydantic."),
 )
 OTHER_CASES = ("miss", "scale", "stats", "ls", "import", "rss", "translator")
-COLD_CASES = ("cold", "cold-xdist", "first-call")
+COLD_CASES = ("cold", "cold-xdist", "first-call", "fixed-cost")
 """The cold path (benchmarks/cold.py): fresh clones replayed by fresh processes."""
 CASES = (*(c.key for c in HIT_CASES), *OTHER_CASES, *COLD_CASES)
 
@@ -536,6 +536,7 @@ def run_full(config: Config, only: set[str], profile: bool) -> list[Table]:
         "cold": lambda: cold.cold_case(lab(), config.cold_sizes, config.slow_rounds),
         "cold-xdist": lambda: cold.xdist_case(lab(), config.slow_rounds),
         "first-call": cold.first_call_case,
+        "fixed-cost": lambda: cold.fixed_cost_case(lab(), max(15, config.slow_rounds)),
     }
     labs: list[cold.Lab] = []
 
