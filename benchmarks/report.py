@@ -27,7 +27,7 @@ XDIST_LIMIT = 0.6
 FIRST_CALL_LIMIT_S = 0.002
 FIXED_LIMIT_S = 0.030
 """Issue 15: import memo_replay + decorating + the first replayed call, over a bare interpreter."""
-COLD_KEYS = ("cold", "cold-xdist", "first-call")
+COLD_KEYS = ("cold", "cold-xdist", "first-call", "fixed-cost")
 COLD_START = "<!-- cold-path:start -->"
 COLD_END = "<!-- cold-path:end -->"
 COLD_CHART = "img/benchmarks-cold.svg"

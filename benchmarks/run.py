@@ -4,7 +4,7 @@
     python benchmarks/run.py --quick          # fewer rounds, no 100,000-entry cases
     python benchmarks/run.py --only hit-small --only import
     python benchmarks/run.py --write-docs     # also writes docs/benchmarks.md and its chart
-    python benchmarks/run.py --only cold --only cold-xdist --only first-call  # the cold path
+    python benchmarks/run.py --only cold --only cold-xdist --only first-call --only fixed-cost
     python benchmarks/run.py --smoke          # CI guard: exit 1 on a gross hit or cold regression
 
 Tables go to stdout, progress to stderr. See benchmarks/README.md for what each case measures.
@@ -615,8 +615,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"run only this case (repeatable): {', '.join(CASES)}")
     parser.add_argument("--write-docs", action="store_true",
                         help="write docs/benchmarks.md and docs/img/benchmarks.png (a run of "
-                             "only cold, cold-xdist, first-call rewrites only the page's "
-                             "cold-path section and docs/img/benchmarks-cold.svg)")
+                             "only cold, cold-xdist, first-call, fixed-cost rewrites only the "
+                             "page's cold-path section and docs/img/benchmarks-cold.svg)")
     parser.add_argument("--smoke", action="store_true",
                         help="memo_replay vs the raw floor on the hit cases and a fresh "
                              "clone's replay vs the json.loads floor; exit 1 when a hit is "
