@@ -22,7 +22,6 @@ from memo_replay.errors import (
     SerializationError,
     UnsupportedFormat,
 )
-from memo_replay.text import rerecord_command
 
 if TYPE_CHECKING:
     from memo_replay.call.subject import Subject
@@ -143,7 +142,7 @@ class Replayer:
         return ReplayMiss(
             f"memo_replay (replay mode): the recording of `{self.function}` for this call (key "
             f"{key}) depends on code that ran or files read during the recording, and they "
-            f"changed since:\n{listed}\nTo re-record: {rerecord_command()}",
+            f"changed since:\n{listed}\nTo re-record: {_rerecord_command()}",
             function=self.function, key=key)
 
     def expired(self, lookup: Lookup, key: str) -> tuple[str, ExpiredRecording]:
@@ -155,7 +154,7 @@ class Replayer:
         ttl = self.subject.ttl or 0.0
         age = f"recorded {span(time.time() - epoch_seconds(lookup.hit.recorded_at))} ago, " \
               f"ttl {span(ttl)}"
-        command = rerecord_command()
+        command = _rerecord_command()
         warning = (f"memo_replay: replaying an expired recording of `{self.function}` ({age}); "
                    f"re-record it with {command}")
         error = ExpiredRecording(
@@ -172,7 +171,7 @@ class Replayer:
             f"memo_replay (replay mode): the recording of `{self.function}` for this call "
             f"(key {key}) was written by version {payload.serializer_version} of the "
             f"{serializer.id!r} serializer; this process has version {serializer.version}, so "
-            f"it is not replayed.\nTo re-record: {rerecord_command()}",
+            f"it is not replayed.\nTo re-record: {_rerecord_command()}",
             function=self.function, key=key)
 
 
@@ -182,6 +181,12 @@ def span(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.3g} {unit}"
     return f"{seconds:.3g} s"
+
+
+def _rerecord_command() -> str:
+    from memo_replay.text import rerecord_command  # messages only: not loaded by a replay
+
+    return rerecord_command()
 
 
 __all__ = ["EXCEPTION", "Lookup", "Replayer", "span"]
