@@ -44,6 +44,7 @@ from memo_replay.store.entry import (
     same_recording,
 )
 from memo_replay.store.index import (
+    INDEX_MIN_BYTES,
     Cached,
     DiskIndex,
     HotCache,
@@ -69,12 +70,6 @@ if TYPE_CHECKING:
 ORPHAN_AGE_S = 3600.0
 """``prune(orphans=True)`` leaves files younger than this alone (``--older-than``): a payload
 file is written an instant before its entry, and a temporary file belongs to a write in flight."""
-
-INDEX_MIN_BYTES = 4096
-"""Entries (with their payload file) smaller than this are not put in the disk index: a lookup
-of a 1 KiB entry costs the same from the index as from its file (27 vs 29 µs here), one of
-10 KB a quarter (36 vs 130 µs), one of 1 MB a fiftieth (0.3 vs 16.5 ms); writing an index row
-costs a recording ~90 µs."""
 
 
 def _log() -> Any:

@@ -1,6 +1,10 @@
 """A `.cache/` index that memo_replay did not write — committed to a pull request, or damaged —
 never runs code or reads a file: its rows are refused unread, the index is dropped and rebuilt,
-and the entry files answer (part of issue 14)."""
+and the entry files answer (part of issue 14).
+
+A process that only replays a few entries never opens the index at all (issue 15: opening it
+costs more than it saves them); one that records does, and reads it for its later lookups —
+:func:`_replay_after_recording` is such a process."""
 
 from __future__ import annotations
 
@@ -25,12 +29,15 @@ def answer(n: int) -> dict:
 """
 
 CALL = """
-import json, warnings
+import json, sys, warnings
 from app import answer
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
+    for n in sys.argv[1:]:
+        answer(int(n))  # recorded first: the recording opens the index
     value = {k: v for k, v in answer(21).items() if k != "pad"}
-print(json.dumps({"value": value, "warnings": [str(w.message) for w in caught]}))
+print(json.dumps({"value": value, "warnings": [str(w.message) for w in caught],
+                  "index opened": "diskcache" in sys.modules}))
 """
 
 
@@ -44,9 +51,25 @@ def _setup(project: Project) -> tuple[Path, str]:
 
 
 def _replay(project: Project) -> dict[str, object]:
+    """A strict replay of the one entry: the index is not opened, whatever it holds."""
     import json
 
     result: dict[str, object] = json.loads(project.run(CALL, mode="replay").stdout)
+    assert result["index opened"] is False
+    assert result["warnings"] == []
+    return result
+
+
+_recorded = iter(range(100, 1000))
+
+
+def _replay_after_recording(project: Project) -> dict[str, object]:
+    """``auto``: record a new call (which opens the index), then replay the entry from it."""
+    import json
+
+    result: dict[str, object] = json.loads(
+        project.run(CALL, args=(str(next(_recorded)),)).stdout)
+    assert result["index opened"] is True
     return result
 
 
@@ -64,14 +87,15 @@ def test_a_pickled_index_row_never_runs(project: Project, tmp_path: Path) -> Non
     marker = tmp_path / "pwned"
     with diskcache.Cache(str(index)) as cache:
         cache.set(name, _Evil(str(marker)))  # stored in pickle mode
-    out = _replay(project)
+    assert _replay(project)["value"] == {"n": 21, "double": 42}  # not even opened
+    out = _replay_after_recording(project)
     assert out["value"] == {"n": 21, "double": 42}
     assert not marker.exists()  # the pickle was never loaded
     assert any("dropped and is rebuilt" in w for w in out["warnings"])  # type: ignore[union-attr]
-    assert project.calls() == ["answer 21"]
+    assert [c for c in project.calls() if c == "answer 21"] == ["answer 21"]  # never re-run
     # Rebuilt: the next process replays from a clean index, silently.
-    again = _replay(project)
-    assert again == {"value": {"n": 21, "double": 42}, "warnings": []}
+    again = _replay_after_recording(project)
+    assert (again["value"], again["warnings"]) == ({"n": 21, "double": 42}, [])
     assert not marker.exists()
 
 
@@ -83,7 +107,8 @@ def test_an_index_row_naming_a_file_outside_the_index_is_refused(project: Projec
         changed = db.execute("UPDATE Cache SET mode = 2, filename = ?, value = NULL "
                              "WHERE key = ?", (filename, name)).rowcount
     assert changed == 1
-    out = _replay(project)
+    assert _replay(project)["value"] == {"n": 21, "double": 42}  # not even opened
+    out = _replay_after_recording(project)
     assert out["value"] == {"n": 21, "double": 42}
     assert any("dropped and is rebuilt" in w for w in out["warnings"])  # type: ignore[union-attr]
 
@@ -97,3 +122,4 @@ def test_a_damaged_index_payload_is_not_used(project: Project) -> None:
         db.execute("UPDATE Cache SET value = ? WHERE key = ?", (forged, name))
     # The forged payload no longer matches the checksum in its own header: never returned.
     assert _replay(project)["value"] == {"n": 21, "double": 42}
+    assert _replay_after_recording(project)["value"] == {"n": 21, "double": 42}

@@ -375,6 +375,42 @@ def test_small_entries_are_not_indexed_and_large_ones_are(memo_env: Store) -> No
         assert index.get(large) is not None
 
 
+def test_a_replay_opens_the_index_only_once_it_pays(project: Project) -> None:
+    """A fresh process replaying a few large entries reads their files and never imports
+    diskcache (opening the index costs more than it saves it); one that has read
+    INDEX_OPEN_AFTER_BYTES of them from their files opens it, and reads the rest from it."""
+    from memo_replay.store.index import INDEX_OPEN_AFTER_BYTES
+
+    entry_bytes = 64 * 1024 - 1000  # JSON: below the payload-file threshold, inline
+    count = INDEX_OPEN_AFTER_BYTES // entry_bytes + 10
+    project.write("bulky.py", f"""
+        from memo_replay import recorded
+
+        @recorded
+        def page(n: int) -> dict:
+            return {{"n": n, "text": "x" * {entry_bytes}}}
+    """)
+    call = """
+        import json, sys
+        from bulky import page
+        from memo_replay.store.index import INDEX_OPEN_AFTER_BYTES
+        opened_at = None
+        for n in range(int(sys.argv[1])):
+            assert page(n)["n"] == n
+            if opened_at is None and "diskcache" in sys.modules:
+                opened_at = n
+        store = page.memo.store
+        print(json.dumps({"opened_at": opened_at, "hot": len(store.hot_cache)}))
+    """
+    project.run(call, mode="record", args=(str(count),))
+    few = json.loads(project.run(call, mode="replay", args=("10",)).stdout)
+    assert few["opened_at"] is None  # ten large entries: files only, no diskcache
+    many = json.loads(project.run(call, mode="replay", args=(str(count),)).stdout)
+    assert many["opened_at"] is not None
+    assert many["opened_at"] * entry_bytes >= INDEX_OPEN_AFTER_BYTES * 0.95
+    assert many["hot"] == count  # every entry answered (from its file or the index)
+
+
 def test_index_is_not_trusted_after_another_process_rerecords(project: Project) -> None:
     project.write("staleproj.py", """
         from pathlib import Path
