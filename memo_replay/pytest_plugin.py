@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from collections.abc import Generator, Iterator
@@ -158,8 +159,10 @@ class MemoSession:
         self._tracking.__exit__(None, None, None)
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:  # an xdist worker: the controller reports
-            workeroutput["memo_replay"] = [[nodeid, event._asdict()]
-                                           for nodeid, event in self.calls]
+            # One JSON string, not a list of dicts: execnet serializes containers in pure
+            # Python (3,000 calls cost a worker and the controller tens of ms), a str at once.
+            workeroutput["memo_replay"] = json.dumps([[nodeid, *event]
+                                                      for nodeid, event in self.calls])
             workeroutput["memo_replay_usage_error"] = self.usage_error
             # Workers collect and deselect; the controller never sees pytest_deselected.
             workeroutput["memo_replay_deselected"] = self.deselected
@@ -235,8 +238,8 @@ class _XdistController:
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         workeroutput = getattr(node, "workeroutput", {})
-        for nodeid, fields in workeroutput.get("memo_replay", []):
-            self.session.calls.append((nodeid, CallEvent(**fields)))
+        for nodeid, *fields in json.loads(workeroutput.get("memo_replay", "[]")):
+            self.session.calls.append((nodeid, CallEvent(*fields)))
         self.session.deselected += workeroutput.get("memo_replay_deselected", 0)
         if workeroutput.get("memo_replay_usage_error"):
             raise pytest.UsageError(workeroutput["memo_replay_usage_error"])
