@@ -304,7 +304,9 @@ def inspection_sizes(config: Config) -> tuple[int, ...]:
 
 
 def stats_case(config: Config) -> Table:
-    """``Store(path).stats()`` (a fresh Store object each time, as a script would)."""
+    """``Store(path).stats()`` (a fresh Store object each time, as a script would): without a
+    catalog (a fresh clone: each run starts without ``.cache/catalog``, removed untimed) and
+    with the one the previous run wrote."""
     runs: list[tuple[str, Callable[[], float]]] = []
     for size in inspection_sizes(config):
         path = stores.ensure(size).path
@@ -314,16 +316,18 @@ def stats_case(config: Config) -> Table:
             if entries != size:
                 raise AssertionError(f"stats() counted {entries} entries, expected {size}")
 
-        runs.append((f"{size:,} entries", timed(stats)))
+        runs += catalog_runs(f"{size:,} entries", path, timed(stats))
     progress(f"stats: {config.slow_rounds} rounds")
     results, notes = probed_rounds(runs, config.slow_rounds)
     return seconds_table("stats", "Store(path).stats()", results,
                          ["Store.stats() reads every entry file's envelope (verify() checks "
-                          "payloads).", *notes])
+                          "payloads); \"with catalog\": a second run, which lstat()s each entry "
+                          "and reads only those changed since (none here).", *notes])
 
 
 def ls_case(config: Config) -> Table:
-    """``python -m memo_replay ls --store DIR``: wall time of the whole process."""
+    """``python -m memo_replay ls --store DIR``: wall time of the whole process, without and
+    with the catalog (as :func:`stats_case`)."""
     runs: list[tuple[str, Callable[[], float]]] = []
     empty = config.workdir / "empty-store"
     empty.mkdir(exist_ok=True)
@@ -336,12 +340,26 @@ def ls_case(config: Config) -> Table:
             subprocess.run(command, cwd=ROOT, env=clean_env(), check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-        runs.append((label, timed(run)))
+        runs += [(label, timed(run))] if path == empty else catalog_runs(label, path, timed(run))
     progress(f"ls: {config.slow_rounds} rounds")
     results, notes = probed_rounds(runs, config.slow_rounds)
     return seconds_table("ls", "python -m memo_replay ls --store DIR (subprocess wall time)",
                          results, ["Includes interpreter start-up and imports (the empty-store "
-                                   "row); output goes to /dev/null.", *notes])
+                                   "row); output goes to /dev/null; \"with catalog\" as in the "
+                                   "stats table.", *notes])
+
+
+def catalog_runs(label: str, store: Path, run: Callable[[], float]
+                 ) -> list[tuple[str, Callable[[], float]]]:
+    """``run`` on ``store`` without its catalog (removed before each run, untimed: a fresh
+    clone) and with the catalog the previous run left (``label, with catalog``)."""
+    import shutil
+
+    def fresh() -> float:
+        shutil.rmtree(store / ".cache" / "catalog", ignore_errors=True)
+        return run()
+
+    return [(label, fresh), (f"{label}, with catalog", run)]
 
 
 def probed_rounds(runs: list[tuple[str, Callable[[], float]]], rounds: int

@@ -307,6 +307,7 @@ class Summary(NamedTuple):
 _TOP_FIELD = re.compile(rb'\n  "(format|function|key|recorded_at)": ("[^"\\\n]*"|\d+)')
 _RESULT_FIELD = re.compile(rb'\n    "(serializer|file)": ("[^"\\\n]*")')
 _RESULT = b'\n  "result": {'
+_FORMAT = b'\n  "format": '
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
@@ -317,7 +318,12 @@ def read_summary(location: str, key: str, raw: bytes) -> Summary:
     about itself; only :func:`parse_entry` (``verify``, replay) checks the rest."""
     at = raw.rfind(_RESULT)  # the last one: JSON keeps the last of duplicate keys too
     if at > 0 and raw.startswith(b'{\n  "') and raw.endswith(b"}\n"):
-        top = dict(_TOP_FIELD.findall(raw, 0, at))
+        # Sorted, the four fields follow the last `format` (the first of them): scanning from
+        # there skips the components (most of an entry) and finds the same last occurrences;
+        # an unsorted file is scanned whole.
+        top = dict(_TOP_FIELD.findall(raw, max(raw.rfind(_FORMAT, 0, at), 0), at))
+        if len(top) != 4:
+            top = dict(_TOP_FIELD.findall(raw, 0, at))
         result = dict(_RESULT_FIELD.findall(raw, at))
         try:
             if len(top) == 4 and b"serializer" in result \
@@ -349,7 +355,9 @@ class Listing(NamedTuple):
 
 _ARGUMENTS = b'{\n  "arguments": '
 _COMPONENTS = b',\n  "components": '
-_SIZE_FIELD = re.compile(rb'\n    "size": (\d+)[,\n]')
+_SIZE_FIELD = re.compile(rb'\n    "size": (\d{1,18})[,\n]')
+"""A size of more digits than any file has is left to the parse (``int`` refuses 4,301)."""
+_RAW_DECODE = json.JSONDecoder().raw_decode
 
 
 def read_listing(location: str, key: str, raw: bytes) -> Listing | None:
@@ -362,11 +370,12 @@ def read_listing(location: str, key: str, raw: bytes) -> Listing | None:
     if end < 0 or size is None or not raw.startswith(_ARGUMENTS) \
             or raw.find(b'\n  "arguments": ', end) >= 0:  # a second one: JSON keeps the last
         return None  # not the layout: parsed once, whole, by the caller
-    try:
-        arguments = json.loads(raw[len(_ARGUMENTS):end])
+    try:  # what json.loads(bytes) does, minus its encoding detection (the layout is UTF-8)
+        text = raw[len(_ARGUMENTS):end].decode("utf-8", "surrogatepass")
+        arguments, at_end = _RAW_DECODE(text)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(arguments, dict):
+    if at_end != len(text) or not isinstance(arguments, dict):
         return None
     return Listing(read_summary(location, key, raw), int(size.group(1)), arguments)
 
@@ -423,7 +432,7 @@ def read_document(location: str, raw: bytes) -> dict[str, Any]:
     :class:`CorruptEntry` / :class:`UnsupportedFormat` naming ``location`` otherwise."""
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer over Python's digit limit
         raise CorruptEntry(location, f"not valid JSON, truncated or edited ({exc})") from None
     except RecursionError:
         raise CorruptEntry(location, "nested too deeply to be an entry") from None

@@ -14,11 +14,9 @@ or not an index could be opened. Every entry it reads goes through
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +36,6 @@ from memo_replay.store.entry import (
     read_document,
     read_envelope,
     read_hit,
-    read_listing,
     read_summary,
     render,
     same_recording,
@@ -64,6 +61,7 @@ from memo_replay.store.layout import (
 
 if TYPE_CHECKING:
     from memo_replay.audit import Audit, Finding
+    from memo_replay.store.catalog import StoreStats
     from memo_replay.store.locks import KeyLock
     from memo_replay.store.upkeep import Problem
 
@@ -76,23 +74,6 @@ def _log() -> Any:
     import logging  # imported when there is something to say: it is not free at startup
 
     return logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FunctionStats:
-    entries: int = 0
-    bytes: int = 0
-    oldest: dt.datetime | None = None
-    newest: dt.datetime | None = None
-    serializers: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    entries: int
-    bytes: int
-    functions: Mapping[str, FunctionStats]
-    problems: int
 
 
 class Store:
@@ -368,27 +349,12 @@ class Store:
     def listings(self, function: str | None = None) -> Iterator[Listing]:
         """What ``memo-replay ls`` shows of every entry (of one function when given), sorted
         by name: read from the layout memo_replay writes where it can be (fast, unchecked),
-        else from the parsed entry. Entries that cannot be read are skipped (and logged);
-        :meth:`verify` reports them."""
-        for name in self.entry_names(function):
-            try:
-                raw = self._raw(name)
-                if raw is None:
-                    continue  # deleted since it was listed
-                location = self.backend.where(name)
-                listing = read_listing(location, entry_stem(name), raw)
-                if listing is None:
-                    entry = self.read(name)
-                    if entry is None:
-                        continue
-                    listing = Listing(Summary.parsed(
-                        entry.key, entry.function, entry.recorded_at, entry.serializer,
-                        entry.payload_file), entry.size, dict(entry.arguments))
-            except CorruptEntry as exc:
-                _log().warning("%s", exc)
-                continue
-            if function is None or listing.summary.function == function:
-                yield listing
+        else from the parsed entry, and remembered in the store's ``.cache/catalog`` for the
+        next listing (see :mod:`memo_replay.store.catalog`). Entries that cannot be read are
+        skipped (and logged); :meth:`verify` reports them."""
+        from memo_replay.store.catalog import listings  # ls only: not loaded to replay
+
+        return listings(self, function)
 
     def get(self, key: str) -> Entry | None:
         """The entry with this key (or a unique prefix of it), or None."""
@@ -445,47 +411,13 @@ class Store:
 
     def stats(self) -> StoreStats:
         """Entries, bytes and ages per function. Fast: what each entry says about itself is
-        read (:func:`~memo_replay.store.entry.read_summary`), nothing is checked (``problems``
-        counts entries whose summary cannot be read at all; :meth:`verify` checks every
-        entry)."""
-        per_function: dict[str, dict[str, Any]] = {}
-        problems = 0
-        for name in self.entry_names():
-            try:
-                read = self._summary(name)
-            except CorruptEntry:
-                problems += 1
-                continue
-            if read is None:
-                continue  # deleted since it was listed
-            size, summary = read
-            if summary.payload_file is not None:
-                size += self.backend.size(sibling(name, summary.payload_file)) or 0
-            s = per_function.get(summary.function)
-            if s is None:
-                s = per_function[summary.function] = {"entries": 0, "bytes": 0, "dates": [],
-                                                      "serializers": {}}
-            s["entries"] += 1
-            s["bytes"] += size
-            if summary.recorded_at is not None:
-                s["dates"].append(summary.recorded_at)
-            s["serializers"][summary.serializer] = s["serializers"].get(summary.serializer,
-                                                                        0) + 1
-        functions = {
-            name: FunctionStats(
-                entries=s["entries"], bytes=s["bytes"],
-                oldest=_when(min(s["dates"], default=None)),
-                newest=_when(max(s["dates"], default=None)),
-                serializers=dict(sorted(s["serializers"].items())),
-            )
-            for name, s in sorted(per_function.items())
-        }
-        return StoreStats(
-            entries=sum(f.entries for f in functions.values()),
-            bytes=sum(f.bytes for f in functions.values()),
-            functions=functions,
-            problems=problems,
-        )
+        read (:func:`~memo_replay.store.entry.read_summary`) and remembered in the store's
+        ``.cache/catalog`` for the next report (:mod:`memo_replay.store.catalog`); nothing is
+        checked (``problems`` counts entries whose summary cannot be read at all;
+        :meth:`verify` checks every entry)."""
+        from memo_replay.store.catalog import stats  # reports only: not loaded to replay
+
+        return stats(self)
 
     def audit(self) -> Audit:
         """Stale, gone, expired and unchecked entries. Imports the recorded functions' modules,
@@ -528,10 +460,6 @@ def _is_real_directory(path: str) -> bool:
         return False
 
 
-def _when(recorded_at: str | None) -> dt.datetime | None:
-    return None if recorded_at is None else parse_timestamp(recorded_at)
-
-
 def _older(document: Mapping[str, Any], threshold: float | None) -> bool:
     if threshold is None:
         return False
@@ -542,4 +470,4 @@ def _older(document: Mapping[str, Any], threshold: float | None) -> bool:
     return when.timestamp() < threshold
 
 
-__all__ = ["ORPHAN_AGE_S", "FunctionStats", "Store", "StoreStats"]
+__all__ = ["ORPHAN_AGE_S", "Store"]

@@ -476,6 +476,28 @@ def test_a_json_payload_nested_too_deeply_is_a_corrupt_entry(
     _rerecorded_in_auto(monkeypatch, store, listing, 2, [0, 1])
 
 
+@pytest.mark.parametrize("where", ["duration_s", "payload"])
+def test_an_integer_beyond_pythons_digit_limit_is_a_corrupt_entry(
+        monkeypatch: pytest.MonkeyPatch, store: Store, where: str) -> None:
+    """``json.loads`` refuses integers of more than 4,300 digits with a plain ValueError
+    (CVE-2020-10735's limit): a replay, ``verify``, ``ls`` and ``stats`` call such an entry
+    damaged instead of crashing."""
+    _record(monkeypatch, listing, 2, 3)
+    path = _entry(store, listing, 2)
+    raw = path.read_bytes()
+    field = b'"duration_s": ' if where == "duration_s" else b'"payload": ['
+    at = raw.index(field) + len(field)
+    end = at + len(raw[at:].split(b",", 1)[0].split(b"\n", 1)[0].rstrip(b"]"))
+    path.write_bytes(raw[:at] + b"9" * 5000 + raw[end:])
+    error = _refused(monkeypatch, listing, 2, path)
+    assert "not valid JSON" in error.reason
+    assert [p.kind for p in store.verify()] == ["corrupt"]
+    assert store.stats().entries + store.stats().problems == 2  # counted, unchecked: no crash
+    assert _entry(store, listing, 3).stem in [listed.summary.key for listed in store.listings()]
+    _still_replays(monkeypatch, listing, 3, [0, 1, 2])
+    _rerecorded_in_auto(monkeypatch, store, listing, 2, [0, 1])
+
+
 @pytest.mark.parametrize("document", [
     [1],
     {"args": [], "message": "boom 1"},

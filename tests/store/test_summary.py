@@ -128,3 +128,49 @@ def test_listings_say_what_the_parsed_entries_say(entries: list[tuple[Path, byte
                e.size, e.serializer, tuple(e.arguments.items())) for e in store.entries()}
     assert listed == parsed
     assert len(listed) == len(entries)
+
+
+def test_fields_out_of_order_are_summarized_as_parsed(entries: list[tuple[Path, bytes]]) -> None:
+    """The scan starts at the last `format` field (the first of the four it needs in sorted
+    order); a hand-edited file with `function` before it is still summarized as parsed."""
+    for path, raw in entries:
+        document = json.loads(raw)
+        function = document.pop("function")
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        edited = text.replace('{\n  "', f'{{\n  "function": {json.dumps(function)},\n  "', 1)
+        assert edited.encode().index(b'"function"') < edited.encode().index(b'"format"')
+        assert read_summary(str(path), path.stem, edited.encode()) == \
+            _slow(str(path), path.stem, edited.encode())
+
+
+def test_a_size_of_many_digits_is_left_to_the_parse(tmp_path: Path,
+                                                     entries: list[tuple[Path, bytes]]) -> None:
+    """A claimed payload size too long for a float (`ls` divides it) lists the real size."""
+    path, raw = next((p, r) for p, r in entries if b'"file"' not in r)
+    size = json.loads(raw)["result"]["size"]
+    directory = tmp_path / "store" / path.parent.name
+    directory.mkdir(parents=True)
+    (directory / path.name).write_bytes(raw.replace(f'"size": {size},'.encode(),
+                                                    b'"size": ' + b"9" * 30 + b",", 1))
+    [listing] = Store(tmp_path / "store").listings()
+    assert listing.size == size
+
+
+def test_a_time_that_does_not_parse_does_not_fail_stats(tmp_path: Path,
+                                                         entries: list[tuple[Path, bytes]]) -> None:
+    """`2026-13-45T99:99:99Z` has the shape of a time: stats leaves it out of the range."""
+    small_entries = [(p, r) for p, r in entries if p.parent.name.endswith(".small")]
+    directory = tmp_path / "store" / small_entries[0][0].parent.name
+    directory.mkdir(parents=True)
+    for path, raw in small_entries:
+        (directory / path.name).write_bytes(raw)
+    bad_path, bad_raw = small_entries[0]
+    when = json.loads(bad_raw)["recorded_at"]
+    (directory / bad_path.name).write_bytes(bad_raw.replace(when.encode(),
+                                                            b"2026-13-45T99:99:99Z"))
+    stats = Store(tmp_path / "store").stats()
+    assert stats.entries == len(small_entries)
+    [function] = stats.functions.values()
+    assert function.oldest is not None
+    assert function.newest is not None
+    assert timestamp(function.newest) != "2026-13-45T99:99:99Z"
