@@ -479,12 +479,29 @@ def _save(root: str, directory: str, records: dict[str, Record],
             os.close(fd)
         os.replace(temp, os.path.join(folder, directory + ".json"))
         temp = None
+        _sweep(folder, directory)
     except (OSError, ValueError, RecursionError):  # (a preview too deep to write back)
         pass
     finally:
         if temp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+
+
+def _sweep(folder: str, directory: str) -> None:
+    """Remove this directory's temporary catalog files left by a process killed while writing
+    one (older than :data:`~memo_replay.store.store.ORPHAN_AGE_S`: a younger one may be
+    another process's write in flight). Only regular files are removed, none followed."""
+    from memo_replay.store.store import ORPHAN_AGE_S
+
+    prefix, now = f".{directory}.", time.time()
+    for name in os.listdir(folder):
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            path = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime > ORPHAN_AGE_S:
+                    os.unlink(path)
 
 
 __all__ = ["CATALOG_DIR", "CATALOG_VERSION", "FunctionStats", "Record", "StoreStats", "listings",

@@ -447,3 +447,30 @@ def test_the_cli_leaves_the_garbage_collector_as_it_found_it(
     assert main(["stats", "--store", str(store)]) == 0
     assert gc.isenabled()
     assert "5 recordings" in capsys.readouterr().out
+
+
+def test_temporary_files_of_a_killed_writer_are_swept(store: Path) -> None:
+    """A process killed while writing a catalog leaves its temporary file; the next write of
+    that directory's catalog removes it once it is older than an hour (a younger one may be
+    another process's write in flight), and never follows a link."""
+    folder = store / ".cache" / "catalog"
+    [catalog] = _catalogs(store)
+    stem = catalog.stem
+    old, young = folder / f".{stem}.111.aaaa.tmp", folder / f".{stem}.222.bbbb.tmp"
+    other, link = folder / ".other.333.cccc.tmp", folder / f".{stem}.444.dddd.tmp"
+    target = store.parent / "target.txt"
+    target.write_text("kept")
+    for path in (old, young, other):
+        path.write_text("{")
+    link.symlink_to(target)
+    hours_ago = time.time() - 2 * 3600
+    for path in (old, other):
+        os.utime(path, (hours_ago, hours_ago))
+    os.utime(link, (hours_ago, hours_ago), follow_symlinks=False)
+    _age(_entry_files(store)[:1], seconds=30)  # a changed entry: the catalog is written again
+    _assert_truthful(store)
+    assert not old.exists()
+    assert young.exists()
+    assert other.exists()
+    assert link.is_symlink()
+    assert target.read_text() == "kept"
