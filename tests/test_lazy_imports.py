@@ -269,3 +269,51 @@ def test_a_miss_loads_the_explanation_and_says_what_changed(project: Project) ->
     assert "translator.translate" in result.stderr
     assert "argument `text` differs: recorded 'hi', now 'bye'" in result.stderr
     assert project.calls() == ["hi"]
+
+
+REPLAY_NEVER = (
+    *HEAVY, "tempfile", "logging", "uuid", "decimal", "cloudpickle",
+    # what issue 15 took off the replay path: each costs a fresh CI process ~0.5–5 ms
+    "inspect", "dataclasses", "datetime", "tomllib", "threading", "textwrap", "tokenize",
+    "linecache", "dis", "sysconfig", "glob", "shlex", "base64",
+    "memo_replay.text", "memo_replay.call.recorder", "memo_replay.store.locks",
+    "memo_replay.explain", "memo_replay.audit", "memo_replay.store.upkeep",
+)
+"""Not loaded by a process that only replays (a project without [tool.memo_replay])."""
+
+
+@pytest.mark.parametrize("index", ["fresh clone", "index built"])
+def test_a_strict_replay_loads_only_what_it_needs(tmp_path: Path, index: str) -> None:
+    """A fresh process replaying recordings — the fresh CI process of issue 15 — imports none
+    of :data:`REPLAY_NEVER`, with or without the store's index (large results are put in it
+    when recorded)."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
+    (tmp_path / "lookups.py").write_text(textwrap.dedent('''
+        from memo_replay import recorded
+
+        @recorded
+        def lookup(i: int, scale: int = 2) -> dict[str, object]:
+            return {"i": i, "scaled": i * scale, "pad": "x" * (5000 if i == 3 else 1)}
+
+        @recorded(files=["data.txt"])
+        def read_data() -> str:
+            with open("data.txt") as file:
+                return file.read()
+    '''))
+    (tmp_path / "data.txt").write_text("data\n")
+    calls = """
+        import json, sys
+        before = set(sys.modules)
+        from lookups import lookup, read_data
+        results = [lookup(i) for i in range(5)] + [read_data()]
+        print(json.dumps([results, sorted(set(sys.modules) - before)]))
+    """
+    recorded_results, _ = fresh(tmp_path, calls, {"MEMO_MODE": "record"})
+    if index == "fresh clone":
+        import shutil
+
+        shutil.rmtree(tmp_path / "fixtures_store" / ".cache", ignore_errors=True)
+    replayed, new = fresh(tmp_path, calls, {"MEMO_MODE": "replay", "CI": "true"})
+    assert replayed == recorded_results
+    assert not set(new) & set(REPLAY_NEVER), sorted(set(new) & set(REPLAY_NEVER))
+    assert "memo_replay.store.entry" in new  # it did read the store

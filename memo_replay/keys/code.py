@@ -24,24 +24,26 @@ cell, ``exec``'d code); the standard library and site-packages are identified by
 distribution version) only, never hashed.
 
 Each helper, constant and definition is kept by qualified name, so a miss can say which one
-changed. What one definition (function or class) contributes is computed once per process and
-shared by every recorded function that reaches it (:mod:`memo_replay.keys.summaries`).
+changed. What one definition (function or class) contributes, and everything a helper function
+reaches, is computed once per process and shared by every recorded function that reaches it
+(:mod:`memo_replay.keys.summaries`), re-checked before each reuse.
 """
 
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from xxhash import xxh3_128
 
 from memo_replay.errors import warn
 from memo_replay.keys.normalize import Rendered
 from memo_replay.keys.ownership import _is_project_callable, _package_identity
-from memo_replay.keys.walk import _Walker
+from memo_replay.keys.walk import _Pass, _Walker
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CODE_FRAMING_VERSION = 3
 """The key format users see ("recorded by an older memo_replay (key format 2, now 3)"). 2:
@@ -52,50 +54,127 @@ version 4) and length-prefixed key framing."""
 Kind = Literal["source", "bytecode", "package"]
 
 
-@dataclass(frozen=True)
+_NONE: Mapping[str, str] = types.MappingProxyType({})
+
+
 class CodeFingerprint:
-    """The code component of a key. ``hash`` covers every other field."""
+    """The code component of a key. ``hash`` covers every other field.
+
+    Immutable, compared field by field. A plain class rather than a dataclass
+    (:mod:`dataclasses` imports :mod:`inspect`, milliseconds of every replaying process's
+    start), so that ``source`` can be made when first read: :func:`ast.unparse` is slow, and a
+    replay that hits never reads it."""
+
+    __slots__ = ("_source", "constants", "definitions", "deps", "framing", "hash", "helpers",
+                 "kind", "source_hash", "version")
 
     hash: str
     kind: Kind
-    source: str
-    """The normalized source for people (``ast.unparse``; its layout varies by Python)."""
+    _source: str | Callable[[], str]
     source_hash: str
     """Hash of the canonical structure of the source — what the key uses."""
-    helpers: Mapping[str, str] = field(default_factory=dict)
-    constants: Mapping[str, str] = field(default_factory=dict)
-    deps: Mapping[str, str] = field(default_factory=dict)
-    version: str | None = None
-    definitions: Mapping[str, str] = field(default_factory=dict)
+    helpers: Mapping[str, str]
+    constants: Mapping[str, str]
+    deps: Mapping[str, str]
+    version: str | None
+    definitions: Mapping[str, str]
     """Module-level names with no canonical value → digest of the statements binding them."""
-    framing: int = CODE_FRAMING_VERSION
+    framing: int
     """The version of what goes into the fingerprint (entries before it was stored: 1)."""
+
+    def __init__(self, hash: str, kind: Kind, source: str | Callable[[], str],
+                 source_hash: str, helpers: Mapping[str, str] = _NONE,
+                 constants: Mapping[str, str] = _NONE, deps: Mapping[str, str] = _NONE,
+                 version: str | None = None, definitions: Mapping[str, str] = _NONE,
+                 framing: int = CODE_FRAMING_VERSION) -> None:
+        for name, value in (("hash", hash), ("kind", kind), ("_source", source),
+                            ("source_hash", source_hash), ("helpers", helpers),
+                            ("constants", constants), ("deps", deps), ("version", version),
+                            ("definitions", definitions), ("framing", framing)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def source(self) -> str:
+        """The normalized source for people (``ast.unparse``; its layout varies by Python)."""
+        source = self._source
+        if not isinstance(source, str):
+            source = source()
+            object.__setattr__(self, "_source", source)
+        return source
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.hash, self.kind, self.source, self.source_hash, dict(self.helpers),
+                dict(self.constants), dict(self.deps), self.version, dict(self.definitions),
+                self.framing)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CodeFingerprint):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # as a frozen dataclass of dicts: unhashable
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"CodeFingerprint is immutable: cannot set `{name}`")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"CodeFingerprint is immutable: cannot delete `{name}`")
+
+    def __repr__(self) -> str:
+        names = ("hash", "kind", "source", "source_hash", "helpers", "constants", "deps",
+                 "version", "definitions", "framing")
+        fields = ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True))
+        return f"CodeFingerprint({fields})"
 
 
 def fingerprint(fn: Any, *, function_id: str, root: Path, deps: Sequence[object] = (),
                 version: str | None = None) -> CodeFingerprint:
     """Fingerprint ``fn`` (the undecorated callable) for the project rooted at ``root``."""
-    walker = _Walker(root)
-    kind: Kind
-    if isinstance(fn, types.FunctionType) and _is_project_callable(fn, root):
-        summary = walker.function_summary(fn)
-        kind = "bytecode" if summary.bytecode else "source"
-        if summary.bytecode:
-            warn(f"memo_replay: no source code for `{function_id}` (defined in a REPL, with "
-                 f"`python -c` or in a frozen app); its key uses a fingerprint of the bytecode, "
-                 f"which differs between Python versions.")
-        source = Rendered(summary.text, summary.digest)
-    elif isinstance(fn, type) and _is_project_callable(fn, root):
-        summary = walker.whole_class(fn)
-        kind, source = "source", Rendered(summary.text, summary.digest)
-    else:
-        kind, source = "package", Rendered.of_text(_package_identity(fn))
-    dep_hashes = dict(walker.dependency(index, dep) for index, dep in enumerate(deps))
+    found = _collect(fn, root, deps, _Walker(root))
+    if found[1].conflicted:
+        # Two different things share a name (module-level lambdas, closures of one factory):
+        # the one that counts is the one the walk reaches last, so walk everything in order,
+        # without the helpers' shared closures, exactly as before they were shared.
+        found = _collect(fn, root, deps, _Walker(root, _Pass(root, share=False)))
+    kind, walker, source, dep_hashes = found
+    if kind == "bytecode":
+        warn(f"memo_replay: no source code for `{function_id}` (defined in a REPL, with "
+             f"`python -c` or in a frozen app); its key uses a fingerprint of the bytecode, "
+             f"which differs between Python versions.")
     return _assemble(kind, source, walker.helpers, walker.constants, dep_hashes, version,
                      walker.definitions)
 
 
-def _assemble(kind: Kind, source: Rendered, helpers: dict[str, str],
+def _collect(fn: Any, root: Path, deps: Sequence[object], walker: _Walker
+             ) -> tuple[Kind, _Walker, _Source, dict[str, str]]:
+    """What ``walker`` collects from ``fn`` and ``deps``."""
+    kind: Kind
+    if isinstance(fn, types.FunctionType) and _is_project_callable(fn, root):
+        summary = walker.function_summary(fn)
+        kind = "bytecode" if summary.bytecode else "source"
+        source = _Source(summary.text_of, summary.digest)
+    elif isinstance(fn, type) and _is_project_callable(fn, root):
+        summary = walker.whole_class(fn)
+        kind, source = "source", _Source(summary.text_of, summary.digest)
+    else:
+        kind, source = "package", _Source.of(Rendered.of_text(_package_identity(fn)))
+    dep_hashes = dict(walker.dependency(index, dep) for index, dep in enumerate(deps))
+    return kind, walker, source, dep_hashes
+
+
+class _Source(NamedTuple):
+    """The recorded function's own digest, and what gives its text (made when first read)."""
+
+    text_of: Callable[[], str]
+    digest: str
+
+    @classmethod
+    def of(cls, rendered: Rendered) -> _Source:
+        text = rendered.text
+        return cls(lambda: text, rendered.digest)
+
+
+def _assemble(kind: Kind, source: _Source, helpers: dict[str, str],
               constants: dict[str, str], deps: dict[str, str], version: str | None,
               definitions: dict[str, str] | None = None) -> CodeFingerprint:
     definitions = definitions or {}
@@ -108,7 +187,7 @@ def _assemble(kind: Kind, source: Rendered, helpers: dict[str, str],
     return CodeFingerprint(
         hash=h.hexdigest(),
         kind=kind,
-        source=source.text,
+        source=source.text_of,
         source_hash=source.digest,
         helpers=dict(sorted(helpers.items())),
         constants=dict(sorted(constants.items())),

@@ -16,21 +16,19 @@ looked at here are the ones that tell whether a decorator is ``@recorded``.
 
 from __future__ import annotations
 
+import _thread
 import ast
-import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from xxhash import xxh3_128
 
-from memo_replay.keys.reads import _chain
-from memo_replay.keys.source import Definition, _copy
+from memo_replay.keys.reads import _SELF_LIKE, _chain
+from memo_replay.keys.source import Definition
 
 
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(NamedTuple):
     """A definition's normalized text (for people) and the digest of its canonical form."""
 
     text: str
@@ -78,7 +76,7 @@ def clean_lazily(node: Definition, globals_: Mapping[str, Any]) -> Callable[[], 
     return text
 
 
-_text_lock = threading.Lock()
+_text_lock = _thread.allocate_lock()
 
 
 def _strip(node: Definition, globals_: Mapping[str, Any]) -> list[ast.AnnAssign]:
@@ -123,11 +121,23 @@ def render(node: Definition, globals_: Mapping[str, Any]) -> Rendered:
     return Rendered(text, digest(node))
 
 
+def plain_digest(node: Definition, globals_: Mapping[str, Any], analysis: Analysis) -> str:
+    """The digest of ``node`` cleaned with no globals (:func:`definition_digest` with ``{}``,
+    what the check of observed dependencies compares), given its ``analysis`` with
+    ``globals_``: the same digest unless the two keep different decorators."""
+    if _kept(node, globals_) == _kept(node, {}):
+        return analysis.digest
+    return analyze(node, {}, reads=False).digest
+
+
+def _kept(node: Definition, globals_: Mapping[str, Any]) -> tuple[int, ...]:
+    """The decorators of ``node`` that cleaning keeps (not ``@recorded``), by index."""
+    return tuple(i for i, d in enumerate(node.decorator_list) if not _is_recorded(d, globals_))
+
+
 def definition_digest(node: Definition, globals_: Mapping[str, Any]) -> str:
     """The digest :func:`render` gives ``node``, without the text (``node`` is not edited)."""
-    copied: Definition = _copy(node)
-    clean(copied, globals_, text=False)
-    return digest(copied)
+    return analyze(node, globals_, reads=False).digest
 
 
 _ALWAYS_DUMPED = {("Constant", "value"), ("MatchSingleton", "value")}
@@ -189,9 +199,9 @@ def statements_digest(statements: Iterable[ast.stmt], globals_: Mapping[str, Any
     canonical: list[str] = []
     for statement in statements:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            statement = _copy(statement)
-            clean(statement, globals_, text=False)
-        _dump(statement, canonical)
+            canonical.extend(_one_pass(statement, globals_, frozenset(), False).out)
+        else:
+            _dump(statement, canonical)
         canonical.append(";")
     return xxh3_128("".join(canonical).encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -209,3 +219,247 @@ def _code_text(code: types.CodeType) -> str:
         for c in code.co_consts
     ]
     return "\n".join((code.co_code.hex(), repr(code.co_names), repr(code.co_varnames), *consts))
+
+
+# -- one pass over a definition ------------------------------------------------------------------
+
+class Analysis(NamedTuple):
+    """What one pass over a definition finds: the digest :func:`render` would give it and what
+    :mod:`memo_replay.keys.reads` would find in the cleaned tree."""
+
+    digest: str
+    chains: tuple[tuple[str, ...], ...]
+    """Dotted name chains read and not bound locally, in source order."""
+    attributes: frozenset[str]
+    imports: tuple[ast.Import | ast.ImportFrom, ...]
+    """Imports inside the definition, in :func:`ast.walk`'s (breadth-first) order."""
+
+
+def analyze(node: Definition, globals_: Mapping[str, Any], *, drop: frozenset[str] = frozenset(),
+            reads: bool = True) -> Analysis:
+    """Digest and reads of ``node`` as if it had been cleaned (:func:`clean`), and for a class,
+    had the plain methods named in ``drop`` removed from its body — without copying or editing
+    the tree (the module's cached tree is shared).
+
+    This is one walk instead of the six the copy, :func:`clean`, :func:`digest` and
+    :mod:`memo_replay.keys.reads` take, and it allocates no AST nodes: those are most of a
+    first call's garbage-collection work. ``tests/keys/test_one_pass.py`` checks it against
+    them over every definition of the standard library."""
+    kept = _kept(node, globals_)
+    memo: dict[tuple[tuple[int, ...], frozenset[str], bool], Analysis] | None = \
+        getattr(node, _MEMO, None)
+    if memo is not None:
+        # An analysis with the reads serves a request for the digest alone too.
+        known = memo.get((kept, drop, True)) or (None if reads else memo.get((kept, drop, False)))
+        if known is not None:
+            return known
+    walker = _OnePass(reads)
+    walker.definition(node, [node.decorator_list[i] for i in kept], drop, 0)
+    text = "".join(walker.out)
+    found = xxh3_128(text.encode("utf-8", "surrogatepass")).hexdigest()
+    result = _reads_of(node, walker, found) if reads else Analysis(found, (), frozenset(), ())
+    if memo is None:
+        memo = {}
+        setattr(node, _MEMO, memo)
+    memo[(kept, drop, reads)] = result
+    return result
+
+
+_MEMO = "_memo_replay_analysis"
+"""The attribute on a definition's node holding its analyses, by (kept decorators, dropped
+members, with the reads): the node is shared by the fingerprint and the observed check and
+never edited, and the memo lives exactly as long as the node (a module parsed again has new
+nodes). Not a field: ``ast.dump``, :func:`_dump` and :func:`ast.unparse` never see it."""
+
+
+def _reads_of(node: Definition, walker: _OnePass, found: str) -> Analysis:
+    # A function's names bound by its own imports are followed through the imported module
+    # (reads.function_reads); a class's are local (reads.references).
+    local = walker.bound if isinstance(node, ast.ClassDef) else walker.bound_not_imported
+    chains = tuple(tuple(chain) for chain, self_like in walker.loads
+                   if chain[0] not in local or self_like)
+    imports = tuple(statement for _, _, statement in sorted(walker.imports,
+                                                            key=lambda item: item[:2]))
+    return Analysis(found, chains, frozenset(walker.attributes), imports)
+
+
+def _one_pass(node: Definition, globals_: Mapping[str, Any], drop: frozenset[str],
+              reads: bool) -> _OnePass:
+    walker = _OnePass(reads)
+    decorators = [d for d in node.decorator_list if not _is_recorded(d, globals_)]
+    walker.definition(node, decorators, drop, 0)
+    return walker
+
+
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_ELLIPSIS = ast.Constant(value=...)
+_PASS: list[ast.stmt] = [ast.Pass()]
+
+
+def _docstring_free(body: list[ast.stmt]) -> list[ast.stmt]:
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        return body[1:] or _PASS
+    return body
+
+
+class _OnePass:
+    """The walk behind :func:`analyze`: renders :func:`_dump`'s canonical text of the cleaned
+    tree and collects what :func:`~memo_replay.keys.reads.references`,
+    :func:`~memo_replay.keys.reads.attribute_names`, ``_bound_names`` and
+    :func:`~memo_replay.keys.reads.lazy_imports` would."""
+
+    __slots__ = ("attributes", "bound", "bound_not_imported", "imports", "loads", "order",
+                 "out", "reads")
+
+    def __init__(self, reads: bool) -> None:
+        self.reads = reads
+        self.out: list[str] = []
+        self.attributes: set[str] = set()
+        self.bound: set[str] = set()
+        """Every name bound inside (imports included): what is local to a class."""
+        self.bound_not_imported: set[str] = set()
+        self.loads: list[tuple[list[str], bool]] = []
+        self.imports: list[tuple[int, int, ast.Import | ast.ImportFrom]] = []
+        self.order = 0
+
+    def definition(self, node: Definition, decorators: list[ast.expr], drop: frozenset[str],
+                   depth: int) -> None:
+        """A def or class, with its docstring (and for the top class, ``drop``) left out."""
+        out = self.out
+        kind = type(node).__name__
+        out.append(kind)
+        out.append("(")
+        function = not isinstance(node, ast.ClassDef)
+        for name in node._fields:
+            if name == "body":
+                body = _docstring_free(node.body)
+                if drop:
+                    body = [s for s in body if not isinstance(s, _FUNCTIONS)
+                            or s.name not in drop] or _PASS
+                field: Any = body
+            elif name == "decorator_list":
+                field = decorators
+            else:
+                field = getattr(node, name, None)
+            if field is None or (isinstance(field, list) and not field):
+                continue
+            out.append(name)
+            out.append("=")
+            if name == "body":
+                self.statements(field, function, depth + 1)
+            else:
+                self.value(field, function, depth + 1, True)
+            out.append(",")
+        out.append(")")
+
+    def statements(self, body: list[ast.stmt], function: bool, depth: int) -> None:
+        out = self.out
+        out.append("[")
+        for statement in body:
+            self.node(statement, function, depth, True)
+            out.append(",")
+        out.append("]")
+
+    def value(self, value: Any, function: bool, depth: int, collect: bool) -> None:
+        if isinstance(value, ast.AST):
+            self.node(value, function, depth, collect)
+        elif isinstance(value, list):
+            out = self.out
+            out.append("[")
+            for item in value:
+                self.value(item, function, depth, collect)
+                out.append(",")
+            out.append("]")
+        else:
+            self.out.append(f"{type(value).__name__}:{value!r}")
+
+    def node(self, node: ast.AST, function: bool, depth: int, collect: bool) -> None:
+        """``function``: the nearest enclosing def or class is a function (its local
+        annotations are never evaluated). ``collect``: not inside an attribute chain already
+        reported whole."""
+        self.order += 1
+        if isinstance(node, _DEFINITIONS):
+            if self.reads:
+                self.bound.add(node.name)
+                self.bound_not_imported.add(node.name)
+            self.definition(node, node.decorator_list, frozenset(), depth)
+            return
+        if self.reads:
+            read = _READS.get(type(node))
+            if read is not None:
+                collect = self.read(read, node, depth, collect)
+        kind = type(node).__name__
+        out = self.out
+        out.append(kind)
+        out.append("(")
+        blank = function and kind == "AnnAssign"
+        depth += 1
+        for name in node._fields:
+            field = getattr(node, name, None)
+            if blank and name == "annotation":
+                out.append("annotation=")
+                _dump(_ELLIPSIS, out)
+                out.append(",")
+            elif field is None:
+                if (kind, name) in _ALWAYS_DUMPED:
+                    out.append(f"{name}=NoneType:None,")
+            elif isinstance(field, ast.AST):
+                out.append(name)
+                out.append("=")
+                self.node(field, function, depth, collect)
+                out.append(",")
+            elif isinstance(field, list):
+                if not field and (kind, name) not in _ALWAYS_DUMPED:
+                    continue
+                out.append(name)
+                out.append("=[")
+                for item in field:
+                    if isinstance(item, ast.AST):
+                        self.node(item, function, depth, collect)
+                    else:
+                        self.value(item, function, depth, collect)
+                    out.append(",")
+                out.append("],")
+            else:
+                out.append(f"{name}={type(field).__name__}:{field!r},")
+        out.append(")")
+
+    def read(self, read: int, node: Any, depth: int, collect: bool) -> bool:
+        """Note what ``node`` reads or binds (``read``: its kind, :data:`_READS`); whether
+        what is below it is still to be collected."""
+        if read == _NAME:
+            if isinstance(node.ctx, ast.Load):
+                if collect:
+                    self.loads.append(([node.id], False))
+            else:
+                self.bound.add(node.id)
+                self.bound_not_imported.add(node.id)
+        elif read == _ATTRIBUTE:
+            self.attributes.add(node.attr)
+            if collect:
+                chain = _chain(node)
+                if chain is not None:
+                    collect = False
+                    if isinstance(node.ctx, ast.Load):
+                        self.loads.append((chain, chain[0] in _SELF_LIKE))
+        elif read == _CONSTANT:
+            if isinstance(node.value, str) and node.value.isidentifier():
+                self.attributes.add(node.value)
+        elif read == _ARG:
+            self.bound.add(node.arg)
+            self.bound_not_imported.add(node.arg)
+        elif read == _IMPORT:
+            self.imports.append((depth, self.order, node))
+            self.bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif node.name:  # an except handler
+            self.bound.add(node.name)
+            self.bound_not_imported.add(node.name)
+        return collect
+
+
+_NAME, _ATTRIBUTE, _CONSTANT, _ARG, _IMPORT, _HANDLER = range(6)
+_READS = {ast.Name: _NAME, ast.Attribute: _ATTRIBUTE, ast.Constant: _CONSTANT, ast.arg: _ARG,
+          ast.Import: _IMPORT, ast.ImportFrom: _IMPORT, ast.ExceptHandler: _HANDLER}
+"""The node types (exactly: :func:`ast.parse` makes no subclasses) that read or bind names."""

@@ -23,20 +23,24 @@ threads than the one making the call; environment variables.
 
 from __future__ import annotations
 
+import _thread
 import ast
 import json
 import os
 import sys
-import threading
 import types
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from xxhash import xxh3_128_hexdigest
 
 from memo_replay.project import is_project_file
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from memo_replay.keys.source import ModuleTree
 
 _SOURCE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so")
 
@@ -103,7 +107,7 @@ def _document(code: Mapping[str, ObservedCode], files: Mapping[str, str]) -> dic
 
 _active: ContextVar[Observer | None] = ContextVar("memo_replay_observer", default=None)
 _hook_installed = False
-_hook_lock = threading.Lock()
+_hook_lock = _thread.allocate_lock()
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -197,10 +201,10 @@ class Observer:
         else:  # every tool id is taken: observe nothing rather than disturb another tool
             return
         disable = monitoring.DISABLE
-        thread = threading.get_ident()
+        thread = _thread.get_ident()
 
         def started(code: types.CodeType, offset: int) -> Any:
-            if threading.get_ident() == thread:
+            if _thread.get_ident() == thread:
                 self._code(code)
             return disable  # each code location once per observation is enough
 
@@ -267,6 +271,8 @@ class Observer:
         """``name`` relative to the root when it is a project data file, else None."""
         if name.endswith(_SOURCE_SUFFIXES):
             return None
+        from pathlib import Path  # recording only
+
         try:
             path = Path(os.path.abspath(name))
             resolved = path.resolve()
@@ -313,12 +319,15 @@ class SourceIndex:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
         self._files: dict[str, _Functions] = {}
         self._modules: dict[str, str] | None = None
         self._known = 0
 
     def locate(self, code: types.CodeType) -> tuple[str, ObservedCode] | None:
         """``(module.qualname, ObservedCode)`` of a code object of a project file."""
+        from pathlib import Path  # recording only
+
         try:
             relative = Path(code.co_filename).resolve().relative_to(self.root).as_posix()
         except (OSError, ValueError):
@@ -341,17 +350,17 @@ class SourceIndex:
         return None if functions is None else functions.digest(qualname)
 
     def _parse(self, relative: str) -> _Functions | None:
-        if relative.startswith(("/", "..")) or "\\" in relative:
+        if _leaves_root(relative):
             return None  # never outside the root, whatever an entry says
         from memo_replay.keys.source import module_tree
 
-        parsed = module_tree(str(self.root / relative))
+        parsed = module_tree(os.path.join(self._root, relative))  # not pathlib: ~2,000 a run
         if parsed is None:
             return None
         cached = self._files.get(relative)
-        if cached is not None and cached.tree is parsed.tree:
+        if cached is not None and cached.module is parsed:
             return cached
-        functions = self._files[relative] = _Functions(parsed.tree)
+        functions = self._files[relative] = _Functions(parsed)
         return functions
 
     def _module_of(self, filename: str, relative: str) -> str:
@@ -372,37 +381,22 @@ class SourceIndex:
 
 
 class _Functions:
-    """Every function (and lambda) of one parsed module: qualname → node, first line →
-    qualname (a code object's ``co_firstlineno`` is its first decorator's line, or its
-    ``def``'s); each digest computed on first use."""
+    """Every function (and lambda) of one indexed module (:class:`~memo_replay.keys.source.
+    ModuleTree`): first line → qualname (a code object's ``co_firstlineno`` is its first
+    decorator's line, or its ``def``'s); each digest computed on first use, or taken from what
+    the code fingerprint computed from the same lines."""
 
-    def __init__(self, tree: ast.Module) -> None:
-        self.tree = tree
-        self.nodes: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
-        self.by_line: dict[int, str] = {}
+    def __init__(self, module: ModuleTree) -> None:
+        self.module = module
+        self.by_line: dict[int, str] = {line: span.qualname
+                                        for line, span in module.by_line.items()}
         self._lambdas: dict[int, list[ast.Lambda]] | None = None
         self._digests: dict[str, str | None] = {}
-        self._lock = threading.Lock()
-        from memo_replay.keys.source import blocks
-
-        def visit(node: ast.AST, prefix: str) -> None:
-            for child in blocks(node):  # a def is a statement, never inside an expression
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    qualname = prefix + child.name
-                    first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
-                    self.by_line[first] = qualname
-                    self.nodes[qualname] = child
-                    visit(child, qualname + ".<locals>.")
-                elif isinstance(child, ast.ClassDef):
-                    visit(child, prefix + child.name + ".")
-                else:
-                    visit(child, prefix)
-
-        visit(tree, "")
+        self._lock = _thread.allocate_lock()
 
     def lambdas(self, line: int) -> list[ast.Lambda]:
         """The lambdas starting on ``line``, in :func:`ast.iter_child_nodes` depth-first
-        order (found when a lambda is first asked for)."""
+        order (found, in the module parsed again, when a lambda is first asked for)."""
         with self._lock:
             if self._lambdas is None:
                 found: dict[int, list[ast.Lambda]] = {}
@@ -413,7 +407,9 @@ class _Functions:
                             found.setdefault(child.lineno, []).append(child)
                         visit(child)
 
-                visit(self.tree)
+                tree = self.module.tree()
+                if tree is not None:
+                    visit(tree)
                 self._lambdas = found
             return self._lambdas.get(line, [])
 
@@ -423,13 +419,15 @@ class _Functions:
         with self._lock:
             if qualname in self._digests:
                 return self._digests[qualname]
-        found: str | None = None
-        node = self.nodes.get(qualname)
-        if node is not None:
-            from memo_replay.keys.normalize import definition_digest
+        found: str | None = self.module.plain_digests.get(qualname)
+        span = self.module.functions.get(qualname)
+        if found is None and span is not None:
+            node = self.module.definition(span)
+            if node is not None:
+                from memo_replay.keys.normalize import definition_digest
 
-            found = definition_digest(node, {})
-        elif qualname.startswith("<lambda@") and qualname.endswith(">"):
+                found = definition_digest(node, {})
+        elif found is None and qualname.startswith("<lambda@") and qualname.endswith(">"):
             line = qualname[len("<lambda@"):-1]
             lambdas = self.lambdas(int(line)) if line.isdigit() and line.isascii() else None
             if lambdas and f"<lambda@{int(line)}>" == qualname:
@@ -477,7 +475,7 @@ def changes(observed: Observed, sources: SourceIndex, hasher: Any,
         if not found:
             code_checked.add(digest)
     for name, recorded in sorted(observed.files.items()):
-        if name.startswith(("/", "..")) or "\\" in name:
+        if _leaves_root(name):
             found.append(Change("file", name, f"file `{name}` is outside the project"))
             continue
         try:
@@ -489,6 +487,13 @@ def changes(observed: Observed, sources: SourceIndex, hasher: Any,
             found.append(Change("file", name, f"file `{name}` (read during the recording) "
                                               f"{what}"))
     return found
+
+
+def _leaves_root(relative: str) -> bool:
+    """Whether a path an entry names may lead outside the project root (absolute, a Windows
+    separator, or a ``..`` anywhere: ``a/../../etc/passwd``): such a path is never read."""
+    return relative.startswith("/") or "\\" in relative or ".." in relative.split("/") or \
+        "\x00" in relative
 
 
 def note_replay(observed: Observed, root: Path) -> None:

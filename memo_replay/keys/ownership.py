@@ -16,16 +16,17 @@ import ast
 import contextlib
 import functools
 import importlib.util
-import inspect
-import linecache
 import os
+import sys
 import types
 import weakref
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memo_replay.project import is_library_file, is_project_file, module_name
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _is_user_file(path: str | None, root: Path) -> bool:
@@ -50,6 +51,8 @@ def _decide_user_file(path: str, root: Path) -> bool:
         return True
     if path.startswith("<"):
         return not path.startswith("<frozen")
+    from pathlib import Path  # a file outside the root: rare
+
     try:
         resolved = Path(path).resolve()
     except OSError:
@@ -84,10 +87,14 @@ def _file_of(obj: Any) -> str | None:
     known = _files.get(id(holder))
     if known is not None and known[0]() is holder:
         return known[1]
-    try:
-        file = inspect.getsourcefile(obj) or inspect.getfile(obj)
-    except (TypeError, OSError):
-        file = None
+    file = _plain_source_file(obj)
+    if file is None:
+        import inspect  # not a .py file on disk: inspect's rules, rarely needed
+
+        try:
+            file = inspect.getsourcefile(obj) or inspect.getfile(obj)
+        except (TypeError, OSError):
+            file = None
     if isinstance(obj, (types.FunctionType, type)):
         with contextlib.suppress(TypeError):  # not weak-referenceable: not remembered
             _files[id(holder)] = (weakref.ref(holder), file)
@@ -95,6 +102,23 @@ def _file_of(obj: Any) -> str | None:
 
 
 _files: dict[int, tuple[weakref.ref[Any], str | None]] = {}
+
+
+def _plain_source_file(obj: Any) -> str | None:
+    """What :func:`inspect.getsourcefile` says for a function or class defined in a ``.py``
+    file that exists (its code's file, or its module's), else None (ask :mod:`inspect`)."""
+    if isinstance(obj, types.FunctionType):
+        file: object = obj.__code__.co_filename
+    elif isinstance(obj, type):
+        module = sys.modules.get(getattr(obj, "__module__", None) or "")
+        if module is None:
+            return None
+        file = getattr(module, "__file__", None)
+    else:
+        return None
+    if isinstance(file, str) and file.endswith(".py") and os.path.exists(file):
+        return file
+    return None
 
 
 def _qualified(obj: Any) -> str:
@@ -137,7 +161,9 @@ def _distribution_of(top_module: str) -> tuple[str | None, str | None]:
 # -- which module ---------------------------------------------------------------------------------
 
 def _module_globals(cls: type) -> Mapping[str, Any]:
-    module = inspect.getmodule(cls)
+    """The globals of the module defining ``cls`` (what :func:`inspect.getmodule` finds for a
+    class: ``sys.modules[cls.__module__]``)."""
+    module = sys.modules.get(getattr(cls, "__module__", None) or "")
     return vars(module) if module is not None else {}
 
 
@@ -149,6 +175,8 @@ def _module_files(globals_: Mapping[str, Any]) -> list[str]:
         return [file]
     if globals_.get("__name__") != "__main__":
         return []
+    import linecache  # a __main__ without a file: IPython, Jupyter, python -c
+
     return sorted(name for name in list(linecache.cache)
                   if name.startswith(("<ipython-input-", "<string>")) or "ipykernel_" in name)
 
