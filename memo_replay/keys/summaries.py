@@ -179,14 +179,29 @@ def _counts_where_used(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 
 def _class_without_source(cls: type) -> _Summary:
-    """A class with no source (``python -c``): its name and each function's bytecode."""
+    """A class with no source (``python -c``): its name, each function's bytecode (a
+    property's accessors included) and each other attribute's value — ``LIMIT = 1`` becoming
+    ``LIMIT = 2`` must change the key as it does in a class with source. A value without a
+    canonical encoding counts by its type, as an unencodable constant cannot count by value."""
+    from memo_replay.keys.encoding import Encoder, Unencodable, type_id
+
     parts = [f"<class {cls.__qualname__}>"]
     names: set[str] = set()
+    encoder: Encoder | None = None
     for name, value in sorted(vars(cls).items()):
-        function = _function_of(value)
-        if function is not None:
-            parts.append(f"{name}: {bytecode_text(function)}")
-            names |= code_names(function.__code__)
+        functions = [f for f in (value.fget, value.fset, value.fdel) if f is not None] \
+            if isinstance(value, property) else [_function_of(value)]
+        if any(f is not None for f in functions):
+            for function in functions:
+                if isinstance(function, types.FunctionType):
+                    parts.append(f"{name}: {bytecode_text(function)}")
+                    names |= code_names(function.__code__)
+        elif not _is_dunder(name):
+            encoder = encoder or Encoder(None)
+            try:
+                parts.append(f"{name} = {encoder.encode(value).hex()}")
+            except (Unencodable, RecursionError):
+                parts.append(f"{name}: <{type_id(type(value))}>")
     text = "\n".join(parts)
     return _Summary(Rendered.of_text(text).digest, _constant(text),
                     tuple((n,) for n in sorted(names)), frozenset(names), bytecode=True)

@@ -536,6 +536,36 @@ def test_bytecode_fingerprint_follows_the_code(project: Project) -> None:
     assert run(1) != run(2)
 
 
+@pytest.mark.parametrize(("before", "after"), [
+    ("LIMIT = 1", "LIMIT = 2"),
+    ("LIMIT = (1, 2)", "LIMIT = (1, 3)"),
+    ("LIMIT = {'a': 1}", "LIMIT = {'a': 2}"),
+    ("LIMIT = 1", "LIMIT = 1.0"),
+    ("LIMIT = object()", "LIMIT = []"),
+    ("limit = property(lambda self: 1)", "limit = property(lambda self: 2)"),
+])
+def test_a_class_without_source_counts_its_attributes(project: Project, before: str,
+                                                      after: str) -> None:
+    """Regression: for a class with no source, only its functions' bytecode counted, so
+    ``LIMIT = 1`` becoming ``LIMIT = 2`` kept the key and replayed the stale answer."""
+    snippet = '''
+        from memo_replay import recorded
+
+        namespace = {{"recorded": recorded, "__name__": "__main__"}}
+        exec(compile("class C:\\n    {line}\\n    def m(self):\\n        return 0\\n"
+                     "@recorded\\ndef f(x):\\n    return C().m() + x\\n", "<generated>", "exec"),
+             namespace)
+        print(namespace["f"].memo.key(10))
+    '''
+
+    def key(line: str) -> str:
+        return project.run(snippet.format(line=line),
+                           env={"PYTHONWARNINGS": "ignore"}).stdout.strip()
+
+    assert key(before) == key(before)
+    assert key(before) != key(after)
+
+
 def test_third_party_callable_is_fingerprinted_by_its_package() -> None:
     code = recorded(packaging.version.parse).memo.code
     assert code.kind == "package"
