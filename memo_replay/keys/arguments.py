@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath
@@ -95,6 +96,13 @@ class ArgumentSpec:
         import inspect
 
         try:
+            if sys.version_info >= (3, 14):
+                # Annotations are evaluated lazily (PEP 649): as values, one naming a class
+                # imported only under TYPE_CHECKING raises NameError. Binding needs names, kinds
+                # and defaults, never annotations: read them as forward references.
+                from annotationlib import Format
+
+                return inspect.signature(self._function, annotation_format=Format.FORWARDREF)
             return inspect.signature(self._function)
         except (TypeError, ValueError):
             return None
