@@ -149,6 +149,46 @@ def _resolve(function: str, project: _Project
     return memo, None, ""
 
 
+def import_project_modules(names: Iterable[str], store: Path) -> dict[str, str]:
+    """Import the modules ``names`` that are source files of the project around ``store``
+    (the rule auditing follows: see the module's docstring); return why each other one was
+    not imported. :meth:`Entry.load <memo_replay.store.Entry.load>` uses it for the modules
+    of a result's type, so that an inspection script need not import them first."""
+    from memo_replay.project import find_root
+
+    root = find_root(store.resolve())
+    project = _Project(root.resolve(), store.resolve())
+    refused: dict[str, str] = {}
+    for name in names:
+        why = _module_refusal(name, project)
+        if why is not None:
+            refused[name] = why
+    return refused
+
+
+def _module_refusal(name: str, project: _Project) -> str | None:
+    """Import module ``name`` if it is project source; else, or when importing fails, why."""
+    parts = name.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return f"`{name}` is not a module name; nothing imported"
+    refused = _refusal([*parts, "_"], name, project)  # `_`: the lookup wants a qualname
+    if refused is not None:
+        return refused
+    _importable_from(project.root)
+    levels, blocked = _locate([*parts, "_"], project)
+    if blocked is not None:
+        return f"not imported: {blocked}"
+    if len(levels) != len(parts):
+        return _not_found(parts, name, project)
+    try:
+        _import(levels, project)
+    except _Refused as exc:
+        return f"not imported: {exc}"
+    except (Exception, SystemExit) as exc:  # a script without a __main__ guard may exit
+        return f"importing `{name}` failed: {exc.__class__.__name__}: {exc}"
+    return None
+
+
 # -- what may be imported ---------------------------------------------------------------------
 
 _NOT_SOURCE = frozenset({"venv", "site-packages", "dist-packages", "node_modules",

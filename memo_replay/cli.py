@@ -1,8 +1,9 @@
 """``memo-replay`` (also ``python -m memo_replay``): look after a store from the shell.
 
 Exit codes: 0 success; 1 the command found something: problems (``verify``), files to prune
-(``prune`` without ``--yes``), differences (``diff``), no such entry or a damaged one (``show``);
-2 bad usage, an unknown or damaged key given to ``diff``, or an unusable store.
+(``prune`` without ``--yes``), differences (``diff``), recordings added, removed or changed
+(``changes``), no such entry or a damaged one (``show``); 2 bad usage, an unknown or damaged key
+given to ``diff``, a git problem (``changes``), or an unusable store.
 
 A store is untrusted input: every field printed from it goes through
 :func:`~memo_replay.text.printable` (``--json`` output through
@@ -17,6 +18,7 @@ import argparse
 import contextlib
 import gc
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -54,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="memo-replay",
         description="Inspect and maintain a memo_replay recording store.",
     )
+    from memo_replay import __version__
+
+    parser.add_argument("--version", action="version",
+                        version=f"memo-replay {__version__} (Python {sys.version.split()[0]})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_: str, run: Any) -> argparse.ArgumentParser:
@@ -92,12 +98,31 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", action="store_true",
                       help="only list what would be removed (the default); exit 1 if anything")
     mode.add_argument("--yes", "-y", action="store_true", help="really remove them")
+    mv = command("mv", "re-key the recordings of a moved or renamed function (lists them unless "
+                 "--yes)", _mv)
+    mv.add_argument("old", metavar="OLD", help="the function's previous id (module.qualname)")
+    mv.add_argument("new", metavar="NEW", help="its id now (module.qualname); its module is "
+                    "imported (project source files only) to check its code fingerprint")
+    mv.add_argument("--force", action="store_true",
+                    help="also move recordings whose code differs from NEW's (they take NEW's "
+                         "current code fingerprint: you vouch that their results still hold)")
+    mv_mode = mv.add_mutually_exclusive_group()
+    mv_mode.add_argument("--dry-run", action="store_true",
+                         help="only list what would move (the default); exit 1 if anything")
+    mv_mode.add_argument("--yes", "-y", action="store_true", help="really move them")
     command("scan", "look for secret-shaped strings in every entry; exit 1 when one is found",
             _scan)
     diff = command("diff", "what differs between two recordings (exit 1 when they differ)",
                    _diff)
     diff.add_argument("key1", help="the first entry's key (or a unique prefix)")
     diff.add_argument("key2", help="the second entry's key (or a unique prefix)")
+    changes = command("changes", "recordings added, removed and changed since a git revision "
+                      "(exit 1 when any)", _changes)
+    changes.add_argument("base", nargs="?", metavar="BASE",
+                         help="the git revision to compare with (default: the merge base of "
+                              "HEAD with origin/HEAD, else main, else master)")
+    changes.add_argument("--markdown", action="store_true",
+                         help="Markdown, to post as a pull-request comment")
     demo = command("demo", "record, replay and invalidate a bundled LLM translator", _demo)
     demo.add_argument("--keep", action="store_true", help="keep the scratch project")
     demo.add_argument("--latency", type=float, default=0.4,
@@ -106,10 +131,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def resolve_store(option: str | None) -> Store:
-    """The store the CLI works on: --store, MEMO_STORE, the project's config, the default."""
+    """The store the CLI works on: --store, MEMO_STORE, the project's config, the default.
+    A relative --store or MEMO_STORE is taken at the working directory, as a shell user means
+    it. A directory that does not exist is warned about on stderr (a typo, or a command run
+    outside the project, would otherwise report an empty store as if all were well)."""
     from memo_replay.project import store_path
 
-    return Store(store_path(option))
+    store = Store(os.path.abspath(store_path(option)))
+    if not store.path.is_dir():
+        print(f"memo-replay: warning: the store {printable(store.path)} does not exist (run "
+              f"inside the project, or pass --store DIR or set MEMO_STORE)", file=sys.stderr)
+    return store
 
 
 def _ls(args: argparse.Namespace) -> int:
@@ -128,6 +160,7 @@ def _ls(args: argparse.Namespace) -> int:
         rows = [(summary.key, summary.function, summary.recorded_at or "-", _size(size),
                  summary.serializer, shown)
                 for (summary, size, _), shown in zip(listed, arguments, strict=True)]
+        _header(store, len(rows) if wanted is None and args.function is None else None)
         _table(("KEY", "FUNCTION", "RECORDED", "SIZE", "SERIALIZER", "ARGUMENTS"), rows)
     print(f"{len(rows)} recording{'s' if len(rows) != 1 else ''}")
     return EXIT_OK
@@ -205,8 +238,10 @@ def _stats(args: argparse.Namespace) -> int:
         stats = store.stats()
     stale: dict[str, int] = {}
     unchecked: dict[str, int] = {}
+    not_checked: list[Finding] = []
     if args.stale:  # only then: counting stale entries imports the project's modules
         report = store.audit()
+        not_checked = report.unchecked
         for finding in report.stale:
             stale[finding.function or "?"] = stale.get(finding.function or "?", 0) + 1
         for finding in report.unchecked:
@@ -225,6 +260,7 @@ def _stats(args: argparse.Namespace) -> int:
                           for name, f in stats.functions.items()},
         })
         return EXIT_OK
+    _header(store, stats.entries)
     rows = [(name, str(f.entries),
              *((str(stale.get(name, 0)), str(unchecked.get(name, 0))) if args.stale else ()),
              _size(f.bytes), when(f.oldest), when(f.newest),
@@ -234,7 +270,8 @@ def _stats(args: argparse.Namespace) -> int:
             "OLDEST", "NEWEST", "SERIALIZERS"), rows)
     plural = "s" if stats.entries != 1 else ""
     print(f"{stats.entries} recording{plural}, {_size(stats.bytes)} in {printable(store.path)}"
-          + (f"; {stats.problems} damaged (run `memo-replay verify`)" if stats.problems else ""))
+          + (f"; {stats.problems} damaged (run `memo-replay verify`)" if stats.problems else "")
+          + _unchecked_count(not_checked))
     return EXIT_OK
 
 
@@ -245,6 +282,7 @@ def _verify(args: argparse.Namespace) -> int:
         _print_json([{"path": str(p.path), "kind": p.kind, "message": p.message, "fix": p.fix}
                      for p in problems])
     else:
+        _header(store)
         for p in problems:
             print(f"{printable(p.kind):>10}  {printable(p.path)}\n"
                   f"            {printable(p.message)}; fix: {printable(p.fix)}")
@@ -264,22 +302,62 @@ def _prune(args: argparse.Namespace) -> int:
     older_than = 0.0 if args.older_than.strip() in ("0", "0s") else \
         parse_duration(args.older_than, source="--older-than")
     store = resolve_store(args.store)
+    # What could not be checked is never pruned, and said so: "nothing to prune" alone would
+    # read as "everything was checked". (Auditing is repeated inside prune: its modules are
+    # imported by then, so the second pass only re-reads the entries.)
+    unchecked = store.audit().unchecked if args.stale or args.expired else []
+    _warn_unchecked(unchecked)
     findings = store.prune(stale=args.stale, expired=args.expired, orphans=args.orphans,
                            dry_run=not args.yes, older_than=older_than)
     if args.json:
-        _print_json({"removed": bool(args.yes), "files": [
+        _print_json({"store": str(store.path), "removed": bool(args.yes), "files": [
             {"path": str(f.path), "reason": f.reason, "detail": f.detail,
-             "function": f.function, "key": f.key} for f in findings]})
+             "function": f.function, "key": f.key} for f in findings],
+            "unchecked": [{"path": str(f.path), "detail": f.detail, "function": f.function,
+                           "key": f.key} for f in unchecked]})
     else:
+        _header(store)
         verb = "removed" if args.yes else "would remove"
         for f in findings:
             print(f"{verb:>12}  {f.reason:<8} {printable(f.path)}\n"
                   f"              {printable(f.detail)}")
         total = f"{len(findings)} file{'s' if len(findings) != 1 else ''}"
-        print(f"{total} removed" if args.yes else
-              f"{total} to remove; run again with --yes to remove them" if findings else
-              "nothing to prune")
+        print((f"{total} removed" if args.yes else
+               f"{total} to remove; run again with --yes to remove them" if findings else
+               "nothing to prune") + _unchecked_count(unchecked))
     return EXIT_PROBLEMS if findings and not args.yes else EXIT_OK
+
+
+def _mv(args: argparse.Namespace) -> int:
+    from memo_replay import moves
+
+    store = resolve_store(args.store)
+    if not args.json:
+        _header(store)
+    planned = moves.plan(store, args.old, args.new, force=args.force)
+    done = moves.apply(store, planned) if args.yes else []
+    refused = [m for m in planned if m.status not in moves.MOVING]
+    if args.json:
+        _print_json({"from": args.old, "to": args.new, "moved": bool(args.yes),
+                     "entries": [moves.as_json(m) for m in planned]})
+    else:
+        verbs = {"move": "moved" if args.yes else "would move",
+                 "present": "removed" if args.yes else "would remove"}
+        for m in planned:
+            verb = verbs.get(m.status, "not moved")
+            target = f" → {printable(m.new_key)}" if m.new_key and m.status in verbs else ""
+            print(f"{verb:>12}  {printable(m.key)}{target}  ({m.status})")
+            if m.detail:
+                print(f"              {printable(m.detail)}")
+        count = len(done) if args.yes else len(planned) - len(refused)
+        plural = "s" if count != 1 else ""
+        what = f"`{printable(args.old)}` → `{printable(args.new)}`"
+        print(f"{count} recording{plural} moved ({what})" if args.yes else
+              f"{count} recording{plural} to move ({what}); run again with --yes to move them"
+              if count else f"nothing to move ({what})")
+        if refused:
+            print(f"{len(refused)} not moved (see above)")
+    return EXIT_PROBLEMS if refused or not args.yes else EXIT_OK
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -316,6 +394,7 @@ def _scan(args: argparse.Namespace) -> int:
         _print_json([{"path": str(path), "field": leak.field, "kind": leak.kind,
                       "excerpt": leak.excerpt} for path, leak in found])
     else:
+        _header(store)
         for path, leak in found:
             print(f"{printable(path)}\n    {printable(leak.field)} contains "
                   f"{printable(leak.kind)} ({printable(leak.excerpt)})")
@@ -328,6 +407,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     from memo_replay.explain import compare_entries
+    from memo_replay.payload_diff import diff_payloads
 
     store = resolve_store(args.store)
     first, second = store.get(args.key1), store.get(args.key2)
@@ -337,10 +417,11 @@ def _diff(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     differences = compare_entries(first, second)
+    payload = diff_payloads(first.payload, second.payload)
     if args.json:
         _print_json({"first": first.key, "second": second.key, "differences": [
             {"component": d.component, "name": d.name, "message": d.message, "detail": d.detail}
-            for d in differences]})
+            for d in differences], "payload": payload.document()})
     else:
         print(f"{printable(first.key)} → {printable(second.key)}")
         for d in differences:
@@ -349,9 +430,22 @@ def _diff(args: argparse.Namespace) -> int:
                 print(f"      {printable(line)}")
         if not differences:
             print("  the two recordings have the same key components")
-        elif first.payload.checksum != second.payload.checksum:
-            print("  (and their results differ)")
-    return EXIT_PROBLEMS if differences else EXIT_OK
+        if not payload.same:
+            print("  (and their results differ):")
+            for line in payload.lines():
+                print(f"      {printable(line)}")
+    return EXIT_PROBLEMS if differences or not payload.same else EXIT_OK
+
+
+def _changes(args: argparse.Namespace) -> int:
+    from memo_replay.changes import changes, document, render
+
+    report = changes(resolve_store(args.store), args.base)
+    if args.json:
+        _print_json(document(report))
+    else:
+        print(render(report, "markdown" if args.markdown else "text", printable))
+    return EXIT_PROBLEMS if report.found else EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -363,8 +457,18 @@ def _demo(args: argparse.Namespace) -> int:
 # -- formatting ---------------------------------------------------------------------------------
 
 
+def _header(store: Store, entries: int | None = None) -> None:
+    """The first line of a human-readable report: which store it is about (absolute) and how
+    many entry files it holds (``entries``, when the command already counted them), so an
+    empty report run in the wrong place names the place."""
+    if entries is None:
+        entries = sum(1 for _ in store.entry_names()) if store.path.is_dir() else 0
+    print(f"store: {printable(store.path)} ({entries:,} entr{'y' if entries == 1 else 'ies'})")
+
+
 def _warn_unchecked(findings: Sequence[Finding]) -> None:
-    """Say on stderr which entries auditing could not check (they are never pruned), and why."""
+    """Say on stderr which entries auditing could not check (they are never pruned), and why:
+    one line per function and reason (:func:`_unchecked_count` says how many on stdout)."""
     if not findings:
         return
     why: dict[tuple[str, str], int] = {}
@@ -374,6 +478,16 @@ def _warn_unchecked(findings: Sequence[Finding]) -> None:
           f"checked (never pruned):", file=sys.stderr)
     for (function, detail), count in why.items():
         print(f"  {printable(function)} ({count}): {printable(detail)}", file=sys.stderr)
+
+
+def _unchecked_count(findings: Sequence[Finding]) -> str:
+    """The end of a ``stats --stale``/``prune`` summary line: how many entries could not be
+    checked, so that "STALE 0" or "nothing to prune" never reads as "everything was
+    checked" (the reasons are on stderr, from :func:`_warn_unchecked`)."""
+    if not findings:
+        return ""
+    return f"; {len(findings)} recording{'s' if len(findings) != 1 else ''} not checked, " \
+           f"never pruned (why: on stderr)"
 
 
 def _lines(exc: BaseException) -> str:

@@ -117,6 +117,24 @@ def _may_configure(raw: bytes) -> bool:
     return b"memo_replay" in raw or b"\\" in raw
 
 
+def _refuse_unknown_keys(table: dict[str, object], valid: tuple[str, ...], where: str) -> None:
+    """Name each unknown key, the closest valid one and every valid key — in our words, not
+    pydantic's ("Extra inputs are not permitted" says neither which file nor what was meant)."""
+    unknown = [key for key in table if key not in valid]
+    if not unknown:
+        return
+    import difflib  # only a broken configuration pays for it
+
+    problems = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        guess = f" (did you mean `{close[0]}`?)" if close else ""
+        problems.append(f"`{key}`{guess}")
+    noun = "key" if len(unknown) == 1 else "keys"
+    raise ConfigError(f"unknown {noun} {', '.join(problems)} in {where}. Valid keys: "
+                      f"{', '.join(f'`{key}`' for key in sorted(valid))}.")
+
+
 def _validate(table: object, pyproject: Path) -> Config:
     from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -134,6 +152,10 @@ def _validate(table: object, pyproject: Path) -> Config:
         observe_files: bool = True
 
     where = f"[tool.memo_replay] in {pyproject}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"invalid {where}: it should be a table of settings such as "
+                          f"`mode = \"replay\"`, got {type(table).__name__}")
+    _refuse_unknown_keys(table, tuple(_Schema.model_fields), where)
     try:
         parsed = _Schema.model_validate(table)
     except ValidationError as exc:

@@ -37,7 +37,14 @@ from typing import (
 
 from memo_replay.call.plan import Action, Found, decide, looks_up
 from memo_replay.call.replayer import EXCEPTION, Lookup, Replayer
-from memo_replay.errors import ConfigError, InvalidOption, MemoReplayError, ReplayMiss, warn
+from memo_replay.errors import (
+    ConfigError,
+    InvalidOption,
+    MemoReplayError,
+    ReplayMiss,
+    hidden_from_pytest,
+    warn,
+)
 from memo_replay.events import CallEvent, emit, listening
 from memo_replay.keys.arguments import ArgumentSpec
 from memo_replay.keys.builder import KeyBuilder
@@ -52,9 +59,13 @@ from memo_replay.project import (
     store_path,
 )
 
+# pytest hides this module's frames from a failing test's traceback (see hidden_from_pytest).
+__tracebackhide__ = hidden_from_pytest
+
 if TYPE_CHECKING:
     import datetime as dt
 
+    from memo_replay.bound import BoundMemo
     from memo_replay.call.recorder import Capture, Recorder
     from memo_replay.config import Config
     from memo_replay.explain import Explanation
@@ -87,9 +98,18 @@ class Recorded(Protocol[P, R_co]):
 
     @overload
     def __get__(self: Recorded[Concatenate[S, P2], R2], instance: S,
-                owner: type[Any] | None = None) -> Callable[P2, R2]: ...
+                owner: type[Any] | None = None) -> RecordedBound[P2, R2]: ...
 
     def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any: ...
+
+
+class RecordedBound(Protocol[P, R_co]):
+    """The type of a ``@recorded`` method reached through an instance: its call signature
+    without ``self``, and a ``.memo`` whose ``key``/``explain`` bind the instance."""
+
+    memo: BoundMemo[P]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
 class Options(NamedTuple):
@@ -149,6 +169,8 @@ def recorded(
 
     Use it bare (``@recorded``), with options (``@recorded(files=["examples/*.dy"])``), or
     around a callable you do not own, at the call site (``recorded(some_lib.translate)``).
+    On a method, ``inst.translate.memo`` has ``self`` bound (``inst.translate.memo.explain(p)``),
+    and ``Translator.translate.memo`` takes it first (``.explain(inst, p)``).
 
     ``files``: globs relative to the project root, or templates over the arguments
     (``"{path}"``); each matched file's content is part of the key.
@@ -163,9 +185,12 @@ def recorded(
     ``record_exceptions``: also record an exception the call raises (type and message); it is
     raised again on replay. By default exceptions propagate and nothing is recorded.
     ``redact``: ``redact(value, *, field)`` rewrites what is stored: each argument's preview
-    (``field`` is the parameter name) and the result (``field="return"``; replays return the
-    rewritten result). Every entry is also scanned for secret-shaped strings before it is
-    written; a match raises :class:`SecretDetected` and nothing is written.
+    (``field`` is the parameter name) and the result (``field="return"``; a recorded exception
+    too). The call that records returns (or raises) the rewritten result, as every replay of it
+    does, so code never sees a value its replays will not give back; in mode ``off`` nothing is
+    stored, and the real result is returned. Every entry is also scanned for secret-shaped
+    strings before it is written; a match raises :class:`SecretDetected` and nothing is
+    written.
     ``observe_files``: whether project files the call reads while it is recorded count as
     dependencies of the recording (default: ``[tool.memo_replay] observe_files``, true); the
     project code that runs is always observed.
@@ -185,12 +210,18 @@ def recorded(
     )
     call_site = _call_site()
 
-    def decorate(target: Callable[..., Any]) -> Any:
+    def decorate(target: Callable[..., Any], *, bindable: bool = True) -> Any:
         if isinstance(target, (staticmethod, classmethod)):
-            return type(target)(decorate(target.__func__))
+            return type(target)(decorate(target.__func__, bindable=False))
         if not callable(target):
             raise InvalidOption(f"@recorded can only wrap a callable, not {target!r}")
         memo = Memo(target, options, call_site=call_site)
+        if bindable and type(target) is types.FunctionType \
+                and "." in target.__qualname__.rpartition("<locals>.")[2]:
+            # Defined in a class body: `inst.method.memo` must bind `self` (see bound.py).
+            from memo_replay.bound import RecordedMethod
+
+            return RecordedMethod(memo.wrapper)
         return memo.wrapper
 
     return decorate if fn is None else decorate(fn)
@@ -345,7 +376,8 @@ class Memo(Generic[P, R]):
                     with recording(call, lock) as capture:
                         if capture is not None:
                             capture.value = await function(*args, **kwargs)
-                            return capture.value
+                    if capture is not None:  # what was recorded, as in sync_wrapper
+                        return capture.value
                 return call.replayed()
 
             wrapper: Any = async_wrapper
@@ -359,7 +391,10 @@ class Memo(Generic[P, R]):
                     with recording(call, lock) as capture:
                         if capture is not None:
                             capture.value = function(*args, **kwargs)
-                            return capture.value
+                    # Read after the block: recording it set the value every replay returns
+                    # (a redact= hook's rewrite of the result), and this call returns the same.
+                    if capture is not None:
+                        return capture.value
                 return call.replayed()
 
             wrapper = sync_wrapper
@@ -469,7 +504,9 @@ class Memo(Generic[P, R]):
 
         explanation = explain(call.key, self.keys.preview(call.bound),
                               call.store.entries(self.id))
-        return ReplayMiss(f"memo_replay (replay mode): {explanation}", function=self.id,
+        moved = "" if explanation.closest is not None \
+            else self.replayer.moved_hint(call.store, call.key)
+        return ReplayMiss(f"memo_replay (replay mode): {explanation}{moved}", function=self.id,
                           key=key, explanation=explanation)
 
     def _check_ignore(self) -> None:

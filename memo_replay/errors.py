@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from memo_replay.explain import Explanation
@@ -76,7 +76,31 @@ class MissingDeclaredFile(MemoReplayError, FileNotFoundError):
 
 
 class SerializationError(MemoReplayError, TypeError):
-    """A result cannot be serialized (or deserialized) faithfully; nothing was written."""
+    """A result cannot be serialized (or deserialized) faithfully; nothing was written.
+
+    When it is raised by a call that just ran, the call's return value is not lost:
+    ``error.result`` holds it (``error.has_result`` is True), so an expensive answer can still
+    be used, or saved by hand, while the function is fixed::
+
+        try:
+            ir = translate(prompt)
+        except SerializationError as error:
+            ir = error.result
+    """
+
+    result: Any = None
+    """The return value of the call that could not be recorded (None when there is none)."""
+    has_result: bool = False
+
+    def attach(self, result: Any) -> None:
+        """Keep ``result`` (what the recorded call returned) on the error."""
+        self.result, self.has_result = result, True
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if not self.has_result:
+            return text
+        return f"{text} The call's return value is kept in `error.result`."
 
 
 class InvalidPayload(SerializationError, ValueError):
@@ -123,6 +147,35 @@ class UnsupportedFormat(CorruptEntry):
 
 class StoreError(MemoReplayError, OSError):
     """The store directory cannot be used (it is a file, it is not writable, …)."""
+
+
+class MoveError(MemoReplayError, ValueError):
+    """``memo-replay mv OLD NEW`` cannot move recordings: ``OLD`` has none, or ``NEW`` is not
+    a recorded function of the project that can be imported and fingerprinted."""
+
+
+class GitError(MemoReplayError, RuntimeError):
+    """``memo-replay changes`` cannot read what it compares from git (no repository, an
+    unknown revision, no default branch to start from)."""
+
+
+def hidden_from_pytest(excinfo: Any) -> bool:
+    """pytest's ``__tracebackhide__`` for memo_replay's modules (pytest reads it from a frame's
+    globals too, and calls it with the failure's ``ExceptionInfo``).
+
+    A user whose call missed, or whose function raised through the wrapper, wants to see their
+    own lines, not the wrapper's; so memo_replay's frames are hidden — except when the failure
+    is a bug inside memo_replay itself (an exception that is no :class:`MemoReplayError` and
+    was raised in one of its modules), where they are what a bug report needs.
+    ``pytest --fulltrace`` shows every frame regardless.
+    """
+    if excinfo is None or isinstance(excinfo.value, MemoReplayError):
+        return True
+    tb = excinfo.tb
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    origin = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return origin.partition(".")[0] != "memo_replay"
 
 
 class MemoReplayWarning(UserWarning):

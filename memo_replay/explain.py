@@ -113,11 +113,14 @@ def _closer(entry: Entry, differences: list[Difference], best: Entry,
     return (entry.recorded_at or _EPOCH) > (best.recorded_at or _EPOCH)
 
 
-def compare(call: CallKey, preview: Mapping[str, Any], entry: Entry) -> list[Difference]:
+def compare(call: CallKey, preview: Mapping[str, Any], entry: Entry, *,
+            live: bool = True) -> list[Difference]:
     """Every component in which ``call`` differs from ``entry``: the code, then each argument,
-    then each named section (helpers, constants, deps, files) the way vcrpy runs matchers."""
+    then each named section (helpers, constants, deps, files) the way vcrpy runs matchers.
+    ``live``: ``call`` is being made in this process (a constant's value now can be read)."""
     recorded, current = entry.components, call.components
-    found = _code_differences(call.function, current, recorded)
+    found = [_constant_detail(d, recorded, current, live) if d.component == "constant" else d
+             for d in _code_differences(call.function, current, recorded)]
     for name in sorted(set(recorded.arguments) | set(current.arguments)):
         if name not in current.arguments:
             found.append(Difference("argument", name, f"argument `{name}` was recorded but is "
@@ -125,10 +128,7 @@ def compare(call: CallKey, preview: Mapping[str, Any], entry: Entry) -> list[Dif
         elif name not in recorded.arguments:
             found.append(Difference("argument", name, f"argument `{name}` is new"))
         elif recorded.arguments[name] != current.arguments[name]:
-            was, now = entry.arguments.get(name, "?"), preview.get(name, "?")
-            shown = (f": recorded {short(was)}, now {short(now)}" if was != now
-                     else " (beyond what the preview shows)")
-            found.append(Difference("argument", name, f"argument `{name}` differs{shown}"))
+            found.append(_argument_difference(name, entry, preview, current))
     found.extend(_section_differences(("files",), recorded, current))
     if recorded.serializer != current.serializer:
         found.append(Difference("serializer", "serializer",
@@ -137,13 +137,110 @@ def compare(call: CallKey, preview: Mapping[str, Any], entry: Entry) -> list[Dif
     return found
 
 
+def _argument_difference(name: str, entry: Entry, preview: Mapping[str, Any],
+                         current: Components) -> Difference:
+    """How one argument differs: its previews, and its types when they differ — all a preview
+    cannot show (``Path("a.dy")`` and ``"a.dy"`` preview alike; ``2 == 2.0``)."""
+    was, now = entry.arguments.get(name, "?"), preview.get(name, "?")
+    same_preview = was == now and type(was) is type(now)
+    was_type = entry.components.argument_types.get(name) or _json_type(was)
+    now_type = (getattr(preview, "types", None) or current.argument_types).get(name) \
+        or _json_type(now)
+    if was_type is not None and now_type is not None and was_type != now_type:
+        if same_preview:
+            message = (f"argument `{name}`: recorded a `{was_type}`, now a `{now_type}` (same "
+                       f"preview {short(now)})")
+        else:
+            then, current_ = _pair(was, now)
+            message = (f"argument `{name}` differs: recorded {then} (a `{was_type}`), "
+                       f"now {current_} (a `{now_type}`)")
+    elif not same_preview:
+        then, current_ = _pair(was, now)
+        message = f"argument `{name}` differs: recorded {then}, now {current_}"
+    elif was_type is None and now_type is not None:
+        message = (f"argument `{name}` differs beyond what the preview shows ({short(now)}, "
+                   f"now a `{now_type}`; the recording predates stored argument types, so "
+                   f"its type is not known)")
+    else:
+        message = f"argument `{name}` differs (beyond what the preview shows)"
+    return Difference("argument", name, message)
+
+
+def _json_type(value: object) -> str | None:
+    """The type a JSON preview value proves: JSON keeps ``2`` and ``2.0`` apart (a string
+    preview proves nothing: paths, dates, enums and strings all preview as strings)."""
+    if type(value) in (bool, int, float):
+        return type(value).__name__
+    return None
+
+
 def compare_entries(first: Entry, second: Entry) -> list[Difference]:
     """What changed from recording ``first`` to recording ``second`` (``memo-replay diff``);
     "recorded" in the messages is ``first``, "now" is ``second``."""
     found = [] if first.function == second.function else [Difference(
         "function", "function", f"function `{first.function}` vs `{second.function}`")]
     call = CallKey(second.function, second.key, second.components)
-    return found + compare(call, second.arguments, first)
+    return found + compare(call, second.arguments, first, live=False)
+
+
+def _constant_detail(difference: Difference, recorded: Components, current: Components,
+                     live: bool) -> Difference:
+    """A constant difference with where the constant is defined, its value then and now
+    (bounded previews), and, for a mutable container, the FAQ on mutable module state."""
+    from memo_replay import constants
+
+    name = difference.name
+    defined = constants.defined_in(name) if live else None
+    message = difference.message
+    if defined is not None:
+        message = message.replace(f"`{name}`", f"`{name}` (defined in `{defined}`)", 1)
+    if name not in recorded.code.constants or name not in current.code.constants:
+        return Difference(difference.component, name, message)
+    exists, value = constants.current_value(name) if live else (False, None)
+    # Shown in terminals and CI logs: previewed like the stored one (bounded, secrets hidden).
+    now = constants.previews([name], None).get(name, _UNKNOWN) if live \
+        else current.constant_values.get(name, _UNKNOWN)
+    was = recorded.constant_values.get(name, _UNKNOWN)
+    if was is not _UNKNOWN and now is not _UNKNOWN:
+        then, current_ = _pair(was, now)
+        message += f": recorded {then}, now {current_}"
+    elif now is not _UNKNOWN:
+        message += f": now {_shown(now)} (the recording predates stored constant values)"
+    detail = difference.detail
+    if exists and constants.is_mutable(value):
+        detail = (f"`{name}` is a mutable {type(value).__name__}: if the program changes it "
+                  f"while it runs, the calls after the change miss. See "
+                  f"{constants.MUTABLE_STATE_FAQ}.")
+    return Difference(difference.component, name, message, detail)
+
+
+_UNKNOWN: Any = object()
+
+
+def _shown(preview: Any) -> str:
+    from memo_replay.constants import HIDDEN
+
+    return HIDDEN if preview == HIDDEN else short(preview)
+
+
+def _pair(was: Any, now: Any, context: int = 20) -> tuple[str, str]:
+    """Two previews, bounded; two long strings that share a beginning are shown from a little
+    before their first difference (a reworded prompt template differs at its end, past what
+    a bounded preview shows from the start)."""
+    if isinstance(was, str) and isinstance(now, str) and was != now \
+            and was != _hidden() and now != _hidden():
+        same = next((i for i, (a, b) in enumerate(zip(was, now, strict=False)) if a != b),
+                    min(len(was), len(now)))  # the length of their common beginning
+        start = same - context if same > context * 2 else 0
+        if start:
+            return "…" + short(was[start:]), "…" + short(now[start:])
+    return _shown(was), _shown(now)
+
+
+def _hidden() -> str:
+    from memo_replay.constants import HIDDEN
+
+    return HIDDEN
 
 
 def _code_differences(function: str, current: Components, recorded: Components

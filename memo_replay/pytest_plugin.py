@@ -21,12 +21,13 @@ import os
 import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pytest
 
 from memo_replay.decorator import open_store, set_session_store
-from memo_replay.errors import InvalidMode
+from memo_replay.errors import InvalidMode, ReplayMiss, hidden_from_pytest
 from memo_replay.events import CallEvent, track_process
 from memo_replay.modes import Mode, mode, parse_mode, resolve_mode, set_session_mode
 from memo_replay.store import Store
@@ -52,9 +53,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "memo(mode): run this test's recorded calls in the given memo_replay mode")
     option_mode, ini_mode = config.getoption("memo_mode"), config.getini("memo_mode")
+    env_mode = os.environ.get("MEMO_MODE")
     if option_mode:
         set_session_mode(option_mode, source="--memo-mode")
-    elif ini_mode and not os.environ.get("MEMO_MODE"):
+    elif env_mode:
+        # Checked once here, like --memo-mode: otherwise every recorded call would fail its
+        # test with the same InvalidMode, one test at a time, for the whole run.
+        try:
+            parse_mode(env_mode, source="the MEMO_MODE environment variable")
+        except InvalidMode as exc:
+            raise pytest.UsageError(f"{exc}. Fix or unset MEMO_MODE (or pass --memo-mode)."
+                                    ) from None
+    elif ini_mode:
         try:
             set_session_mode(ini_mode, source=f"memo_mode in {config.inipath}")
         except InvalidMode as exc:
@@ -104,6 +114,8 @@ class MemoSession:
         self.skipped = 0
         self.usage_error: str | None = None
         self.failed: set[str] = set()
+        self.shown: dict[str, str] = {}
+        """Test id → the text of its failure reports."""
         self._log: list[CallEvent] = []
         self._tracking = track_process()
 
@@ -135,8 +147,16 @@ class MemoSession:
         return result
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
+        return (yield from _without_own_frames(item))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, object, object]:
+        return (yield from _without_own_frames(item))
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
-        result = yield
+        result = yield from _without_own_frames(item)
         expected = getattr(item, "funcargs", {}).get("memo_expect_replay")
         # In record mode (--memo-mode record, MEMO_MODE=record, a record marker) recording is
         # what was asked for; the check would make the suggested re-record command fail.
@@ -144,16 +164,34 @@ class MemoSession:
             others = [e for e in expected if e.outcome != "replayed"]
             if others:
                 listed = ", ".join(f"`{e.function}` ({e.outcome})" for e in others)
-                raise AssertionError(
-                    f"memo_expect_replay: {len(others)} recorded call(s) did not replay: "
-                    f"{listed}. Record them with: {rerecord_command(item.nodeid)}")
+                # pytrace=False: the failure is the message; this hook's lines are no help.
+                pytest.fail(f"memo_expect_replay: {len(others)} recorded call(s) did not "
+                            f"replay: {listed}. Record them with: "
+                            f"{rerecord_command(item.nodeid)}", pytrace=False)
         return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        # The failure section shows a miss's whole explanation; the one-line "short test
+        # summary" (shown whole in CI) repeats only its first line.
+        crash = getattr(report.longrepr, "reprcrash", None)
+        if call.excinfo is not None and call.excinfo.errisinstance(ReplayMiss) \
+                and crash is not None and isinstance(crash.message, str):
+            first, _, rest = crash.message.partition("\n")
+            if rest:
+                crash.message = f"{first} (explained above)"
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.skipped:
             self.skipped += 1
         if report.failed:
             self.failed.add(report.nodeid)
+            # Kept to tell which misses the failure section already explains (runs in the
+            # xdist controller too, where only reports, not exceptions, arrive).
+            self.shown[report.nodeid] = self.shown.get(report.nodeid, "") + report.longreprtext
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self._tracking.__exit__(None, None, None)
@@ -170,7 +208,8 @@ class MemoSession:
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
             return
-        report = _Report(self.calls, failed=self.failed,
+        shown = {} if self.config.getoption("tbstyle", "auto") == "no" else self.shown
+        report = _Report(self.calls, failed=self.failed, shown=shown,
                          verbose=self.config.getoption("verbose") > 0)
         unused = self._unused(exitstatus)
         if not self.calls and not unused:
@@ -249,10 +288,13 @@ class _Report:
     """The summary text: a pure computation over the run's calls."""
 
     def __init__(self, calls: list[tuple[str, CallEvent]], *, failed: set[str],
-                 verbose: bool) -> None:
+                 verbose: bool, shown: dict[str, str] | None = None) -> None:
         self.calls = calls
         self.failed = failed
         self.verbose = verbose
+        self.shown = shown or {}
+        """Test id → its failure text as printed above (a miss explained there is not
+        explained again)."""
 
     def lines(self) -> list[str]:
         counts = {outcome: 0 for outcome in ("replayed", "recorded", "missed", "bypassed")}
@@ -287,12 +329,52 @@ class _Report:
         if misses:
             lines.append(f"{len(misses)} call(s) had no recording in replay mode:")
         for nodeid, event in misses:
-            lines.append(f"- {nodeid}: `{event.function}`")
             detail = (event.detail or "").removeprefix("memo_replay (replay mode): ")
-            lines += [f"    {line}" for line in detail.splitlines()
-                      if not line.startswith(("To re-record", "To record"))]
+            first = detail.partition("\n")[0]
+            if first and first in self.shown.get(nodeid, ""):
+                # Its failure above already shows the whole explanation: print it once.
+                lines.append(f"- {nodeid}: `{event.function}` (explained in its failure above)")
+            else:
+                lines.append(f"- {nodeid}: `{event.function}`")
+                lines += [f"    {line}" for line in detail.splitlines()
+                          if not line.startswith(("To re-record", "To record"))]
             lines.append(f"    re-record just this test: {rerecord_command(nodeid)}")
         return lines
+
+
+def _without_own_frames(item: pytest.Item) -> Generator[None, object, object]:
+    """Run the hook; a failure raised through memo_replay loses memo_replay's frames (every
+    module's, as ``__tracebackhide__`` does for those that set it): the user's lines are the
+    ones to read. Kept with ``--full-trace``, and for a bug inside memo_replay itself."""
+    try:
+        return (yield)
+    except Exception as error:
+        if not item.config.getoption("fulltrace", False):
+            _unlink_own_frames(error)
+        raise
+
+
+def _unlink_own_frames(error: BaseException) -> None:
+    class _Info:  # what hidden_from_pytest reads of an ExceptionInfo
+        value, tb = error, error.__traceback__
+
+    if error.__traceback__ is None or not hidden_from_pytest(_Info()):
+        return
+    first: TracebackType | None = None
+    last: TracebackType | None = None
+    tb: TracebackType | None = error.__traceback__
+    while tb is not None:
+        following = tb.tb_next
+        if str(tb.tb_frame.f_globals.get("__name__", "")).partition(".")[0] != "memo_replay":
+            if last is None:
+                first = tb
+            else:
+                last.tb_next = tb
+            last = tb
+        tb = following
+    if last is not None:
+        last.tb_next = None
+        error.__traceback__ = first
 
 
 def _marker_mode(marker: pytest.Mark) -> Mode:

@@ -76,7 +76,9 @@ def test_ls_lists_recordings(recorded_project: tuple[Project, dict[str, str]]) -
         assert key in result.stdout
     assert "clitools.greet" in result.stdout
     assert "clitools.histogram" in result.stdout
-    assert "KEY" in result.stdout.splitlines()[0]
+    header, columns = result.stdout.splitlines()[:2]
+    assert header == f"store: {project.root / 'fixtures_store'} (3 entries)"
+    assert "KEY" in columns
     assert result.stdout.strip().splitlines()[-1] == "3 recordings"
     assert 'name="Ada"' in result.stdout
 

@@ -118,6 +118,8 @@ def stats_rows(output: str) -> dict[str, dict[str, str]]:
     """The ``stats --stale`` table as {function: {column: value}} (values have no spaces but
     SIZE)."""
     lines = output.splitlines()
+    assert lines[0].startswith("store: ")
+    lines = [line for line in lines[1:] if line.startswith(("FUNCTION", "cli_"))]
     header = lines[0].split()
     assert header[:4] == ["FUNCTION", "ENTRIES", "STALE", "UNCHECKED"]
     rows = {}
@@ -306,7 +308,9 @@ def test_ls_and_prune_expired(project: Project) -> None:
     assert {f["key"] for f in removed["files"]} == expired
     assert {f["reason"] for f in removed["files"]} == {"expired"}
     assert {e.key for e in store.entries()} == {keys["daily2"], keys["hourly2"]}
-    assert cli_json(project, "prune", "--expired") == {"removed": False, "files": []}
+    assert cli_json(project, "prune", "--expired") == {
+        "store": str(project.root / "fixtures_store"), "removed": False, "files": [],
+        "unchecked": []}
 
 
 # -- orphans ----------------------------------------------------------------------------------

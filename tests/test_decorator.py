@@ -270,6 +270,69 @@ def test_method_with_dataclass_self(memo_env: Store, method_calls: Calls) -> Non
     assert "small" in previews[1]
 
 
+class AsyncTranslator:
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def __memo_key__(self) -> str:
+        return self.model
+
+    @recorded
+    async def translate(self, text: str) -> str:
+        CALLS.hit(self.model, text)
+        return f"({self.model}) {text}"
+
+
+def test_memo_of_a_method_through_an_instance_binds_self(
+        memo_env: Store, method_calls: Calls) -> None:
+    import asyncio
+    import inspect
+    import pickle
+
+    small = Translator("small")
+    # key/explain take the call's own arguments: `self` is the instance it was reached from
+    assert small.translate.memo.key("hi") == Translator.translate.memo.key(small, "hi")
+    assert small.translate.memo.key("hi") != Translator("large").translate.memo.key("hi")
+    before = small.translate.memo.explain("hi")
+    assert not before.matched
+    assert before.recordings == 0
+    assert small.translate("hi") == "[small] hi"
+    assert small.translate.memo.explain("hi").matched
+    assert small.translate.memo.explain(text="hi").matched
+    differs = small.translate.memo.explain("ho")
+    assert not differs.matched
+    assert [d.name for d in differs.differences] == ["text"]
+    # the rest of the memo is the method's, through the class as through an instance
+    assert small.translate.memo.id == Translator.translate.memo.id
+    assert [e.key for e in small.translate.memo.entries()] == [small.translate.memo.key("hi")]
+    assert Translator.translate.memo.explain(small, "hi").matched  # unchanged
+    assert Translator.translate(small, "hi") == "[small] hi"  # replayed
+    assert method_calls.n == 1
+
+    # still a method as tools see one
+    assert list(inspect.signature(small.translate).parameters) == ["text"]
+    assert small.translate.__name__ == "translate"
+    assert small.translate.__self__ is small
+    assert small.translate == small.translate
+    assert pickle.loads(pickle.dumps(small.translate))("hi") == "[small] hi"
+
+    # async methods too
+    tr = AsyncTranslator("m")
+    assert inspect.iscoroutinefunction(tr.translate)
+    assert not tr.translate.memo.explain("x").matched
+    assert asyncio.run(tr.translate("x")) == "(m) x"
+    assert tr.translate.memo.explain("x").matched
+    assert tr.translate.memo.key("x") == AsyncTranslator.translate.memo.key(tr, "x")
+
+    # static and class methods have no instance to bind: their memo is as it was (a class
+    # method's takes `cls` first, whichever way round the decorators are)
+    for name in ("outer_static", "inner_static"):
+        assert getattr(Tools(), name).memo.key(1) == getattr(Tools, name).memo.key(1)
+    for name in ("outer_class", "inner_class"):
+        assert getattr(Tools(), name).memo.key(Tools, 1) == \
+            getattr(Tools, name).memo.key(Tools, 1)
+
+
 def test_method_with_memo_key(memo_env: Store, method_calls: Calls) -> None:
     assert Keyed("m1", object()).translate("a") == "<m1> a"
     assert Keyed("m1", object()).translate("a") == "<m1> a"

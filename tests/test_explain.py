@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import memo_replay
-from memo_replay import Explanation, ReplayMiss, Store, recorded
-from memo_replay.explain import rerecord_command
+from memo_replay import Explanation, ReplayMiss, Store, constants, recorded
+from memo_replay.explain import compare_entries, rerecord_command
+
+if TYPE_CHECKING:
+    from conftest import Project
 
 PROMPT = "Translate this: {text}"
 
@@ -147,6 +151,63 @@ def test_argument_differs(memo_env: Store, command: str) -> None:
             in text)
     assert "model" not in text.split("differs in:")[1].split("To re-record")[0]
     assert text.endswith(f"To re-record: {command}")
+
+
+def test_type_only_argument_differences_name_both_types(memo_env: Store) -> None:
+    """``Path("a.dy")`` and ``"a.dy"`` preview alike, ``2 == 2.0``: the miss names both types."""
+    @recorded
+    def translate(path: str | Path, temperature: float = 0) -> str:
+        return str(path)
+
+    translate("a.dy", 2)
+    path_type = f"{Path.__module__}.{type(Path('a.dy')).__qualname__}"  # pathlib.PosixPath
+    text = strict_miss(translate, Path("a.dy"), 2)
+    assert (f"argument `path`: recorded a `str`, now a `{path_type}` (same preview 'a.dy')"
+            in text)
+    text = strict_miss(translate, "a.dy", 2.0)
+    assert "argument `temperature` differs: recorded 2 (a `int`), now 2.0 (a `float`)" in text
+    text = strict_miss(translate, Path("b.dy"), 2)
+    assert (f"argument `path` differs: recorded 'a.dy' (a `str`), now 'b.dy' (a `{path_type}`)"
+            in text)
+    assert "beyond what the preview shows" not in text
+    # The recorded types are kept in the entry's components (not in its key).
+    [entry] = memo_env.entries()
+    assert entry.components.argument_types == {"path": "str", "temperature": "int"}
+    assert entry.key == translate.memo.key("a.dy", 2)
+
+
+def test_type_difference_against_an_entry_without_stored_types(memo_env: Store) -> None:
+    """Entries recorded before argument types were kept: JSON still tells 2 from 2.0; for a
+    string preview the miss says the recorded type is unknown, and the entry still replays."""
+    @recorded
+    def translate(path: str | Path, temperature: float = 0) -> str:
+        return str(path)
+
+    translate("a.dy", 2)
+    [entry] = memo_env.entries()
+    document = json.loads(entry.path.read_text())
+    del document["components"]["argument_types"]
+    entry.path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    text = strict_miss(translate, "a.dy", 2.0)
+    assert "argument `temperature` differs: recorded 2 (a `int`), now 2.0 (a `float`)" in text
+    text = strict_miss(translate, Path("a.dy"), 2)
+    assert "argument `path` differs beyond what the preview shows ('a.dy', now a `" in text
+    assert "the recording predates stored argument types" in text
+    with memo_replay.mode("replay"):
+        assert translate("a.dy", 2) == "a.dy"
+
+
+def test_memo_replay_diff_names_argument_types(memo_env: Store) -> None:
+    @recorded
+    def score(x: float) -> float:
+        return x
+
+    score(2)
+    score(2.0)
+    first, second = sorted(memo_env.entries(), key=lambda e: e.arguments["x"].__class__.__name__,
+                           reverse=True)  # int, then float
+    [difference] = compare_entries(first, second)
+    assert difference.message == "argument `x` differs: recorded 2 (a `int`), now 2.0 (a `float`)"
 
 
 def test_long_argument_previews_are_bounded(memo_env: Store) -> None:
@@ -295,3 +356,115 @@ def test_explain_does_not_call_or_record(memo_env: Store) -> None:
     f.memo.key(1)
     assert calls == []
     assert list(f.memo.entries()) == []
+
+
+# -- constants: both values, where they are defined ---------------------------------------
+
+PROMPTS = '''
+PROMPT = "Translate: {text}"
+'''
+
+LLM = '''
+from memo_replay import recorded
+from pkg.prompts import PROMPT
+
+CALLS = {"n": 0}
+API_TOKEN = "not-a-real-token-but-named-like-one"
+
+
+def call_model(text: str) -> str:
+    CALLS["n"] += 1  # a counter the call itself bumps
+    return PROMPT.format(text=text) + API_TOKEN[:0]
+
+
+@recorded
+def translate(text: str) -> str:
+    return call_model(text)
+'''
+
+MISS = '''
+import memo_replay
+import pkg.llm
+{setup}
+try:
+    with memo_replay.mode("replay"):
+        pkg.llm.translate("a")
+except memo_replay.ReplayMiss as miss:
+    print(miss)
+'''
+
+
+@pytest.fixture
+def translator(project: Project) -> Project:
+    project.write("pkg/__init__.py", "")
+    project.write("pkg/prompts.py", PROMPTS)
+    project.write("pkg/llm.py", LLM)
+    project.run("import pkg.llm; pkg.llm.translate('a')")
+    return project
+
+
+def test_mutated_constant_shows_both_values_and_the_faq(translator: Project) -> None:
+    out = translator.run(MISS.format(setup="pkg.llm.CALLS['n'] = 5"), mode=None).stdout
+    # The recorded value is the one the key saw, before the call bumped the counter.
+    assert "  - constant `pkg.llm.CALLS` changed: recorded {'n': 0}, now {'n': 5}" in out
+    assert ("      `pkg.llm.CALLS` is a mutable dict: if the program changes it while it runs, "
+            "the calls after the change miss. See \"A constant changed, but I did not edit "
+            "it\" in docs/faq.md.") in out
+    [entry] = translator.store.entries()
+    assert entry.components.constant_values["pkg.llm.CALLS"] == {"n": 0}
+
+
+def test_imported_constant_names_its_defining_module(translator: Project) -> None:
+    translator.replace("pkg/prompts.py", "Translate:", "Translate now:")
+    out = translator.run(MISS.format(setup=""), mode=None).stdout
+    assert ("  - constant `pkg.llm.PROMPT` (defined in `pkg.prompts`) changed: recorded "
+            "'Translate: {text}', now 'Translate now: {text}'") in out
+    assert "mutable" not in out  # a string: no FAQ pointer
+
+
+def test_secret_looking_constants_are_never_written_or_shown(translator: Project) -> None:
+    [entry] = translator.store.entries()
+    assert "not-a-real-token" not in entry.path.read_text()
+    assert entry.components.constant_values["pkg.llm.API_TOKEN"] == constants.HIDDEN
+    translator.replace("pkg/llm.py", "not-a-real-token", "another-fake-token")
+    out = translator.run(MISS.format(setup=""), mode=None).stdout
+    assert (f"constant `pkg.llm.API_TOKEN` changed: recorded {constants.HIDDEN}, now "
+            f"{constants.HIDDEN}") in out
+    assert "fake-token" not in out
+
+
+def test_constant_values_absent_from_older_entries(translator: Project) -> None:
+    """An entry recorded before constant values were kept still explains (value now only)
+    and still replays; reading it needs no format change."""
+    [entry] = translator.store.entries()
+    document = json.loads(entry.path.read_text())
+    del document["components"]["constant_values"]
+    entry.path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    translator.run("import memo_replay, pkg.llm\nwith memo_replay.mode('replay'): "
+                   "pkg.llm.translate('a')", mode=None)
+    out = translator.run(MISS.format(setup="pkg.llm.CALLS['n'] = 5"), mode=None).stdout
+    assert ("constant `pkg.llm.CALLS` changed: now {'n': 5} (the recording predates stored "
+            "constant values)") in out
+
+
+def test_diff_of_two_entries_shows_recorded_constant_values(translator: Project) -> None:
+    translator.run("import pkg.llm; pkg.llm.CALLS['n'] = 3; pkg.llm.translate('a')")
+    first, second = sorted(translator.store.entries(),
+                           key=lambda e: e.components.constant_values["pkg.llm.CALLS"]["n"])
+    [difference] = compare_entries(first, second)
+    assert difference.message == ("constant `pkg.llm.CALLS` changed: recorded {'n': 0}, now "
+                                  "{'n': 3}")
+
+
+def test_long_strings_are_shown_from_where_they_differ(translator: Project) -> None:
+    """A reworded prompt differs near its end, past what a bounded preview shows from its
+    start: both values are shown from a little before the first difference."""
+    long_prompt = "Translate the state machine below into JSON with the keys title and states. "
+    translator.replace("pkg/prompts.py", "Translate: ", long_prompt)
+    for entry in translator.store.entries():
+        entry.path.unlink()  # the only recording is the one with the long prompt
+    translator.run("import pkg.llm; pkg.llm.translate('a')")
+    translator.replace("pkg/prompts.py", "title and states", "title and transitions")
+    out = translator.run(MISS.format(setup=""), mode=None).stdout
+    assert ("changed: recorded …' the keys title and states. {text}', now …' the keys title "
+            "and transitions. {text}'") in out

@@ -298,6 +298,30 @@ def test_config_errors_name_key_and_file(tmp_path: Path, table: str, named: str)
     assert str(pyproject) in str(info.value)
 
 
+def test_config_typo_names_file_valid_keys_and_closest(tmp_path: Path) -> None:
+    """A typo in [tool.memo_replay] is reported in memo_replay's words: the file, each unknown
+    key with the closest valid one, and every valid key — not pydantic's "Extra inputs"."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.memo_replay]\nmdoe = "replay"\nlock_timout = 5\nzzz = 1\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(pyproject)
+    message = str(info.value)
+    assert str(pyproject) in message
+    assert "`mdoe` (did you mean `mode`?)" in message
+    assert "`lock_timout` (did you mean `lock_timeout`?)" in message
+    assert "`zzz` in" in message  # nothing close: no guess
+    assert "Valid keys: `allow_secrets`, `lock_timeout`, `mode`," in message
+    assert "Extra inputs" not in message
+
+
+def test_config_table_that_is_not_a_table(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool]\nmemo_replay = "replay"\n')
+    with pytest.raises(ConfigError, match="should be a table") as info:
+        load_config(pyproject)
+    assert str(pyproject) in str(info.value)
+
+
 def test_config_not_toml(tmp_path: Path) -> None:
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text("[tool.memo_replay\n")

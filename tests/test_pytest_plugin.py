@@ -311,6 +311,9 @@ def test_records(memo_expect_replay):
     text = result.stdout.str()
     assert "did not replay" in text
     assert "`lib.double` (recorded)" in text
+    assert "pytest_plugin.py" not in text  # the message, not the plugin's source lines
+    assert "raise AssertionError" not in text
+    assert "pytest.fail(" not in text
     assert re.search(r"FAILED test_expect\.py::test_records\b", text)
     assert project.calls() == ["double 1", "double 2"]
 
@@ -339,10 +342,18 @@ def test_y():
     assert "source of `lib.double` changed" in text
     lines = summary(result)
     assert counts(result) == (0, 0, 1, 0)
-    assert "- test_x.py::test_y: `lib.double`" in lines
-    assert any("source of `lib.double` changed" in line for line in lines)
+    # The explanation is printed once, in the failure; the summary points at it.
+    assert "- test_x.py::test_y: `lib.double` (explained in its failure above)" in lines
+    assert text.count("source of `lib.double` changed") == 1
     assert "    re-record just this test: MEMO_MODE=record python -m pytest test_x.py::test_y" \
         in lines
+    # The short summary (shown whole in CI) repeats the first line only.
+    [failed] = [line for line in result.outlines if line.startswith("FAILED test_x.py")]
+    assert failed.endswith("1 recording of this function). (explained above)")
+    # The traceback shows the test's line, not memo_replay's wrapper.
+    assert "assert double(3) == 6" in text
+    assert "decorator.py" not in text
+    assert "sync_wrapper" not in text
     assert project.calls() == ["double 3"]  # never called in replay
 
     # The printed command fixes it.
@@ -350,6 +361,90 @@ def test_y():
     result = project.run("test_x.py", env={"CI": "true"})
     result.assert_outcomes(passed=1)
     assert counts(result) == (1, 0, 0, 0)
+
+
+def test_miss_not_shown_by_its_failure_is_explained_in_the_summary(project: Project) -> None:
+    """A test that caught the miss and failed on something else, and a run with --tb=no,
+    did not print the explanation: the summary does."""
+    project.write("test_x.py", """
+import pytest
+from memo_replay import ReplayMiss
+from lib import double
+
+
+def test_caught():
+    with pytest.raises(ReplayMiss):
+        double(3)
+    assert False, "something else"
+
+
+def test_raised():
+    double(4)
+""")
+    result = project.run("test_x.py", env={"MEMO_MODE": "replay"})
+    result.assert_outcomes(failed=2)
+    lines = summary(result)
+    assert "- test_x.py::test_caught: `lib.double`" in lines
+    assert "- test_x.py::test_raised: `lib.double` (explained in its failure above)" in lines
+    assert sum("no recording of `lib.double` exists" in line for line in lines) == 1
+
+    result = project.run("test_x.py", "--tb=no", env={"MEMO_MODE": "replay"})
+    result.assert_outcomes(failed=2)
+    lines = summary(result)
+    assert "- test_x.py::test_raised: `lib.double`" in lines
+    assert sum("no recording of `lib.double` exists" in line for line in lines) == 2
+
+
+def test_user_exception_through_the_wrapper_shows_user_frames_only(project: Project) -> None:
+    project.write("test_boom.py", """
+from lib import boom
+
+
+def test_boom():
+    boom(1)
+""")
+    result = project.run("test_boom.py")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "boom(1)" in text
+    assert 'raise QuotaError(f"quota exceeded for {x}")' in text
+    assert "decorator.py" not in text
+    assert "recorder.py" not in text
+    full = project.run("test_boom.py", "--full-trace").stdout.str()  # still there on request
+    assert "decorator.py" in full
+
+
+def test_memo_replay_errors_show_the_users_line_not_memo_replays(project: Project) -> None:
+    """An error memo_replay raises from deep inside (an argument with no stable encoding,
+    raised in memo_replay.keys) points at the test's call, not at memo_replay's modules."""
+    project.write("test_lock.py", """
+import threading
+
+from lib import double
+
+
+def test_lock():
+    double(threading.Lock())
+""")
+    result = project.run("test_lock.py")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "UnhashableArgument" in text
+    assert "double(threading.Lock())" in text
+    assert "memo_replay/" not in text.replace("\\", "/")
+
+
+def test_invalid_memo_mode_env_stops_the_run_at_start(project: Project) -> None:
+    result = project.run(env={"MEMO_MODE": "replya"})
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = output(result)
+    assert "'replya'" in text
+    assert "MEMO_MODE" in text
+    assert "valid modes are: auto, record, replay, off" in text
+    assert "test_one" not in text  # no test ran, none failed one by one
+    assert project.calls() == []
+    # --memo-mode beats MEMO_MODE: the run is not refused for a variable it does not read.
+    project.run("--memo-mode", "off", env={"MEMO_MODE": "replya"}).assert_outcomes(passed=2)
 
 
 # -- unused recordings --------------------------------------------------------------------
@@ -524,7 +619,8 @@ def test_raises_recorded():
     text = result.stdout.str()
     assert "the test fails after its recorded call" in text  # double(7) replayed
     assert counts(result) == (2, 0, 1, 0)  # double and boom_recorded replayed; boom missed
-    assert "- test_hygiene.py::test_raises_not_recorded: `lib.boom`" in summary(result)
+    assert "- test_hygiene.py::test_raises_not_recorded: `lib.boom` (explained in its failure " \
+        "above)" in summary(result)
     assert "ReplayMiss: memo_replay (replay mode): no recording of `lib.boom`" in text
     assert project.calls() == ["boom 1", "boom_recorded 1", "double 7"]  # nothing really ran
 

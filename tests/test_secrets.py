@@ -253,7 +253,8 @@ def test_redact_hook_rewrites_arguments_and_result(memo_env: Store) -> None:
         return {"text": prompt.upper(), "echo": [f"used {api_key}"]}
 
     first = ask("hi", API_KEY)
-    assert first == {"text": "HI", "echo": [f"used {API_KEY}"]}  # the real call's value
+    # the recording call returns what was recorded, as every replay will
+    assert first == {"text": "HI", "echo": ["used <redacted>"]}
     assert {"return", "prompt", "api_key"} <= set(seen)
     entries = list(memo_env.entry_files())
     assert len(entries) == 1
@@ -266,6 +267,56 @@ def test_redact_hook_rewrites_arguments_and_result(memo_env: Store) -> None:
     replayed = ask("hi", API_KEY)
     assert calls == ["hi"]
     assert replayed == {"text": "HI", "echo": ["used <redacted>"]}
+
+
+@pytest.mark.parametrize("mode", ["auto", "record"])
+def test_redacted_result_is_returned_by_the_recording_call_too(
+        memo_env: Store, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """A recording call and its replays return one value: the redacted one (sync and async;
+    in ``record`` mode every call records, so every call returns the redacted value)."""
+    import asyncio
+
+    monkeypatch.setenv("MEMO_MODE", mode)
+    calls: list[str] = []
+
+    @recorded(redact=scrub)
+    def ask(prompt: str) -> str:
+        calls.append(prompt)
+        return f"{prompt} with {API_KEY}"
+
+    @recorded(redact=scrub)
+    async def ask_async(prompt: str) -> str:
+        calls.append(prompt)
+        return f"{prompt} with {API_KEY}"
+
+    for _ in range(2):
+        assert ask("hi") == "hi with <redacted>"
+        assert asyncio.run(ask_async("yo")) == "yo with <redacted>"
+    assert calls == (["hi", "yo"] if mode == "auto" else ["hi", "yo", "hi", "yo"])
+    assert_absent(memo_env.path, API_KEY)
+
+    monkeypatch.setenv("MEMO_MODE", "off")  # nothing recorded: the real value
+    assert ask("hi") == f"hi with {API_KEY}"
+
+
+def test_redacted_exception_is_raised_by_the_recording_call_too(memo_env: Store) -> None:
+    """With ``record_exceptions``, an exception the hook rewrites is raised rewritten by the
+    recording call as by its replays, without the original in its context."""
+
+    def hook(value: Any, *, field: str) -> Any:
+        if isinstance(value, ValueError):
+            return ValueError(scrub(str(value), field=field))
+        return scrub(value, field=field)
+
+    @recorded(record_exceptions=True, redact=hook)
+    def fail(x: int) -> int:
+        raise ValueError(f"bad token {API_KEY}")
+
+    for _ in range(2):  # recorded, then replayed
+        with pytest.raises(ValueError, match=r"^bad token <redacted>$") as error:
+            fail(1)
+        assert error.value.__suppress_context__ or error.value.__context__ is None
+    assert_absent(memo_env.path, API_KEY)
 
 
 def test_project_redact_hook(project: Project) -> None:
@@ -303,7 +354,7 @@ def test_project_redact_hook(project: Project) -> None:
     """
     env = {"CANARY": API_KEY}
     first = project.run(code, mode="auto", env=env)
-    assert json.loads(first.stdout) == {"text": "hi", "auth": f"Bearer-ish {API_KEY}"}
+    assert json.loads(first.stdout) == {"text": "hi", "auth": "Bearer-ish <redacted>"}
     second = project.run(code, mode="replay", env=env)
     assert json.loads(second.stdout) == {"text": "hi", "auth": "Bearer-ish <redacted>"}
     assert project.calls() == ["hi"]

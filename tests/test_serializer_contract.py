@@ -92,13 +92,6 @@ CASES: dict[str, str] = {
     "registered-celsius": "contract-celsius",
 }
 
-SET_ORDER_BUG = (
-    "BUG: a set in a result (a `set[str]` return annotation, a pydantic/dataclass `set[...]` "
-    "field) is dumped in iteration order by pydantic's dump_json, and str hashing depends on "
-    "PYTHONHASHSEED, so the same result records different payload bytes in each process — "
-    "Payload.create canonicalizes JSON whitespace only, never the order of set elements"
-)
-NONDETERMINISTIC = {"typed-set": SET_ORDER_BUG, "pydantic-set-field": SET_ORDER_BUG}
 
 
 def slug(case: str) -> str:
@@ -676,10 +669,9 @@ def test_round_trip(case: str, cases: tuple[ModuleType, ModuleType]) -> None:
     assert probe.shown(replayed) == probe.shown(value)
 
     # deterministic: the same value dumps to the same output, and so does what was loaded
-    # (not for sets: their order is the bug test_recordings_are_identical_… shows)
+    # (a set is written sorted, whatever order it iterates in)
     assert serializer.dumps(value) == data
-    if case not in NONDETERMINISTIC:
-        assert serializer.dumps(replayed) == data
+    assert serializer.dumps(replayed) == data
 
     # a replaying process finds the serializer from what the entry stores (id and type name)
     again = registry.resolve(serializer.id, type_path, memo.options.serializer,
@@ -688,6 +680,50 @@ def test_round_trip(case: str, cases: tuple[ModuleType, ModuleType]) -> None:
     reloaded = again.loads(data)
     assert round_trips(again, value, reloaded)
     assert probe.describe(reloaded) == probe.describe(value)
+
+
+class _Tagged(BaseModel):
+    tags: set[str]
+    ids: frozenset[int]
+    by_id: dict[int, set[str]]
+    groups: list[frozenset[str]]
+
+
+@dataclass
+class _TaggedRow:
+    tags: set[str]
+    nested: _Tagged
+
+
+def test_sets_are_written_sorted_at_any_depth_and_replay_as_sets() -> None:
+    """Sets inside models, dict values, lists and dataclasses are written sorted (canonically:
+    an int set by JSON text), so the bytes do not depend on iteration order; loading gives
+    sets back."""
+    words = ["pear", "apple", "fig", "kiwi", "date"]
+    model = _Tagged(tags=set(words), ids=frozenset({10, 9, 100}), by_id={2: {"b", "a"}},
+                    groups=[frozenset({"z", "y"})])
+    pydantic_serializer, _ = registry.choose(model, None, function="t.f", annotation=None)
+    data = pydantic_serializer.dumps(model)
+    assert json.loads(data) == {"tags": sorted(words), "ids": [10, 100, 9],
+                                "by_id": {"2": ["a", "b"]}, "groups": [["y", "z"]]}
+    back = pydantic_serializer.loads(data)
+    assert back == model
+    assert type(back.tags) is set
+    assert type(back.ids) is frozenset
+    reordered = _Tagged(tags=set(reversed(words)), ids=frozenset({100, 9, 10}),
+                        by_id={2: {"a", "b"}}, groups=[frozenset({"y", "z"})])
+    assert pydantic_serializer.dumps(reordered) == data
+
+    row = _TaggedRow(tags={"b", "a"}, nested=model)
+    dataclass_serializer, _ = registry.choose(row, None, function="t.f", annotation=None)
+    assert dataclass_serializer.id == "dataclass"
+    assert json.loads(dataclass_serializer.dumps(row))["tags"] == ["a", "b"]
+    assert dataclass_serializer.loads(dataclass_serializer.dumps(row)) == row
+
+    typed, _ = registry.choose({"b", "a"}, None, function="t.f", annotation=set[str])
+    assert typed.id == "typed"
+    assert json.loads(typed.dumps({"b", "a", "c"})) == ["a", "b", "c"]
+    assert typed.loads(typed.dumps({"b", "a"})) == {"a", "b"}
 
 
 # -- b. the real library, record → replay in fresh interpreters --------------------------------
@@ -720,9 +756,7 @@ def test_replays_same_type_without_calling(case: str, contract_runs: ContractRun
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_recordings_are_identical_but_volatile_fields(
-        case: str, contract_runs: ContractRuns, request: pytest.FixtureRequest) -> None:
-    if case in NONDETERMINISTIC:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=NONDETERMINISTIC[case]))
+        case: str, contract_runs: ContractRuns) -> None:
     function = f"contract_cases.case_{slug(case)}"
     dir_a, dir_b = contract_runs.store_a / function, contract_runs.store_b / function
     names_a = sorted(p.name for p in dir_a.iterdir())

@@ -251,6 +251,81 @@ def test_tuple_result_in_subprocess_writes_nothing(project: Project) -> None:
     assert entry_files(project.root / "fixtures_store") == []
 
 
+def test_unannotated_tuple_result_says_how_to_annotate_and_keeps_the_result(
+        memo_env: Store) -> None:
+    calls: list[int] = []
+
+    @recorded(ignore=["calls"])
+    def pair(n: int, calls: list[int]):  # type: ignore[no-untyped-def]  # unannotated on purpose
+        calls.append(n)
+        return (n, "x", (1.5, None))
+
+    with pytest.raises(SerializationError) as info:
+        pair(1, calls)
+    message = str(info.value)
+    assert "`def pair(...) -> tuple[int, str, tuple[float, None]]:`" in message
+    assert "returned a `tuple`" in message
+    assert "Nothing was written" in message
+    assert "error.result" in message
+    assert info.value.has_result
+    assert info.value.result == (1, "x", (1.5, None))  # the call ran once; its answer is kept
+    assert calls == [1]
+    assert entry_files(memo_env.path) == []
+
+    @recorded
+    def pair_annotated(n: int) -> tuple[int, str, tuple[float, None]]:
+        return (n, "x", (1.5, None))
+
+    assert pair_annotated(1) == (1, "x", (1.5, None))  # the suggested annotation records
+    assert pair_annotated(1) == (1, "x", (1.5, None))
+    assert len(list(memo_env.entries())) == 1
+
+
+@pytest.mark.parametrize(("value", "annotation"), [
+    ((), "tuple[()]"),
+    (tuple(range(10)), "tuple[int, ...]"),
+    ({"a", "b"}, "set[str]"),
+    (frozenset({1, "a"}), "frozenset[int | str]"),
+    (([1], {"k": 2.0}), "tuple[list[int], dict[str, float]]"),
+    ([1, 2], None),
+])
+def test_suggested_annotation(value: Any, annotation: str | None) -> None:
+    from memo_replay.serializers import suggested_annotation
+
+    assert suggested_annotation(value) == annotation
+
+
+def test_serialization_error_keeps_pydantic_text_out_and_the_result_in(
+        memo_env: Store) -> None:
+    """The message says what memo_replay knows (function, type, fix); pydantic's paragraph
+    (arbitrary_types_allowed, handler(), a docs URL) is only in the chained cause."""
+    @recorded
+    def make() -> Opaque:
+        return Opaque(7)
+
+    with pytest.raises(SerializationError) as info:
+        make()
+    message = str(info.value)
+    assert make.memo.id in message
+    assert "Opaque" in message
+    assert "PydanticSchemaGenerationError" in message
+    for pydantic_words in ("arbitrary_types_allowed", "errors.pydantic.dev", "handler("):
+        assert pydantic_words not in message
+        assert pydantic_words in str(info.value.__cause__)
+    assert "annotate the return type" not in message  # it is annotated: that is the problem
+    assert "\n" not in message
+    assert isinstance(info.value.result, Opaque)
+    assert info.value.result.value == 7
+    assert entry_files(memo_env.path) == []
+
+
+def test_serialization_error_from_a_replay_has_no_result() -> None:
+    error = SerializationError("cannot read")
+    assert not error.has_result
+    assert error.result is None
+    assert str(error) == "cannot read"
+
+
 def test_nan_result_is_refused(memo_env: Store) -> None:
     @recorded
     def ratio() -> float:
@@ -673,3 +748,19 @@ def test_a_stored_name_that_is_no_value_type_is_refused_unbuilt(name: str) -> No
     for serializer_id in ("typed", "pydantic", "dataclass"):
         with pytest.raises(InvalidPayload):
             registry.resolve(serializer_id, name, None, function="f")
+
+
+def test_result_not_matching_its_annotation_says_where_in_one_line(memo_env: Store) -> None:
+    """pydantic's validation error is reduced to where and what; the result is kept."""
+    @recorded
+    def pair(n: int) -> tuple[int, str]:
+        return (n, 5)  # type: ignore[return-value]  # the mistake under test
+
+    with pytest.raises(SerializationError) as info:
+        pair(1)
+    message = str(info.value)
+    assert "ValidationError: at [1]: Input should be a valid string." in message
+    assert "matches the return annotation" in message
+    assert "\n" not in message
+    assert info.value.result == (1, 5)
+    assert entry_files(memo_env.path) == []

@@ -19,9 +19,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from memo_replay.call.replayer import EXCEPTION
-from memo_replay.errors import SecretDetected, SerializationError, warn
+from memo_replay.errors import SecretDetected, SerializationError, hidden_from_pytest, warn
 from memo_replay.events import CallEvent, emit, listening
 from memo_replay.text import short
+
+# pytest hides this module's frames from a failing test's traceback (see hidden_from_pytest).
+__tracebackhide__ = hidden_from_pytest
 
 if TYPE_CHECKING:
     from memo_replay.call.subject import Subject
@@ -65,8 +68,12 @@ class Recorder:
         return observer.result(sources, hasher)
 
     def record(self, call: CallKey, preview: Mapping[str, Any], store: Store, result: Any,
-               duration: float, observed: Observed | None = None) -> None:
-        """Serialize, redact, scan and save one result."""
+               duration: float, observed: Observed | None = None) -> Any:
+        """Serialize, redact, scan and save one result; return what was recorded (the result
+        as the ``redact`` hook rewrote it): the recording call returns that too, so that it
+        and every replay of it return the same value."""
+        # The argument types ride on the preview; take them before a redact hook rebuilds it.
+        call = call._replace(components=call.components.with_types(preview))
         redact = self.redactor()
         if redact is not None:
             result = redact(result, field="return")
@@ -78,6 +85,7 @@ class Recorder:
         self.refuse_secrets(recording)
         ttl = self.subject.ttl
         store.save(recording, stale_before=None if ttl is None else time.time() - ttl)
+        return result
 
     def redactor(self) -> Callable[..., Any] | None:
         subject = self.subject
@@ -104,7 +112,18 @@ class Recorder:
                 f"not a secret (a test fixture), allow it in [tool.memo_replay] allow_secrets.")
 
     def serialize(self, result: Any) -> Payload:
-        """The payload of ``result``, checked to replay as an equal value of the same type."""
+        """The payload of ``result``, checked to replay as an equal value of the same type.
+
+        A :class:`SerializationError` carries ``result`` (``error.result``): the call that
+        produced it may have been slow or paid for, and it ran; only recording it failed."""
+        try:
+            return self._serialize(result)
+        except SerializationError as exc:
+            if not isinstance(result, BaseException):  # a raised exception is re-raised anyway
+                exc.attach(result)
+            raise
+
+    def _serialize(self, result: Any) -> Payload:
         from memo_replay.serializers import payload_kind, registry, round_trips
         from memo_replay.store import Payload
 
@@ -121,10 +140,14 @@ class Recorder:
         except SerializationError:
             raise
         except Exception as exc:
+            # Only the first line of the serializer's error (pydantic's run to paragraphs);
+            # the whole of it stays chained as __cause__.
             raise SerializationError(
-                f"cannot record the result of `{self.function}` with the {serializer.id!r} "
-                f"serializer: {exc.__class__.__name__}: {exc}. Nothing was written. Return a "
-                f"value it supports, or choose another with @recorded(serializer=...)."
+                f"cannot record the result of `{self.function}` (a "
+                f"`{type(result).__qualname__}`) with the {serializer.id!r} serializer: "
+                f"{exc.__class__.__name__}: {_first_line(exc)}. Nothing was written. "
+                f"{_what_to_return(serializer.id)}, or choose another serializer with "
+                f"@recorded(serializer=...)."
             ) from exc
         if not round_trips(serializer, result, replayed):
             raise SerializationError(
@@ -153,6 +176,16 @@ class Capture:
         self._observer: Observer | None = None
 
     def __enter__(self) -> Capture:
+        call = self.call
+        if call is not None and self.store is not None and call.components.code.constants:
+            # Before the call runs: a counter dict it updates must be shown as the key saw it.
+            from memo_replay.constants import previews
+
+            subject = self.recorder.subject
+            self.call = call._replace(components=call.components.with_constants(previews(
+                call.components.code.constants, subject.root,
+                secret_patterns=subject.config.secret_patterns,
+                allow_secrets=subject.config.allow_secrets)))
         if self.call is not None and self.store is not None:
             self._observer = self.recorder.observer(self.store)
             self._observer.start()
@@ -172,10 +205,15 @@ class Capture:
                 emit(CallEvent(self.recorder.function, None, "bypassed", duration, duration))
             return False
         if error is None:
-            self.recorder.record(call, self._preview(), store, self.value, duration,
-                                 self._observed())
+            # The caller gets what was recorded (redacted), as every replay will.
+            self.value = self.recorder.record(call, self._preview(), store, self.value,
+                                              duration, self._observed())
         elif self.recorder.record_exceptions and isinstance(error, Exception):
-            self._record_raised(error, duration, self._observed())
+            recorded = self._record_raised(error, duration, self._observed())
+            if recorded is not None and recorded is not error:
+                # The redact hook rewrote the exception: raise what a replay will raise. The
+                # original stays out of the traceback (it may hold what was redacted).
+                raise recorded from None
             return False
         else:
             return False
@@ -189,24 +227,48 @@ class Capture:
         return None if observer is None else self.recorder.observed(observer)
 
     def _record_raised(self, error: Exception, duration: float,
-                       observed: Observed | None) -> None:
-        """Record an exception the call raised. One that cannot be rebuilt on replay (a
-        pydantic ``ValidationError``) is not recorded, with a warning: the caller still gets
-        the original exception, and the next call runs again."""
+                       observed: Observed | None) -> BaseException | None:
+        """Record an exception the call raised and return the exception recorded (as a
+        ``redact`` hook rewrote it; None when it was not recorded). One that cannot be rebuilt
+        on replay (a pydantic ``ValidationError``) is not recorded, with a warning: the caller
+        still gets the original exception, and the next call runs again."""
         assert self.call is not None
         assert self.store is not None
         try:
-            self.recorder.record(self.call, self._preview(), self.store, error, duration,
-                                 observed)
+            recorded = self.recorder.record(self.call, self._preview(), self.store, error,
+                                            duration, observed)
         except SerializationError as exc:
             warn(f"memo_replay: the {type(error).__qualname__} raised by "
                  f"`{self.recorder.function}` was not recorded: {exc.__cause__ or exc}. Raise an "
                  f"exception type that can be rebuilt from its message (e.g. wrap it in your "
                  f"own) to record it.")
-            return
+            return None
         if listening():
             emit(CallEvent(self.recorder.function, self.call.key, "recorded", duration,
                            duration, str(self.store.path)))
+        return recorded if isinstance(recorded, BaseException) else None
+
+
+def _what_to_return(serializer: str) -> str:
+    if serializer == "typed":
+        return "Return a value that matches the return annotation (or fix the annotation)"
+    return f"Return a value the {serializer!r} serializer supports"
+
+
+def _first_line(error: BaseException, limit: int = 160) -> str:
+    """The gist of a serializer's error: pydantic's validation errors by where and what (their
+    first line only counts them), anything else by its first line; bounded either way."""
+    line = str(error).partition("\n")[0].strip().rstrip(".")
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}"
+                            for part in first.get("loc", ())).lstrip(".") or "the top level"
+            line = f"at {where}: {str(first.get('msg', '')).rstrip('.')}"
+        except Exception:  # not pydantic's shape after all: keep the first line
+            pass
+    return line if len(line) <= limit else line[:limit] + "…"
 
 
 def _import_hook(path: str, root: Path) -> Callable[..., Any]:

@@ -25,6 +25,7 @@ from memo_replay.errors import (
 
 if TYPE_CHECKING:
     from memo_replay.call.subject import Subject
+    from memo_replay.keys import CallKey
     from memo_replay.keys.observed import Change, Observed
     from memo_replay.serializers import Serializer
     from memo_replay.store import Hit, Payload, Store
@@ -162,6 +163,19 @@ class Replayer:
             f"{key}) has expired ({age}); [tool.memo_replay] replay_expired = \"fail\"."
             f"\nTo re-record: {command}", function=self.function, key=key)
         return warning, error
+
+    def moved_hint(self, store: Store, call: CallKey) -> str:
+        """For a miss that found no recording of this function at all: the lines saying that
+        the store holds this very call under another function id (it was moved or renamed),
+        and the command that moves those recordings; empty when it holds none. Cheap (a
+        ``stat`` per function directory: :func:`memo_replay.moves.moved_from`)."""
+        from memo_replay.moves import moved_from, mv_command  # misses only
+
+        lines = [f"\nThis call was recorded under `{other}` (same code, arguments and files): "
+                 f"if the function was moved or renamed, move its recordings instead of "
+                 f"re-recording them: {mv_command(other, self.function, store)}"
+                 for other in moved_from(store, call)]
+        return "".join(lines)
 
     def serializer_changed(self, lookup: Lookup, key: str) -> ReplayMiss:
         assert lookup.hit is not None

@@ -40,8 +40,12 @@ class KeyBuilder:
         self._fresh_each_call = bool(files.patterns)
 
     def preview(self, bound: dict[str, Any]) -> Mapping[str, Any]:
-        """The bounded, JSON-ready preview of the arguments that an entry keeps."""
-        return self.arguments.preview(bound)
+        """The bounded, JSON-ready preview of the arguments that an entry keeps, with their
+        types (only computed when recording or explaining a miss, never on a hit)."""
+        from memo_replay.keys.components import ArgumentPreview, type_label
+
+        shown = self.arguments.preview(bound)
+        return ArgumentPreview(shown, {name: type_label(bound[name]) for name in shown})
 
     def key(self, bound: dict[str, Any]) -> CallKey:
         """The key of a call with these (bound) arguments."""

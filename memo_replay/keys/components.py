@@ -46,6 +46,28 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
+_NO_TYPES: Mapping[str, str] = {}
+
+
+class ArgumentPreview(dict[str, Any]):
+    """The bounded JSON preview of a call's arguments (what an entry keeps under
+    ``arguments``), plus each argument's type in :attr:`types`: a preview cannot tell
+    ``Path("a.dy")`` from ``"a.dy"``, nor (once compared in Python) ``2`` from ``2.0``."""
+
+    types: Mapping[str, str]
+
+    def __init__(self, shown: Mapping[str, Any], types: Mapping[str, str]) -> None:
+        super().__init__(shown)
+        self.types = types
+
+
+def type_label(value: object) -> str:
+    """How an argument's type is named in an entry and a miss: ``int``, ``pathlib.PosixPath``."""
+    tp = type(value)
+    module = getattr(tp, "__module__", None)
+    return tp.__qualname__ if module in (None, "builtins") else f"{module}.{tp.__qualname__}"
+
+
 class Components(NamedTuple):
     """The parts a call's key was composed from."""
 
@@ -56,6 +78,26 @@ class Components(NamedTuple):
     """Declared file, relative to the project root → hash of its content."""
     serializer: str | None
     """The ``serializer=`` option (None: chosen from the result)."""
+    argument_types: Mapping[str, str] = _NO_TYPES
+    """Parameter name → :func:`type_label` of its value. Not part of the key (the argument's
+    hash already covers its type): kept so that a miss can say "recorded a `str`, now a
+    `pathlib.PosixPath`". Filled when a call is recorded; absent from entries recorded before
+    it existed (they read back with none: no format version bump)."""
+
+    constant_values: Mapping[str, Any] = _NO_TYPES
+    """Constant name → bounded preview of its value when the call was recorded (see
+    :mod:`memo_replay.constants`). Not part of the key (its hash in ``code.constants`` is):
+    kept so that a miss can show how a constant changed. Optional like ``argument_types``."""
+
+    def with_constants(self, values: Mapping[str, Any]) -> Components:
+        """These components with the constant previews ``values``."""
+        return self._replace(constant_values=dict(values)) if values else self
+
+    def with_types(self, preview: Mapping[str, Any]) -> Components:
+        """These components with the argument types ``preview`` (an :class:`ArgumentPreview`)
+        carries, for the entry that records them."""
+        types = getattr(preview, "types", None)
+        return self if not types else self._replace(argument_types=dict(types))
 
     def sections(self) -> dict[str, Mapping[str, str]]:
         """Each of :data:`SECTIONS` by field."""
@@ -66,7 +108,12 @@ class Components(NamedTuple):
     def document(self) -> dict[str, Any]:
         """The ``components`` of an entry (keys sorted: entries are deterministic)."""
         code = self.code
-        return {
+        optional: dict[str, Any] = {}
+        if self.argument_types:
+            optional["argument_types"] = dict(sorted(self.argument_types.items()))
+        if self.constant_values:
+            optional["constant_values"] = dict(sorted(self.constant_values.items()))
+        return dict(sorted({**optional,
             "arguments": dict(sorted(self.arguments.items())),
             "code": {
                 "constants": dict(code.constants),
@@ -82,7 +129,7 @@ class Components(NamedTuple):
             },
             "files": dict(sorted(self.files.items())),
             "serializer": self.serializer,
-        }
+        }.items()))
 
     @classmethod
     def from_document(cls, value: object) -> Components:
@@ -121,6 +168,11 @@ class Components(NamedTuple):
             arguments=_hashes(document.get("arguments", {}), "components.arguments"),
             files=_hashes(document.get("files", {}), "components.files"),
             serializer=serializer,
+            # Optional: entries recorded before argument types were kept have none.
+            argument_types=_hashes(document.get("argument_types", {}),
+                                   "components.argument_types"),
+            constant_values=dict(_mapping(document.get("constant_values", {}),
+                                          "components.constant_values")),
         )
 
 
@@ -143,4 +195,4 @@ def _hashes(value: object, name: str) -> dict[str, str]:
     return dict(mapping)
 
 
-__all__ = ["SECTIONS", "Components", "Section"]
+__all__ = ["SECTIONS", "ArgumentPreview", "Components", "Section", "type_label"]

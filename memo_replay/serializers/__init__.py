@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from memo_replay.errors import InvalidOption, InvalidPayload, SerializationError
+from memo_replay.errors import InvalidOption, InvalidPayload, SerializationError, hidden_from_pytest
 from memo_replay.optional_types import (
     is_dataclass_class,
     is_plain_ndarray,
@@ -35,6 +35,9 @@ from memo_replay.serializers.builtin import (
     is_json_native,
 )
 from memo_replay.serializers.typenames import resolve_type, short_name, type_name
+
+# pytest hides this module's frames from a failing test's traceback (see hidden_from_pytest).
+__tracebackhide__ = hidden_from_pytest
 
 __all__ = ["InvalidPayload", "PayloadKind", "Registry", "Serializer", "payload_kind",
            "register_serializer", "registry", "round_trips"]
@@ -112,7 +115,7 @@ class Registry:
             return _PLAIN["json"], None
         if option in (None, "typed") and annotation not in (None, Any, object):
             try:
-                return _class_bound("typed", annotation, function)
+                return _class_bound("typed", annotation, function, value)
             except SerializationError:
                 if option is not None or not pickle_allowed:
                     raise
@@ -122,7 +125,7 @@ class Registry:
             needs = {"pydantic": "a pydantic model", "dataclass": "a dataclass instance",
                      "typed": "a return annotation"}[option]
             raise _unserializable(function, tp,
-                                  f" (@recorded(serializer={option!r}) needs {needs})")
+                                  f" (@recorded(serializer={option!r}) needs {needs})", value)
         if option is not None:
             named = self._named(option)
             if named is not None:
@@ -132,7 +135,7 @@ class Registry:
                 f"of {', '.join(sorted([*_PLAIN, *_CLASS_BOUND]))}, a registered serializer's id "
                 f"or a Serializer instance"
             )
-        raise _unserializable(function, tp, "")
+        raise _unserializable(function, tp, "", value)
 
     def resolve(self, serializer_id: str, stored_type: str | None, option: SerializerOption,
                 *, function: str, annotation: Any = _NO_ANNOTATION,
@@ -208,11 +211,16 @@ def round_trips(serializer: Serializer, value: Any, replayed: Any) -> bool:
         return False
 
 
-def _class_bound(serializer_id: str, tp: Any, function: str) -> tuple[Serializer, str]:
+def _class_bound(serializer_id: str, tp: Any, function: str, value: Any = _NO_ANNOTATION
+                 ) -> tuple[Serializer, str]:
     try:
         return _CLASS_BOUND[serializer_id](tp), type_name(tp)
     except Exception as exc:  # a type pydantic cannot handle, or one that cannot be named
-        raise _unserializable(function, tp, f" ({exc.__class__.__name__}: {exc})") from exc
+        # Only the exception's name: pydantic's paragraph (arbitrary_types_allowed, handler(),
+        # a docs URL) is about pydantic models, not about what to do here. It stays chained.
+        raise _unserializable(function, tp, f" (the {serializer_id} serializer cannot handle "
+                              f"it: {exc.__class__.__name__}, in `error.__cause__`)", value
+                              ) from exc
 
 
 def _name_or_none(tp: Any) -> str | None:
@@ -222,17 +230,68 @@ def _name_or_none(tp: Any) -> str | None:
         return None
 
 
-def _unserializable(function: str, tp: Any, detail: str) -> SerializationError:
+def _unserializable(function: str, tp: Any, detail: str, value: Any = _NO_ANNOTATION
+                    ) -> SerializationError:
     name = f"{tp.__module__}.{tp.__qualname__}" if isinstance(tp, type) else repr(tp)
+    annotation = None if value is _NO_ANNOTATION else suggested_annotation(value)
+    if annotation is not None and detail == "":
+        # JSON has no tuple or set: without an annotation the replay would return a list.
+        short = function.rpartition(".")[2]
+        return SerializationError(
+            f"cannot record the result of `{function}`: it returned a `{type(value).__name__}` "
+            f"and has no return annotation saying so (JSON would give it back as a list). "
+            f"Nothing was written. Fix: annotate the return type, e.g. "
+            f"`def {short}(...) -> {annotation}:`, and the recording replays a "
+            f"`{type(value).__name__}` again; or return a list."
+        )
+    annotate = "" if "typed" in detail else \
+        ", or annotate the return type (-> list[Item], -> tuple[int, str])"
     return SerializationError(
         f"cannot record the result of `{function}`: no serializer accepts a `{name}`{detail}. "
         f"Nothing was written. Fix: return a pydantic model, a dataclass, bytes, a numpy array "
-        f"or plain JSON data (lists, not tuples; string keys), or annotate the return type "
-        f"(-> list[Item], -> tuple[int, str]); or register one with "
+        f"or plain JSON data (lists, not tuples; string keys){annotate}; or register one with "
         f"memo_replay.register_serializer({getattr(tp, '__qualname__', tp)}, ...); or opt in "
         f"to cloudpickle "
         f"with @recorded(serializer=\"pickle\") if everyone who can change the store is trusted."
     )
+
+
+def suggested_annotation(value: Any) -> str | None:
+    """The return annotation that would let a tuple or set result round-trip (from the value
+    itself: ``(1, "a")`` → ``tuple[int, str]``), or None for other values.
+
+    >>> suggested_annotation((1, "a"))
+    'tuple[int, str]'
+    >>> suggested_annotation(frozenset({2, 3}))
+    'frozenset[int]'
+    """
+    if type(value) not in (tuple, set, frozenset):
+        return None
+    return _annotation_of(value, 0)
+
+
+def _annotation_of(value: Any, depth: int) -> str:
+    tp = type(value)
+    if value is None:
+        return "None"
+    if depth > 2 or tp not in (tuple, list, set, frozenset, dict):
+        return tp.__name__ if tp.__module__ == "builtins" else tp.__qualname__
+    if tp is dict:
+        keys = _union(value.keys(), depth)
+        return f"dict[{keys}, {_union(value.values(), depth)}]" if value else "dict[str, Any]"
+    if tp is tuple:
+        items = [_annotation_of(item, depth + 1) for item in value]
+        if not items:
+            return "tuple[()]"
+        if len(items) <= 6:
+            return f"tuple[{', '.join(items)}]"
+        return f"tuple[{_union(value, depth)}, ...]"
+    return f"{tp.__name__}[{_union(value, depth)}]" if value else f"{tp.__name__}[Any]"
+
+
+def _union(values: Any, depth: int) -> str:
+    names = sorted({_annotation_of(item, depth + 1) for item in list(values)[:100]})
+    return " | ".join(names) if len(names) <= 4 else "Any"
 
 
 def _stored_type(serializer_id: str, stored_type: str | None, function: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from memo_replay.errors import InvalidPayload
@@ -242,7 +243,7 @@ class PydanticSerializer:
     def dumps(self, value: Any) -> str:
         if type(value) is not self.model:
             raise TypeError(f"expected {self.model.__qualname__}, got {type(value).__qualname__}")
-        return str(value.model_dump_json())
+        return sets_sorted(str(value.model_dump_json()), lambda: value.model_dump())
 
     def loads(self, data: bytes | str) -> Any:
         return self.model.model_validate_json(data)
@@ -267,7 +268,8 @@ class DataclassSerializer:
     def dumps(self, value: Any) -> str:
         if type(value) is not self.cls:
             raise TypeError(f"expected {self.cls.__qualname__}, got {type(value).__qualname__}")
-        return bytes(self._adapter.dump_json(value)).decode()
+        return sets_sorted(bytes(self._adapter.dump_json(value)).decode(),
+                           lambda: self._adapter.dump_python(value))
 
     def loads(self, data: bytes | str) -> Any:
         return self._adapter.validate_json(data)
@@ -291,10 +293,61 @@ class TypedSerializer:
         self._adapter: Any = TypeAdapter(annotation)
 
     def dumps(self, value: Any) -> str:
-        return bytes(self._adapter.dump_json(value, warnings=False)).decode()
+        return sets_sorted(bytes(self._adapter.dump_json(value, warnings=False)).decode(),
+                           lambda: self._adapter.dump_python(value, warnings=False))
 
     def loads(self, data: bytes | str) -> Any:
         return self._adapter.validate_json(data)
+
+
+def sets_sorted(text: str, python: Callable[[], Any]) -> str:
+    """``text`` (pydantic's JSON dump of a value) with every JSON list that was a ``set`` or
+    ``frozenset`` in the value sorted, canonically (by each element's sorted-key JSON text).
+
+    pydantic writes a set in iteration order, and the order of a set of strings depends on
+    ``PYTHONHASHSEED``: the same result would record different bytes in each process (a
+    re-recording would show as a change in git). The JSON text no longer says which lists were
+    sets, so ``python()`` — the same value dumped in pydantic's ``python`` mode, where sets stay
+    sets — is walked beside it: both dumps come from the same objects, so they have the same
+    shape and list a set's elements in the same order. Where the shapes part (a custom
+    serializer for JSON only) the JSON is left as it is. Replay is unchanged: validating a list
+    into a ``set[...]`` field gives a set, whatever its order."""
+    dumped = python()
+    if not _has_set(dumped):
+        return text  # the common case: nothing to sort, the text as pydantic wrote it
+    document = _json_document(text)
+    return json.dumps(_sorted_sets(dumped, document), ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":"))
+
+
+def _has_set(value: Any) -> bool:
+    if isinstance(value, (set, frozenset)):
+        return True
+    if isinstance(value, dict):
+        return any(map(_has_set, value.values()))
+    if isinstance(value, (list, tuple)):
+        return any(map(_has_set, value))
+    return False
+
+
+def _sorted_sets(python: Any, document: Any) -> Any:
+    """``document`` with the lists that are sets in ``python`` sorted (see :func:`sets_sorted`)."""
+    if isinstance(python, dict) and isinstance(document, dict) and len(python) == len(document):
+        # Paired by position: keys may differ in type (an int key is a string in JSON).
+        return {key: _sorted_sets(value, item) for value, (key, item)
+                in zip(python.values(), document.items(), strict=True)}
+    if isinstance(python, (list, tuple, set, frozenset)) and isinstance(document, list) \
+            and len(python) == len(document):
+        items = [_sorted_sets(value, item) for value, item in zip(python, document,
+                                                                   strict=True)]
+        if isinstance(python, (set, frozenset)):
+            items.sort(key=_canonical_text)
+        return items
+    return document
+
+
+def _canonical_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class PickleSerializer:

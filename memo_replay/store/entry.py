@@ -249,7 +249,16 @@ class Entry(NamedTuple):
 
     def load(self, serializer: SerializerOption = None) -> Any:
         """The recorded result, rebuilt by its serializer (the same type that was recorded);
-        a payload that does not load is a :class:`CorruptEntry` naming the entry."""
+        a payload that does not load is a :class:`CorruptEntry` naming the entry.
+
+        A result type whose module is not imported yet (an inspection script that imports only
+        ``Store``) is imported first when that module is a source file of the project around
+        the store — the rule ``memo-replay ls --stale`` follows (:mod:`memo_replay.audit`); a
+        standard-library, installed, symlinked or otherwise foreign module never is, and
+        loading then fails as before, saying to import the type first. (A replay never imports:
+        the recorded function's module has imported its result type.)"""
+        if isinstance(self.payload.type, str):  # anything else is refused by loading
+            self._import_result_modules(self.payload.type)
         try:
             return self.payload.load(serializer, function=self.function)
         except MemoReplayError:
@@ -261,6 +270,29 @@ class Entry(NamedTuple):
     def source(self) -> str:
         """The normalized source of the function when it was recorded."""
         return self.components.code.source
+
+    def _import_result_modules(self, type_name: str) -> None:
+        """Import the not yet imported modules ``type_name`` names (``pkg.models:Page[...]``)
+        that are project source (see :meth:`load`)."""
+        import sys
+
+        if len(type_name) > 10_000:  # refused unread by the serializer's own check
+            return
+        names = {part.partition(":")[0] for part in re.split(r"[\[\],\s]+", type_name)
+                 if ":" in part}
+        missing = sorted(name for name in names if name not in sys.modules)
+        if not missing:
+            return
+        from memo_replay.audit import import_project_modules
+
+        # The entry file is <store>/<function directory>/<key>.json.
+        refused = import_project_modules(missing, self.path.parent.parent)
+        if refused:  # loading says what is missing; this says why it stays missing
+            import logging
+
+            for name, why in refused.items():
+                logging.getLogger(__name__).info("not importing %s for %s: %s", name,
+                                                 self.location, why)
 
 
 class Envelope(NamedTuple):

@@ -70,6 +70,18 @@ ORPHAN_AGE_S = 3600.0
 file is written an instant before its entry, and a temporary file belongs to a write in flight."""
 
 
+def _located(path: Path) -> Path:
+    """``path`` made absolute. A relative one is taken at the project root around the working
+    directory (the nearest ``pyproject.toml``, else ``.git``, else the working directory), the
+    place ``@recorded(store=...)`` puts it: ``Store("fixtures_store")`` in a script run from a
+    subdirectory is the project's store, not an empty one beside the script."""
+    if path.is_absolute():
+        return path
+    from memo_replay.project import find_root
+
+    return Path(os.path.normpath(find_root(Path.cwd().resolve()) / path))
+
+
 def _log() -> Any:
     import logging  # imported when there is something to say: it is not free at startup
 
@@ -92,7 +104,8 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], *, backend: Backend | None = None,
                  index: Index | None = None, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
                  ) -> None:
-        self.path = Path(path)
+        self.path = _located(Path(path))
+        """The store directory, absolute (a relative ``path`` is taken at the project root)."""
         self.lock_timeout = lock_timeout
         """How long deleting an entry waits for a recording of the same key in flight."""
         if self.path.exists() and not self.path.is_dir():
