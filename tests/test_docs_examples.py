@@ -325,7 +325,8 @@ def test_the_script_is_not_importable(tmp_path: Path) -> None:
 
 TERMINAL_SECTIONS = ["Record", "List the recordings", "Show one recording", "Statistics",
                      "Verify the store", "A miss in strict replay", "Re-record what changed",
-                     "Recordings no test uses"]
+                     "Review the change", "Recordings no test uses",
+                     "Move a recorded function"]
 
 
 def _outline(page: str) -> list[str]:
@@ -348,7 +349,10 @@ def test_capture_terminal_writes_the_page(tmp_path: Path) -> None:
                      "4 recordings", "every entry is intact", "1 missed",
                      "- file `examples/dygram/machines/router.dy` changed",
                      "re-record just this test: MEMO_MODE=record python -m pytest",
-                     "were not used by any test", "~/project/fixtures_store"):
+                     "were not used by any test", "~/project/fixtures_store",
+                     "$ memo-replay changes HEAD", "1 changed", '"option_a" → "search"',
+                     "memo-replay mv examples.dygram.summary.summarize", "1 recording moved",
+                     "{'name': 'router', 'summary': 'router: a state machine'}"):
         assert expected in page, expected
     assert str(tmp_path) not in page
     assert "memo-replay-capture-" not in page

@@ -7,8 +7,10 @@ It copies the bundled DyGram example into a scratch project (as ``python -m memo
 does), records its translations with pytest, runs ``memo-replay ls/show/stats/verify``, edits one
 ``.dy`` file and runs the tests in strict replay (one test misses, and the plugin's summary says
 why), re-records that test, compares the two recordings and lists the recording nothing uses
-any more. Every command runs for real in a fresh process; the page shows each command and its
-output, with the scratch project's path replaced by ``~/project``.
+any more, reviews the change against the last commit with ``memo-replay changes``, and moves a
+recorded function to another module with ``memo-replay mv``. Every command runs for real in a
+fresh process; the page shows each command and its output, with the scratch project's path
+replaced by ``~/project``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,19 @@ def test_translate(path: str) -> None:
 ROUTER_NODE = f"{TEST_FILE}::test_translate[{ROUTER}]"
 SECTIONS = ("Record", "List the recordings", "Show one recording", "Statistics",
             "Verify the store", "A miss in strict replay", "Re-record what changed",
-            "Recordings no test uses")
+            "Review the change", "Recordings no test uses", "Move a recorded function")
+MOVED_BEFORE, MOVED_AFTER = "examples/dygram/summary.py", "examples/dygram/overview.py"
+MOVED_SOURCE = '''\
+"""A second recorded function, moved to another module in the last section."""
+
+from memo_replay import recorded
+
+
+@recorded
+def summarize(name: str) -> dict[str, str]:
+    return {"name": name, "summary": f"{name}: a state machine"}
+'''
+MOVED_CALL = 'from examples.dygram.{module} import summarize; print(summarize("router"))'
 
 
 @dataclass
@@ -79,6 +93,12 @@ class Scratch:
     def cli(self, *args: str, expect: int = 0) -> str:
         return self.run(f"memo-replay {shlex.join(args)}", ["-m", "memo_replay", *args],
                         expect=expect)
+
+    def git(self, *args: str) -> None:
+        """A git command the page does not show (the scratch project is a repository)."""
+        subprocess.run(["git", "-c", "user.name=Capture", "-c", "user.email=capture@example.com",
+                        "-c", "commit.gpgsign=false", *args], cwd=self.root, check=True,
+                       capture_output=True)
 
     def pytest(self, env: Mapping[str, str], *args: str, expect: int = 0) -> str:
         prefix = "".join(f"{name}={value} " for name, value in env.items())
@@ -126,6 +146,9 @@ def capture(latency: float) -> str:
 def _page(scratch: Scratch) -> str:
     out: dict[str, str] = {}
     out["Record"] = scratch.pytest({"MEMO_MODE": "record"}, "-q")
+    scratch.git("init", "-q")
+    scratch.git("add", "-A")
+    scratch.git("commit", "-qm", "recordings")
 
     keys = keys_of(scratch)
     old_router = next(k for k, path in keys.items() if path == ROUTER)
@@ -152,8 +175,33 @@ def _page(scratch: Scratch) -> str:
     compared = scratch.cli("diff", short(old_router, list(keys)), short(new_router, list(keys)),
                            expect=1)
     out["Re-record what changed"] = f"{recorded}\n\n{compared}"
+    out["Review the change"] = scratch.cli("changes", "HEAD", expect=1)
     out["Recordings no test uses"] = scratch.pytest({}, "-q")
+    out["Move a recorded function"] = _move(scratch)
     return render(out, edit)
+
+
+def _move(scratch: Scratch) -> str:
+    """Record a function, move its module, miss, move its recordings, replay."""
+    (scratch.root / MOVED_BEFORE).write_text(MOVED_SOURCE, encoding="utf-8")
+    scratch.run("", ["-c", MOVED_CALL.format(module="summary")], env={"MEMO_MODE": "record"})
+    (scratch.root / MOVED_BEFORE).rename(scratch.root / MOVED_AFTER)
+    old, new = "examples.dygram.summary.summarize", "examples.dygram.overview.summarize"
+    replay, call = {"MEMO_MODE": "replay"}, MOVED_CALL.format(module="overview")
+    shown = f"MEMO_MODE=replay python -c {shlex.quote(call)}"
+    miss = scratch.run(shown, ["-c", call], env=replay, expect=1)
+    hint = f"memo-replay mv {old} {new} --yes"
+    assert hint in miss, f"the miss does not suggest {hint!r}:\n{miss}"
+    dry = scratch.cli("mv", old, new, expect=1)
+    moved = scratch.cli("mv", old, new, "--yes")
+    replayed = scratch.run(shown, ["-c", call], env=replay)
+    return "\n\n".join((_last_lines(miss, 4), dry, moved, replayed))
+
+
+def _last_lines(text: str, count: int) -> str:
+    """The command and the last ``count`` lines of its output (a traceback's end: the miss)."""
+    command, *output = text.splitlines()
+    return "\n".join([command, *output[-count:]])
 
 
 def render(out: Mapping[str, str], edit: str) -> str:
@@ -230,12 +278,30 @@ key component separates the old recording from the new one (exit 1: they differ)
 
 {console(out["Re-record what changed"])}
 
+## Review the change
+
+In a pull request, `memo-replay changes` lists the recordings added, removed and changed since a
+base revision (default: the merge base with the default branch; here the last commit, whose
+recordings the edit replaced). A changed recording pairs the old and the new answer to the same
+call: why its key changed, and what the answer changed, field by field (`--markdown` gives the
+same as a PR comment; exit 1: something changed).
+
+{console(out["Review the change"])}
+
 ## Recordings no test uses
 
 After a full run in which every test passed, the summary lists recordings of the functions it
 exercised that no test used any more — here the router's old recording — and how to delete them.
 
 {console(out["Recordings no test uses"])}
+
+## Move a recorded function
+
+A function moved to another module keeps its code, so its recordings still fit it: a strict
+replay misses, and says so (the end of the `ReplayMiss` is shown); `memo-replay mv` lists what
+it would move (exit 1), moves it with `--yes`, and the call replays.
+
+{console(out["Move a recorded function"])}
 """
 
 
