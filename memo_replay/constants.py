@@ -27,6 +27,10 @@ _SECRET_NAMES = ("key", "token", "secret", "passw", "credential", "auth", "cooki
 HIDDEN = "<not shown: the name or value looks like a secret>"
 """The preview kept for a constant that may hold a secret (its hash still counts)."""
 MUTABLE_STATE_FAQ = "\"A constant changed, but I did not edit it\" in docs/faq.md"
+STRING_CHARS = 4000
+"""A string constant up to this long is kept whole (an argument's preview stops at 200): the
+typical constant is a prompt template, reworded past its first lines, and a miss can show
+where it changed only if the recording kept that far."""
 
 
 def current_value(name: str) -> tuple[bool, Any]:
@@ -62,7 +66,8 @@ def previews(names: Iterable[str], root: Path | None, *, secret_patterns: tuple[
         exists, value = current_value(name)
         if not exists:
             continue
-        shown = preview_value(value, root)
+        shown = value if isinstance(value, str) and len(value) <= STRING_CHARS \
+            else preview_value(value, root)
         if _secret_name(name) or scan.scan_text(json.dumps(shown, sort_keys=True), name):
             shown = HIDDEN
         found[name] = shown

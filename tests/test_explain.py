@@ -468,3 +468,20 @@ def test_long_strings_are_shown_from_where_they_differ(translator: Project) -> N
     out = translator.run(MISS.format(setup=""), mode=None).stdout
     assert ("changed: recorded …' the keys title and states. {text}', now …' the keys title "
             "and transitions. {text}'") in out
+
+
+def test_a_long_template_changed_near_its_end_shows_the_change(translator: Project) -> None:
+    """Regression: a constant's stored preview stopped at 200 characters, so a prompt template
+    reworded past them read "recorded …'<the same text>… (539 chars)', now …'<the same
+    text>… (578 chars)'" — nothing of the change. String constants are kept whole up to
+    constants.STRING_CHARS, and the miss shows where the two differ."""
+    long_prompt = "Translate: " + "Follow every rule below. " * 40 + "Keep names. "
+    assert 500 < len(long_prompt) < 4000
+    translator.replace("pkg/prompts.py", "Translate: ", long_prompt)
+    for entry in translator.store.entries():
+        entry.path.unlink()
+    translator.run("import pkg.llm; pkg.llm.translate('a')")
+    translator.replace("pkg/prompts.py", "Keep names. ", "Keep names exactly as written. ")
+    out = translator.run(MISS.format(setup=""), mode=None).stdout
+    assert "Keep names. {text}" in out
+    assert "Keep names exactly as written. {text}" in out
