@@ -38,16 +38,53 @@ async def use() -> None:
 '''
 
 
-def test_mypy_strict_keeps_signatures_of_functions_coroutines_and_methods(tmp_path: Path) -> None:
+def _mypy(tmp_path: Path, snippet: str) -> tuple[list[str], list[str], str, int]:
+    """mypy --strict on ``snippet``: the revealed types, the error lines, the output, the
+    exit status."""
     module = tmp_path / "snippet.py"
-    module.write_text(textwrap.dedent(SNIPPET))
+    module.write_text(textwrap.dedent(snippet))
     stdout, stderr, status = mypy_api.run(
         ["--strict", "--no-incremental", "--cache-dir", str(tmp_path / ".mypy_cache"),
          str(module)])
     revealed = [line.split("Revealed type is ")[1] for line in stdout.splitlines()
                 if "Revealed type is" in line]
-    assert revealed == ['"float"', '"str"', '"int"', '"str"'], stdout + stderr
     errors = [line for line in stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 1, stdout
+    return revealed, errors, stdout + stderr, status
+
+
+def test_mypy_strict_keeps_signatures_of_functions_coroutines_and_methods(tmp_path: Path) -> None:
+    revealed, errors, output, status = _mypy(tmp_path, SNIPPET)
+    assert revealed == ['"float"', '"str"', '"int"', '"str"'], output
+    assert len(errors) == 1, output
     assert 'incompatible type "str"; expected "int"' in errors[0]
+    assert status == 1
+
+
+BOUND_SNIPPET = '''
+from memo_replay import recorded
+
+
+class Translator:
+    @recorded(ignore=["self"])
+    def translate(self, source: str, n: int = 1) -> int:
+        return len(source)
+
+
+inst = Translator()
+reveal_type(inst.translate("x"))
+reveal_type(inst.translate.memo.key("x", n=2))
+reveal_type(inst.translate.memo.explain("x").matched)
+reveal_type(Translator.translate.memo.key(inst, "x"))
+inst.translate.memo.key(3)  # the one expected error
+'''
+
+
+def test_memo_of_a_bound_method_is_typed_without_self(tmp_path: Path) -> None:
+    """``inst.method.memo`` type-checks as the method bound to ``inst``: ``key`` and
+    ``explain`` take the call's arguments without ``self``."""
+    revealed, errors, output, status = _mypy(tmp_path, BOUND_SNIPPET)
+    assert revealed == ['"int"', '"str"', '"bool"', '"str"'], output
+    assert len(errors) == 1, output
+    assert 'Argument 1 to "key" of "BoundMemo" has incompatible type "int"; expected "str"' \
+        in errors[0]
     assert status == 1
