@@ -149,6 +149,18 @@ class StoreError(MemoReplayError, OSError):
     """The store directory cannot be used (it is a file, it is not writable, …)."""
 
 
+class RemoteError(StoreError):
+    """A remote store (``s3://bucket/prefix``) refused a request: a missing bucket, credentials
+    that are absent, wrong or not allowed, an object that differs from what is being written.
+    The message names the setting to fix (the bucket, ``AWS_ACCESS_KEY_ID``/``AWS_PROFILE``,
+    ``AWS_ENDPOINT_URL``)."""
+
+
+class RemoteUnavailable(RemoteError):
+    """A remote store cannot be reached in time (connection refused, a timeout): nothing was
+    read or written there; the local store is intact."""
+
+
 class MoveError(MemoReplayError, ValueError):
     """``memo-replay mv OLD NEW`` cannot move recordings: ``OLD`` has none, or ``NEW`` is not
     a recorded function of the project that can be imported and fingerprinted."""
