@@ -1,12 +1,13 @@
 """``[tool.memo_replay]`` in ``pyproject.toml``, read with ``tomllib`` and validated.
 
 An unknown key, a wrong type or an invalid value is a :class:`~memo_replay.errors.ConfigError`
-that names the key and the file. Environment variables (``MEMO_MODE``, ``MEMO_STORE``) override
-the file.
+that names the key and the file. Environment variables (``MEMO_MODE``, ``MEMO_STORE``,
+``MEMO_REMOTE``, ``MEMO_REMOTE_MODE``) override the file.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from memo_replay.errors import ConfigError
 from memo_replay.modes import Mode, parse_mode
 
 ReplayExpired = Literal["warn", "fail"]
+RemoteMode = Literal["read", "write"]
+REMOTE_MODES: tuple[RemoteMode, ...] = ("read", "write")
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 
 
@@ -43,6 +46,10 @@ class Config(NamedTuple):
     observe_files: bool = True
     """Whether project files read during a recording become observed dependencies
     (``@recorded(observe_files=...)`` beats it)."""
+    remote: str | None = None
+    """The shared remote store, ``s3://bucket/prefix`` (None: none; ``MEMO_REMOTE`` beats it)."""
+    remote_mode: RemoteMode = "read"
+    """``read``: look recordings up there; ``write``: also upload new recordings."""
 
     def allows_pickle(self, function: str) -> bool:
         if not self.pickle_functions:
@@ -150,6 +157,8 @@ def _validate(table: object, pyproject: Path) -> Config:
         redact: str | None = None
         pickle_functions: list[str] = []
         observe_files: bool = True
+        remote: str | None = None
+        remote_mode: str = "read"
 
     where = f"[tool.memo_replay] in {pyproject}"
     if not isinstance(table, dict):
@@ -183,8 +192,50 @@ def _validate(table: object, pyproject: Path) -> Config:
     if parsed.redact is not None and ":" not in parsed.redact:
         raise ConfigError(f"invalid {where}: `redact` must be \"module:function\", got "
                           f"{parsed.redact!r}")
+    remote = None if parsed.remote is None else check_remote(parsed.remote,
+                                                             source=f"`remote` in {where}")
+    remote_mode = check_remote_mode(parsed.remote_mode, source=f"`remote_mode` in {where}")
     return Config(store=parsed.store, mode=mode, ttl=ttl, replay_expired=parsed.replay_expired,
                   lock_timeout=lock_timeout, secret_patterns=tuple(parsed.secret_patterns),
                   allow_secrets=tuple(parsed.allow_secrets), redact=parsed.redact,
                   pickle_functions=tuple(parsed.pickle_functions),
-                  observe_files=parsed.observe_files)
+                  observe_files=parsed.observe_files, remote=remote, remote_mode=remote_mode)
+
+
+def check_remote(url: str, *, source: str) -> str:
+    """``url`` when it is an ``s3://bucket/prefix`` URL, else a :class:`ConfigError` naming
+    ``source``."""
+    from memo_replay.errors import RemoteError
+    from memo_replay.store.s3 import parse_url  # no client: only the URL's syntax
+
+    try:
+        parse_url(url.strip())
+    except RemoteError as exc:
+        raise ConfigError(f"invalid {source}: {exc}") from None
+    return url.strip()
+
+
+def check_remote_mode(value: str, *, source: str) -> RemoteMode:
+    """``value`` when it is a remote mode, else a :class:`ConfigError` naming ``source``."""
+    for mode in REMOTE_MODES:
+        if value.strip().lower() == mode:
+            return mode
+    raise ConfigError(f"invalid {source}: {value!r}; use \"read\" (look recordings up in the "
+                      f"remote) or \"write\" (also upload new recordings: trusted jobs only)")
+
+
+def remote_setting(config: Config) -> tuple[str, RemoteMode] | None:
+    """The remote in force and its mode: ``MEMO_REMOTE``/``MEMO_REMOTE_MODE`` beat
+    ``[tool.memo_replay] remote``/``remote_mode``; None when no remote is configured (an empty
+    ``MEMO_REMOTE`` counts as unset)."""
+    url = os.environ.get("MEMO_REMOTE") or None
+    if url is not None:
+        url = check_remote(url, source="the MEMO_REMOTE environment variable")
+    else:
+        url = config.remote
+    if url is None:
+        return None
+    env_mode = os.environ.get("MEMO_REMOTE_MODE") or None
+    mode = config.remote_mode if env_mode is None else check_remote_mode(
+        env_mode, source="the MEMO_REMOTE_MODE environment variable")
+    return url, mode

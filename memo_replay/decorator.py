@@ -37,6 +37,7 @@ from typing import (
 
 from memo_replay.call.plan import Action, Found, decide, looks_up
 from memo_replay.call.replayer import EXCEPTION, Lookup, Replayer
+from memo_replay.config import remote_setting
 from memo_replay.errors import (
     ConfigError,
     InvalidOption,
@@ -67,7 +68,7 @@ if TYPE_CHECKING:
 
     from memo_replay.bound import BoundMemo
     from memo_replay.call.recorder import Capture, Recorder
-    from memo_replay.config import Config
+    from memo_replay.config import Config, RemoteMode
     from memo_replay.explain import Explanation
     from memo_replay.keys import CallKey
     from memo_replay.keys.code import CodeFingerprint
@@ -323,7 +324,8 @@ class Memo(Generic[P, R]):
         if cached is not None and cached[0] == setting:
             return cached[1]
         store = open_store(store_path(env, root=self.root,
-                                      configured=self.options.store).resolve())
+                                      configured=self.options.store).resolve(),
+                           remote=remote_setting(self.config))
         self._store_setting = (setting, store)
         return store
 
@@ -506,6 +508,10 @@ class Memo(Generic[P, R]):
                               call.store.entries(self.id))
         moved = "" if explanation.closest is not None \
             else self.replayer.moved_hint(call.store, call.key)
+        remote = call.store.remote
+        if remote is not None:
+            moved += f"\nThe remote {remote.url} was not asked: {remote.unavailable}" \
+                if remote.unavailable else f"\nThe remote {remote.url} has no recording of it."
         return ReplayMiss(f"memo_replay (replay mode): {explanation}{moved}", function=self.id,
                           key=key, explanation=explanation)
 
@@ -623,14 +629,21 @@ _stores: dict[Path, Store] = {}
 _stores_lock = _thread.allocate_lock()
 
 
-def open_store(path: Path) -> Store:
-    """One :class:`Store` per directory per process, so its index connection is shared."""
+def open_store(path: Path, *, remote: tuple[str, RemoteMode] | None = None) -> Store:
+    """One :class:`Store` per directory per process, so its index connection is shared.
+    ``remote`` (url, mode) puts the shared tier behind it, if it has none yet."""
     store = _stores.get(path)
     if store is None:
         from memo_replay.store import Store  # the store's modules load with the first call
 
         with _stores_lock:
             store = _stores.setdefault(path, Store(path))
+    if remote is not None and store.remote is None:
+        from memo_replay.store.remote import RemoteTier  # only with a remote configured
+
+        with _stores_lock:
+            if store.remote is None:
+                store.remote = RemoteTier(remote[0], remote[1], str(store.path))
     return store
 
 

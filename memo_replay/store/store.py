@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from memo_replay.audit import Audit, Finding
     from memo_replay.store.catalog import StoreStats
     from memo_replay.store.locks import KeyLock
+    from memo_replay.store.remote import RemoteTier
     from memo_replay.store.upkeep import Problem
 
 ORPHAN_AGE_S = 3600.0
@@ -123,6 +124,8 @@ class Store:
         self._directories: dict[str, str] = {}
         self._locks: str | None = None
         """The lock directory, once created and found to be what it should be."""
+        self.remote: RemoteTier | None = None
+        """The shared tier consulted on a local miss (``remote = "s3://..."``), if any."""
         # Bound once: these run on every hit.
         self._stamp = self.backend.stamp
         self._peek = self.index.peek
@@ -150,12 +153,15 @@ class Store:
         if cached is not None:
             stamp = self._stamp(name)
             if stamp is None:
-                return None
+                return None if self.remote is None else self.remote.lookup(name, function, key)
             if cached.stamp == stamp and (cached.payload_stamp is None or self._stamp(
                     sibling(name, payload_file_name(key, cached.hit.payload.checksum)))
                     == cached.payload_stamp):
                 return cached.hit
-        return self._read_hit(name, function, key)
+        hit = self._read_hit(name, function, key)
+        if hit is None and self.remote is not None:
+            return self.remote.lookup(name, function, key)  # a local miss: the shared tier
+        return hit
 
     def _read_hit(self, name: str, function: str, key: str) -> Hit | None:
         """Read the entry file (its bytes and their stamp in one look), check it and cache
@@ -247,6 +253,9 @@ class Store:
         if previous is not None and previous != document["result"].get("file"):
             self.backend.delete(sibling(name, previous))  # the payload of the one replaced
         self._remember(name, recording, raw)
+        if self.remote is not None:
+            self.remote.upload(name, raw, None if payload_file is None else (
+                payload_file_name(recording.key, recording.payload.checksum), payload_file))
         return Path(location)
 
     def _remember(self, name: str, recording: Recording, raw: bytes) -> None:
