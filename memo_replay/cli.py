@@ -2,8 +2,11 @@
 
 Exit codes: 0 success; 1 the command found something: problems (``verify``), files to prune
 (``prune`` without ``--yes``), differences (``diff``), recordings added, removed or changed
-(``changes``), no such entry or a damaged one (``show``); 2 bad usage, an unknown or damaged key
-given to ``diff``, a git problem (``changes``), or an unusable store.
+(``changes``), no such entry or a damaged one (``show``), something to transfer (``push``/``pull
+--dry-run``) or a recording not transferred; 2 bad usage, an unknown or damaged key given to
+``diff``, a git problem (``changes``), an unusable store, or no usable remote (``push``,
+``pull``, ``remote``: none configured, unreachable, refused credentials). The logic of those three
+is :mod:`memo_replay.store.sync`'s.
 
 A store is untrusted input: every field printed from it goes through
 :func:`~memo_replay.text.printable` (``--json`` output through
@@ -123,11 +126,52 @@ def _parser() -> argparse.ArgumentParser:
                               "HEAD with origin/HEAD, else main, else master)")
     changes.add_argument("--markdown", action="store_true",
                          help="Markdown, to post as a pull-request comment")
+    push = command("push", "upload the local recordings the remote lacks (write-once)", _push)
+    pull = command("pull", "write the remote's recordings the store lacks into it, each "
+                   "verified first, for committing", _pull)
+    for p in (push, pull):
+        p.add_argument("--function", "-f", help="only this function (module.qualname)")
+        p.add_argument("--dry-run", action="store_true",
+                       help="only list what would be transferred; exit 1 if anything")
+        _jobs_option(p)
+    remote = sub.add_parser("remote", help="what the remote (s3://bucket/prefix) holds",
+                            description="what the remote (s3://bucket/prefix) holds")
+    remote.set_defaults(run=lambda _: _usage(remote))
+    remote_sub = remote.add_subparsers(dest="remote_command", metavar="COMMAND")
+    for name, help_ in (("ls", "list the remote's recordings (from the bucket listing)"),
+                        ("stats", "entries and bytes per function in the remote")):
+        p = remote_sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(run=_remote)
+        p.add_argument("--store", help="store directory (its project's remote is used)")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "ls":
+            p.add_argument("--function", "-f", help="only this function (module.qualname)")
+        else:
+            _jobs_option(p)
     demo = command("demo", "record, replay and invalidate a bundled LLM translator", _demo)
     demo.add_argument("--keep", action="store_true", help="keep the scratch project")
     demo.add_argument("--latency", type=float, default=0.4,
                       help="seconds each fake model call takes (default 0.4)")
     return parser
+
+
+def _jobs_option(parser: argparse.ArgumentParser) -> None:
+    def positive(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of jobs")
+        return value
+
+    parser.add_argument("--jobs", "-j", type=positive, default=8, metavar="N",
+                        help="parallel transfers (default 8)")
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_USAGE
 
 
 def resolve_store(option: str | None) -> Store:
@@ -446,6 +490,117 @@ def _changes(args: argparse.Namespace) -> int:
     else:
         print(render(report, "markdown" if args.markdown else "text", printable))
     return EXIT_PROBLEMS if report.found else EXIT_OK
+
+
+def _push(args: argparse.Namespace) -> int:
+    return _transfer(args, "push")
+
+
+def _pull(args: argparse.Namespace) -> int:
+    return _transfer(args, "pull")
+
+
+def _transfer(args: argparse.Namespace, direction: str) -> int:
+    from memo_replay.store import sync
+
+    if direction == "pull":  # a fresh clone's store does not exist yet: pull creates it
+        from memo_replay.project import store_path
+
+        store = Store(os.path.abspath(store_path(args.store)))
+    else:
+        store = resolve_store(args.store)
+    remote = sync.remote_of(store)
+    if not args.json:
+        _header(store)  # before: what the store held when the transfer started
+        print(f"remote: {printable(remote.url)}")
+    run = sync.push if direction == "push" else sync.pull
+    with _progress(direction) as progress:
+        transfers = run(store, remote, function=args.function, dry_run=args.dry_run,
+                        jobs=args.jobs, progress=progress)
+    problems = list(sync.problems(transfers))
+    done = [t for t in transfers if t.status in ("upload", "uploaded", "download",
+                                                 "downloaded")]
+    if args.json:
+        _print_json({"store": str(store.path), "remote": remote.url, "mode": remote.mode,
+                     "dry_run": bool(args.dry_run), "entries": [t.document() for t in transfers],
+                     "transferred": 0 if args.dry_run else len(done),
+                     "problems": len(problems)})
+    else:
+        verbs = {"upload": "would upload", "uploaded": "uploaded", "download": "would pull",
+                 "downloaded": "pulled"}
+        for t in transfers:
+            print(f"{verbs.get(t.status, t.status):>12}  {printable(t.name)}  {_size(t.bytes)}")
+            if t.detail:
+                print(f"              {printable(t.detail)}")
+        count = f"{len(done)} recording{'s' if len(done) != 1 else ''}"
+        size = _size(sum(t.bytes for t in done))
+        verb = "uploaded" if direction == "push" else "pulled"
+        print(f"{count} ({size}) to {direction}; run again without --dry-run to {direction} "
+              f"them" if args.dry_run and done else
+              f"nothing to {direction}" if not done else f"{count} {verb} ({size})",
+              end="")
+        print(f"; {len(problems)} not {verb} (see above)" if problems else "")
+    if problems:
+        return EXIT_PROBLEMS
+    return EXIT_PROBLEMS if args.dry_run and done else EXIT_OK
+
+
+def _remote(args: argparse.Namespace) -> int:
+    from memo_replay.store import sync
+
+    store = resolve_store(args.store)
+    remote = sync.remote_of(store)
+    if args.remote_command == "ls":
+        listed = sync.listing(remote, args.function)
+        if args.json:
+            _print_json([{"name": item.name, "function": item.function, "key": item.key,
+                          "payload_files": item.payload_files} for item in listed])
+            return EXIT_OK
+        print(f"remote: {printable(remote.url)}")
+        _table(("KEY", "FUNCTION", "PAYLOAD FILE"),
+               [(item.key, item.function, "yes" if item.payload_files else "-")
+                for item in listed])
+        print(f"{len(listed)} recording{'s' if len(listed) != 1 else ''}")
+        return EXIT_OK
+    with _progress("stats") as progress:
+        found = sync.stats(remote, jobs=args.jobs, progress=progress)
+    if args.json:
+        _print_json({"remote": remote.url, "entries": found.entries, "bytes": found.bytes,
+                     "other": found.other,
+                     "functions": {name: {"entries": f.entries, "payload_files": f.payload_files,
+                                          "bytes": f.bytes}
+                                   for name, f in found.functions.items()}})
+        return EXIT_OK
+    print(f"remote: {printable(remote.url)}")
+    _table(("FUNCTION", "ENTRIES", "PAYLOAD FILES", "SIZE"),
+           [(name, str(f.entries), str(f.payload_files), _size(f.bytes))
+            for name, f in found.functions.items()])
+    print(f"{found.entries} recording{'s' if found.entries != 1 else ''}, {_size(found.bytes)}"
+          + (f"; {found.other} other object{'s' if found.other != 1 else ''} under the prefix"
+             if found.other else ""))
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _progress(what: str, *, at_least: int = 50) -> Iterator[Any]:
+    """A one-line progress indicator on stderr, only when stderr is a terminal and there are
+    at least ``at_least`` items (nothing in CI logs, pipes or tests)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    shown = [False]
+
+    def progress(done: int, total: int) -> None:
+        if total >= at_least and (done == total or done % 10 == 0):
+            shown[0] = True
+            sys.stderr.write(f"\r{what}: {done:,}/{total:,}")
+            sys.stderr.flush()
+
+    try:
+        yield progress
+    finally:
+        if shown[0]:
+            sys.stderr.write("\n")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 An unknown key, a wrong type or an invalid value is a :class:`~memo_replay.errors.ConfigError`
 that names the key and the file. Environment variables (``MEMO_MODE``, ``MEMO_STORE``,
-``MEMO_REMOTE``, ``MEMO_REMOTE_MODE``) override the file.
+``MEMO_REMOTE``, ``MEMO_REMOTE_MODE``, ``MEMO_PAYLOADS``) override the file.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from memo_replay.modes import Mode, parse_mode
 ReplayExpired = Literal["warn", "fail"]
 RemoteMode = Literal["read", "write"]
 REMOTE_MODES: tuple[RemoteMode, ...] = ("read", "write")
+Payloads = Literal["local", "remote"]
+PAYLOADS: tuple[Payloads, ...] = ("local", "remote")
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 
 
@@ -50,6 +52,10 @@ class Config(NamedTuple):
     """The shared remote store, ``s3://bucket/prefix`` (None: none; ``MEMO_REMOTE`` beats it)."""
     remote_mode: RemoteMode = "read"
     """``read``: look recordings up there; ``write``: also upload new recordings."""
+    payloads: Payloads = "local"
+    """Where payload files (``<key>.<checksum>.bin``) are kept: ``local``, beside their entry
+    in the tracked store; ``remote``, in the remote and the git-ignored ``.cache/payloads/``
+    only (the entry, with its checksum, is still committed). ``MEMO_PAYLOADS`` beats it."""
 
     def allows_pickle(self, function: str) -> bool:
         if not self.pickle_functions:
@@ -159,6 +165,7 @@ def _validate(table: object, pyproject: Path) -> Config:
         observe_files: bool = True
         remote: str | None = None
         remote_mode: str = "read"
+        payloads: str = "local"
 
     where = f"[tool.memo_replay] in {pyproject}"
     if not isinstance(table, dict):
@@ -195,11 +202,13 @@ def _validate(table: object, pyproject: Path) -> Config:
     remote = None if parsed.remote is None else check_remote(parsed.remote,
                                                              source=f"`remote` in {where}")
     remote_mode = check_remote_mode(parsed.remote_mode, source=f"`remote_mode` in {where}")
+    payloads = check_payloads(parsed.payloads, source=f"`payloads` in {where}")
     return Config(store=parsed.store, mode=mode, ttl=ttl, replay_expired=parsed.replay_expired,
                   lock_timeout=lock_timeout, secret_patterns=tuple(parsed.secret_patterns),
                   allow_secrets=tuple(parsed.allow_secrets), redact=parsed.redact,
                   pickle_functions=tuple(parsed.pickle_functions),
-                  observe_files=parsed.observe_files, remote=remote, remote_mode=remote_mode)
+                  observe_files=parsed.observe_files, remote=remote, remote_mode=remote_mode,
+                  payloads=payloads)
 
 
 def check_remote(url: str, *, source: str) -> str:
@@ -239,3 +248,30 @@ def remote_setting(config: Config) -> tuple[str, RemoteMode] | None:
     mode = config.remote_mode if env_mode is None else check_remote_mode(
         env_mode, source="the MEMO_REMOTE_MODE environment variable")
     return url, mode
+
+
+def check_payloads(value: str, *, source: str) -> Payloads:
+    """``value`` when it is a ``payloads`` setting, else a :class:`ConfigError` naming
+    ``source``."""
+    for where in PAYLOADS:
+        if value.strip().lower() == where:
+            return where
+    raise ConfigError(f"invalid {source}: {value!r}; use \"local\" (payload files are kept "
+                      f"beside their entry, in the store) or \"remote\" (kept out of git: "
+                      f"uploaded to the remote and fetched from it on first use)")
+
+
+def payloads_setting(config: Config) -> Payloads:
+    """Where payload files go: ``MEMO_PAYLOADS`` beats ``[tool.memo_replay] payloads``. A
+    :class:`ConfigError` when it is ``remote`` and no remote is configured: the payload files
+    would be in no place another clone could fetch them from."""
+    env = os.environ.get("MEMO_PAYLOADS") or None
+    payloads = config.payloads if env is None else check_payloads(
+        env, source="the MEMO_PAYLOADS environment variable")
+    if payloads == "remote" and remote_setting(config) is None:
+        source = "MEMO_PAYLOADS=remote" if env is not None else \
+            "[tool.memo_replay] payloads = \"remote\""
+        raise ConfigError(f"{source} needs a remote to keep the payload files in: set "
+                          f"[tool.memo_replay] remote = \"s3://bucket/prefix\" (or MEMO_REMOTE), "
+                          f"or use payloads = \"local\"")
+    return payloads

@@ -37,7 +37,7 @@ from typing import (
 
 from memo_replay.call.plan import Action, Found, decide, looks_up
 from memo_replay.call.replayer import EXCEPTION, Lookup, Replayer
-from memo_replay.config import remote_setting
+from memo_replay.config import payloads_setting, remote_setting
 from memo_replay.errors import (
     ConfigError,
     InvalidOption,
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
     from memo_replay.bound import BoundMemo
     from memo_replay.call.recorder import Capture, Recorder
-    from memo_replay.config import Config, RemoteMode
+    from memo_replay.config import Config, Payloads, RemoteMode
     from memo_replay.explain import Explanation
     from memo_replay.keys import CallKey
     from memo_replay.keys.code import CodeFingerprint
@@ -325,7 +325,8 @@ class Memo(Generic[P, R]):
             return cached[1]
         store = open_store(store_path(env, root=self.root,
                                       configured=self.options.store).resolve(),
-                           remote=remote_setting(self.config))
+                           remote=remote_setting(self.config),
+                           payloads=payloads_setting(self.config))
         self._store_setting = (setting, store)
         return store
 
@@ -629,9 +630,11 @@ _stores: dict[Path, Store] = {}
 _stores_lock = _thread.allocate_lock()
 
 
-def open_store(path: Path, *, remote: tuple[str, RemoteMode] | None = None) -> Store:
+def open_store(path: Path, *, remote: tuple[str, RemoteMode] | None = None,
+               payloads: Payloads = "local") -> Store:
     """One :class:`Store` per directory per process, so its index connection is shared.
-    ``remote`` (url, mode) puts the shared tier behind it, if it has none yet."""
+    ``remote`` (url, mode) puts the shared tier behind it, if it has none yet; ``payloads``
+    says where its payload files go (``remote``: out of git, see ``payloads`` in the docs)."""
     store = _stores.get(path)
     if store is None:
         from memo_replay.store import Store  # the store's modules load with the first call
@@ -643,7 +646,8 @@ def open_store(path: Path, *, remote: tuple[str, RemoteMode] | None = None) -> S
 
         with _stores_lock:
             if store.remote is None:
-                store.remote = RemoteTier(remote[0], remote[1], str(store.path))
+                store.remote = RemoteTier(remote[0], remote[1], str(store.path),
+                                          payloads=payloads)
     return store
 
 

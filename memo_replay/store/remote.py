@@ -18,6 +18,11 @@ and what it hands a recording to after saving it locally (``remote_mode = "write
   itself, and a write job silently sharing nothing would go unnoticed.
 - **Write-once uploads.** In ``write`` mode a recording is uploaded (payload file, then entry)
   with the bucket's conditional write; a failed upload is a warning, the local recording stays.
+- **Payload files out of git** (``payloads = "remote"``). A recording's payload file is kept in
+  the git-ignored ``.cache/payloads/`` and uploaded, never written into the tracked store; its
+  entry is. A replay that finds the entry but not its payload file beside it reads
+  ``.cache/payloads/``, else fetches the file from the remote (checked against the checksum in
+  its name before it is kept, and against the entry's full checksum on every read).
 """
 
 from __future__ import annotations
@@ -28,27 +33,91 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from memo_replay.errors import CorruptEntry, RemoteError, RemoteUnavailable, warn
+from memo_replay.errors import ConfigError, CorruptEntry, RemoteError, RemoteUnavailable, warn
 from memo_replay.store.backend import LocalDirectory
-from memo_replay.store.entry import MAX_ENTRY_BYTES, Hit, read_hit
-from memo_replay.store.index import cache_directory
-from memo_replay.store.layout import sibling
+from memo_replay.store.entry import MAX_ENTRY_BYTES, Hit, MissingPayload, read_hit
+from memo_replay.store.index import CACHE_DIR, cache_directory
+from memo_replay.store.layout import PAYLOAD_FILE_SUFFIX, sibling
 
 if TYPE_CHECKING:
-    from memo_replay.config import RemoteMode
+    from memo_replay.config import Payloads, RemoteMode
     from memo_replay.store.s3 import S3Bucket
 
 SETTING = "[tool.memo_replay] remote (or MEMO_REMOTE)"
 """How people turn the remote off or point it elsewhere, for messages."""
+PAYLOADS_SETTING = "payloads = \"remote\" ([tool.memo_replay] payloads, or MEMO_PAYLOADS)"
+"""Where payload files are kept, for messages."""
+PAYLOAD_CACHE = "payloads"
+"""The directory of ``.cache/`` holding payload files kept out of git."""
+
+
+def _cache_subdirectory(store_root: str, name: str) -> LocalDirectory | None:
+    """``<store_root>/.cache/<name>`` (created), or None where it cannot be created or is not
+    a real directory (a symlink a pull request force-added: nothing goes through it)."""
+    try:
+        directory = os.path.join(cache_directory(store_root), name)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
+        if not stat.S_ISDIR(os.lstat(directory).st_mode):
+            return None
+    except OSError:
+        return None  # a read-only checkout
+    return LocalDirectory(directory)
+
+
+def payload_cache(store_root: str) -> LocalDirectory | None:
+    """The git-ignored payload files of a store (``payloads = "remote"``), named like in the
+    store (``<function directory>/<key>.<checksum>.bin``)."""
+    return _cache_subdirectory(store_root, PAYLOAD_CACHE)
+
+
+def _checksum_in_name(file: str) -> str:
+    """The checksum prefix a payload file's name carries (``<key>.<checksum>.bin``)."""
+    return file[:-len(PAYLOAD_FILE_SUFFIX)].rpartition(".")[2] \
+        if file.endswith(PAYLOAD_FILE_SUFFIX) else ""
+
+
+def kept_payload(store_root: str, location: str, remote: RemoteTier | None, name: str,
+                 file: str) -> bytes:
+    """The payload file ``file`` of the entry ``name`` (at ``location``) that is not beside
+    it: from ``.cache/payloads/``, else from the remote (kept there once its bytes match the
+    checksum in its name). Called only when the store lacks the file, so a store whose payload
+    files are beside their entries never comes here. :class:`MissingPayload` when neither has
+    it, naming the file, the remote and the settings."""
+    blob = sibling(name, file)
+    top = os.path.join(store_root, CACHE_DIR)
+    directory = os.path.join(top, PAYLOAD_CACHE)
+    try:  # read without creating anything; never through a symlink a pull request planted
+        cache = LocalDirectory(directory) if stat.S_ISDIR(os.lstat(top).st_mode) \
+            and stat.S_ISDIR(os.lstat(directory).st_mode) else None
+    except OSError:
+        cache = None
+    if cache is not None:
+        try:
+            data = cache.read(blob)
+        except OSError as exc:  # a symlink planted in the cache
+            raise CorruptEntry(location, f"its payload file {file} in {cache.where(blob)} is "
+                               f"unreadable ({exc})") from None
+        if data is not None:
+            return data  # checked against the entry's checksum by the reader, like any
+    if remote is None:
+        raise MissingPayload(location, f"its payload file {file} is missing (not beside the "
+                             f"entry, nor in .cache/{PAYLOAD_CACHE}/ where {PAYLOADS_SETTING} "
+                             f"keeps it; no remote is configured here to fetch it "
+                             f"from: {SETTING})")
+    return remote.fetch_payload(location, name, file)
 
 
 class RemoteTier:
     """The remote ``url`` of a store at ``store_root``, read (and, in ``write`` mode, written)
     through a cache in ``<store_root>/.cache/remote``."""
 
-    def __init__(self, url: str, mode: RemoteMode, store_root: str) -> None:
+    def __init__(self, url: str, mode: RemoteMode, store_root: str, *,
+                 payloads: Payloads = "local") -> None:
         self.url = url
         self.mode = mode
+        self.payloads: Payloads = payloads
+        """``remote``: recordings' payload files are kept out of the tracked store."""
         self.store_root = store_root
         self.unavailable: str | None = None
         """Why the remote is no longer asked (it was unreachable), once it is not."""
@@ -76,17 +145,10 @@ class RemoteTier:
     def cache(self) -> LocalDirectory | None:
         """The local copies of remote entries (None where ``.cache/`` cannot be created)."""
         if self._cache is None:
-            try:
-                directory = os.path.join(cache_directory(self.store_root), "remote")
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(directory)
-                # A store from a pull request may force-add `.cache/remote` as a symlink to
-                # elsewhere: nothing is read or written through it.
-                if not stat.S_ISDIR(os.lstat(directory).st_mode):
-                    return None
-            except OSError:
-                return None  # a read-only checkout: remote hits are not kept
-            self._cache = LocalDirectory(directory)
+            # A store from a pull request may force-add `.cache/remote` as a symlink to
+            # elsewhere: nothing is read or written through it (None). A read-only checkout:
+            # remote hits are not kept.
+            self._cache = _cache_subdirectory(self.store_root, "remote")
         return self._cache
 
     # -- reading -----------------------------------------------------------------------------
@@ -186,6 +248,77 @@ class RemoteTier:
                  f"{self.url}: {exc}")
 
 
+    # -- payload files kept out of git (payloads = "remote") ---------------------------------
+
+    def keep_payload(self, name: str, file: str, data: bytes) -> None:
+        """Keep the payload file ``file`` of the entry ``name`` being recorded out of the
+        tracked store: in ``.cache/payloads/`` and in the remote. A :class:`ConfigError` in
+        ``read`` mode (nothing is written); a failed upload is a warning (the local copy
+        stays)."""
+        if self.mode != "write":
+            raise ConfigError(
+                f"{PAYLOADS_SETTING} keeps payload files out of git and in the "
+                f"remote, so recording one needs remote_mode = \"write\" (or "
+                f"MEMO_REMOTE_MODE=write); the remote {self.url} is read-only here. Record in a "
+                f"job that may write to it, or use payloads = \"local\"")
+        cache = payload_cache(self.store_root)
+        if cache is None:
+            from memo_replay.errors import StoreError
+
+            raise StoreError(f"cannot keep the payload file {file} out of git: the store's "
+                             f".cache/{PAYLOAD_CACHE}/ cannot be created ({PAYLOADS_SETTING})")
+        cache.write(sibling(name, file), data)
+        blob = sibling(name, file)
+        problem = self.unavailable
+        if problem is None:
+            try:
+                self.bucket().write(blob, data)
+                return
+            except RemoteUnavailable as exc:
+                self._degrade(exc)
+                problem = str(exc)
+            except RemoteError as exc:
+                problem = str(exc)
+        warn(f"memo_replay: the payload file {blob} was kept in {cache.where(blob)} but not "
+             f"uploaded to {self.url} ({problem}); with {PAYLOADS_SETTING} other "
+             f"clones cannot replay its entry until it is: re-record it with the remote "
+             f"reachable")
+
+    def fetch_payload(self, location: str, name: str, file: str) -> bytes:
+        """The payload file ``file`` of the entry ``name`` from the remote, checked against
+        the checksum in its name, then kept in ``.cache/payloads/``. :class:`MissingPayload`
+        when the remote lacks it or cannot be reached; :class:`CorruptEntry` when its bytes do
+        not match (never kept, never replayed)."""
+        blob = sibling(name, file)
+        why = self.unavailable
+        if why is None:
+            try:
+                bucket = self.bucket()
+                data = bucket.read(blob)
+            except RemoteUnavailable as exc:
+                self._degrade(exc)
+                why = str(exc)
+            else:
+                if data is None:
+                    why = f"{bucket.where(blob)} does not exist"
+                else:
+                    from xxhash import xxh3_128_hexdigest
+
+                    if not xxh3_128_hexdigest(data).startswith(_checksum_in_name(file)):
+                        raise CorruptEntry(bucket.where(blob), "does not match the checksum "
+                                           "its entry names: refused (a remote object is "
+                                           "verified like any entry); it was not replayed, "
+                                           "nor copied to the local cache")
+                    cache = payload_cache(self.store_root)
+                    if cache is not None:
+                        with contextlib.suppress(OSError):
+                            cache.write(blob, data)
+                    return data
+        raise MissingPayload(location, f"its payload file {file} is kept out of git "
+                             f"({PAYLOADS_SETTING}), is not in the local cache "
+                             f".cache/{PAYLOAD_CACHE}/, and the remote {self.url} could not "
+                             f"provide it: {why} (check {SETTING} and the remote)")
+
     @staticmethod
     def _holds_same(bucket: S3Bucket, name: str, raw: bytes) -> bool:
         """Whether the remote entry ``name`` is the same recording as ``raw`` but for its
@@ -203,4 +336,4 @@ class RemoteTier:
             return False
 
 
-__all__ = ["SETTING", "RemoteTier"]
+__all__ = ["PAYLOADS_SETTING", "SETTING", "RemoteTier", "kept_payload", "payload_cache"]

@@ -220,9 +220,20 @@ class Store:
 
     def _reader(self, name: str) -> Callable[[str], bytes | None]:
         def read_payload_file(file: str) -> bytes | None:
-            return self.backend.read(sibling(name, file))
+            data = self.backend.read(sibling(name, file))
+            if data is None:  # not beside its entry: kept out of git (payloads = "remote")?
+                return self._kept_payload(name, file)
+            return data
 
         return read_payload_file
+
+    def _kept_payload(self, name: str, file: str) -> bytes:
+        """A payload file that is not beside its entry, from ``.cache/payloads/`` or the
+        remote (see :func:`memo_replay.store.remote.kept_payload`); never reached while payload
+        files are beside their entries."""
+        from memo_replay.store.remote import kept_payload
+
+        return kept_payload(str(self.path), self.backend.where(name), self.remote, name, file)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -243,10 +254,14 @@ class Store:
                 and existing[1] and not _older(existing[0], stale_before):
             return Path(location)
         payload_file = recording.payload.in_file
+        uploaded = False
         if payload_file is not None:
-            self.backend.write(sibling(name, payload_file_name(recording.key,
-                                                               recording.payload.checksum)),
-                               payload_file)
+            file = payload_file_name(recording.key, recording.payload.checksum)
+            if self.remote is not None and self.remote.payloads == "remote":
+                self.remote.keep_payload(name, file, payload_file)  # out of git
+                uploaded = True
+            else:
+                self.backend.write(sibling(name, file), payload_file)
         raw = render(document)
         self.backend.write(name, raw)
         previous = None if existing is None else existing[2]
@@ -254,7 +269,7 @@ class Store:
             self.backend.delete(sibling(name, previous))  # the payload of the one replaced
         self._remember(name, recording, raw)
         if self.remote is not None:
-            self.remote.upload(name, raw, None if payload_file is None else (
+            self.remote.upload(name, raw, None if payload_file is None or uploaded else (
                 payload_file_name(recording.key, recording.payload.checksum), payload_file))
         return Path(location)
 
