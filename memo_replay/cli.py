@@ -320,20 +320,27 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from memo_replay.store.upkeep import NOTES
+
     store = resolve_store(args.store)
     problems = store.verify()
+    failures = [p for p in problems if p.kind not in NOTES]
+    notes = len(problems) - len(failures)
     if args.json:
-        _print_json([{"path": str(p.path), "kind": p.kind, "message": p.message, "fix": p.fix}
-                     for p in problems])
+        _print_json([{"path": str(p.path), "kind": p.kind, "message": p.message, "fix": p.fix,
+                      "note": p.kind in NOTES} for p in problems])
     else:
         _header(store)
         for p in problems:
             print(f"{printable(p.kind):>10}  {printable(p.path)}\n"
                   f"            {printable(p.message)}; fix: {printable(p.fix)}")
-        print(f"{printable(store.path)}: " + (
-            f"{len(problems)} problem{'s' if len(problems) != 1 else ''}" if problems
-            else "every entry is intact"))
-    return EXIT_PROBLEMS if problems else EXIT_OK
+        summary = f"{len(failures)} problem{'s' if len(failures) != 1 else ''}" if failures \
+            else "every entry is intact"
+        if notes:
+            summary += (f" ({notes} note{'s' if notes != 1 else ''}: payload files kept on the "
+                        f"remote, not checked locally)")
+        print(f"{printable(store.path)}: {summary}")
+    return EXIT_PROBLEMS if failures else EXIT_OK
 
 
 def _prune(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 An unknown key, a wrong type or an invalid value is a :class:`~memo_replay.errors.ConfigError`
 that names the key and the file. Environment variables (``MEMO_MODE``, ``MEMO_STORE``,
-``MEMO_REMOTE``, ``MEMO_REMOTE_MODE``, ``MEMO_PAYLOADS``) override the file.
+``MEMO_REMOTE``, ``MEMO_REMOTE_MODE``, ``MEMO_REMOTE_TIMEOUT``, ``MEMO_PAYLOADS``) override
+the file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ REMOTE_MODES: tuple[RemoteMode, ...] = ("read", "write")
 Payloads = Literal["local", "remote"]
 PAYLOADS: tuple[Payloads, ...] = ("local", "remote")
 DEFAULT_LOCK_TIMEOUT_S = 600.0
+DEFAULT_REMOTE_TIMEOUT_S = 5.0
 
 
 class Config(NamedTuple):
@@ -52,6 +54,9 @@ class Config(NamedTuple):
     """The shared remote store, ``s3://bucket/prefix`` (None: none; ``MEMO_REMOTE`` beats it)."""
     remote_mode: RemoteMode = "read"
     """``read``: look recordings up there; ``write``: also upload new recordings."""
+    remote_timeout: float | None = None
+    """Seconds a request to the remote may wait for an answer (None: the default,
+    ``DEFAULT_REMOTE_TIMEOUT_S``; ``MEMO_REMOTE_TIMEOUT`` beats it)."""
     payloads: Payloads = "local"
     """Where payload files (``<key>.<checksum>.bin``) are kept: ``local``, beside their entry
     in the tracked store; ``remote``, in the remote and the git-ignored ``.cache/payloads/``
@@ -166,6 +171,7 @@ def _validate(table: object, pyproject: Path) -> Config:
         remote: str | None = None
         remote_mode: str = "read"
         payloads: str = "local"
+        remote_timeout: str | int | float | None = None
 
     where = f"[tool.memo_replay] in {pyproject}"
     if not isinstance(table, dict):
@@ -203,12 +209,14 @@ def _validate(table: object, pyproject: Path) -> Config:
                                                              source=f"`remote` in {where}")
     remote_mode = check_remote_mode(parsed.remote_mode, source=f"`remote_mode` in {where}")
     payloads = check_payloads(parsed.payloads, source=f"`payloads` in {where}")
+    remote_timeout = None if parsed.remote_timeout is None else \
+        parse_duration(parsed.remote_timeout, source=f"`remote_timeout` in {where}")
     return Config(store=parsed.store, mode=mode, ttl=ttl, replay_expired=parsed.replay_expired,
                   lock_timeout=lock_timeout, secret_patterns=tuple(parsed.secret_patterns),
                   allow_secrets=tuple(parsed.allow_secrets), redact=parsed.redact,
                   pickle_functions=tuple(parsed.pickle_functions),
                   observe_files=parsed.observe_files, remote=remote, remote_mode=remote_mode,
-                  payloads=payloads)
+                  payloads=payloads, remote_timeout=remote_timeout)
 
 
 def check_remote(url: str, *, source: str) -> str:
@@ -248,6 +256,16 @@ def remote_setting(config: Config) -> tuple[str, RemoteMode] | None:
     mode = config.remote_mode if env_mode is None else check_remote_mode(
         env_mode, source="the MEMO_REMOTE_MODE environment variable")
     return url, mode
+
+
+def remote_timeout_setting(config: Config) -> float:
+    """Seconds a request to the remote may wait for an answer (its read timeout; the connect
+    timeout is the smaller of 2 s and it): ``MEMO_REMOTE_TIMEOUT`` beats ``[tool.memo_replay]
+    remote_timeout``, else ``DEFAULT_REMOTE_TIMEOUT_S``."""
+    env = os.environ.get("MEMO_REMOTE_TIMEOUT") or None
+    if env is not None:
+        return parse_duration(env, source="the MEMO_REMOTE_TIMEOUT environment variable")
+    return DEFAULT_REMOTE_TIMEOUT_S if config.remote_timeout is None else config.remote_timeout
 
 
 def check_payloads(value: str, *, source: str) -> Payloads:

@@ -37,7 +37,7 @@ from typing import (
 
 from memo_replay.call.plan import Action, Found, decide, looks_up
 from memo_replay.call.replayer import EXCEPTION, Lookup, Replayer
-from memo_replay.config import payloads_setting, remote_setting
+from memo_replay.config import payloads_setting, remote_setting, remote_timeout_setting
 from memo_replay.errors import (
     ConfigError,
     InvalidOption,
@@ -326,7 +326,8 @@ class Memo(Generic[P, R]):
         store = open_store(store_path(env, root=self.root,
                                       configured=self.options.store).resolve(),
                            remote=remote_setting(self.config),
-                           payloads=payloads_setting(self.config))
+                           payloads=payloads_setting(self.config),
+                           remote_timeout=remote_timeout_setting(self.config))
         self._store_setting = (setting, store)
         return store
 
@@ -631,7 +632,7 @@ _stores_lock = _thread.allocate_lock()
 
 
 def open_store(path: Path, *, remote: tuple[str, RemoteMode] | None = None,
-               payloads: Payloads = "local") -> Store:
+               payloads: Payloads = "local", remote_timeout: float = 5.0) -> Store:
     """One :class:`Store` per directory per process, so its index connection is shared.
     ``remote`` (url, mode) puts the shared tier behind it, if it has none yet; ``payloads``
     says where its payload files go (``remote``: out of git, see ``payloads`` in the docs)."""
@@ -647,7 +648,7 @@ def open_store(path: Path, *, remote: tuple[str, RemoteMode] | None = None,
         with _stores_lock:
             if store.remote is None:
                 store.remote = RemoteTier(remote[0], remote[1], str(store.path),
-                                          payloads=payloads)
+                                          payloads=payloads, timeout=remote_timeout)
     return store
 
 

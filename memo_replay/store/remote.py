@@ -113,8 +113,10 @@ class RemoteTier:
     through a cache in ``<store_root>/.cache/remote``."""
 
     def __init__(self, url: str, mode: RemoteMode, store_root: str, *,
-                 payloads: Payloads = "local") -> None:
+                 payloads: Payloads = "local", timeout: float = 5.0) -> None:
         self.url = url
+        self.timeout = timeout
+        """Seconds a request may wait for an answer (``remote_timeout``)."""
         self.mode = mode
         self.payloads: Payloads = payloads
         """``remote``: recordings' payload files are kept out of the tracked store."""
@@ -134,11 +136,11 @@ class RemoteTier:
         """The bucket (its client is created on the first call: botocore is imported then)."""
         bucket = self._bucket
         if bucket is None:
-            from memo_replay.store.s3 import S3Bucket
+            from memo_replay.store.s3 import bucket_for
 
             with self._lock:
                 if self._bucket is None:
-                    self._bucket = S3Bucket(self.url)
+                    self._bucket = bucket_for(self.url, self.timeout)
                 bucket = self._bucket
         return bucket
 

@@ -12,8 +12,9 @@ as on disk, so a bucket can be read with any S3 tool (and filled with ``aws s3 s
   never by ``import memo_replay`` or the store modules.
 - Writes are write-once per name (``If-None-Match: *``): blobs are content-addressed by key, so
   an identical object already there is success, and a different one is an error naming it.
-- Requests time out quickly (2 s to connect, 5 s to read, two retries by default): a remote
-  is a shared cache, and waiting on it must never cost more than calling the function.
+- Requests time out quickly (2 s to connect, 5 s to read, two retries by default;
+  ``remote_timeout``/``MEMO_REMOTE_TIMEOUT`` sets the read timeout, see :func:`bucket_for`):
+  a remote is a shared cache, and waiting on it must never cost more than calling the function.
 """
 
 from __future__ import annotations
@@ -150,8 +151,13 @@ class S3Bucket:
         return data, (_etag(got), len(data))
 
     def names(self, prefix: str = "") -> Iterator[str]:
+        return (name for name, _ in self.listing(prefix))
+
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """``(name, size)`` of every blob under ``prefix``, sorted by name, from the LIST
+        responses alone (one request per 1,000 objects; no request per object)."""
         check_name(prefix, prefix=True)
-        found: list[str] = []
+        found: list[tuple[str, int]] = []
         token: str | None = None
         start = len(self._base)
         what = self.where(prefix) if prefix else self.location
@@ -160,7 +166,8 @@ class S3Bucket:
                 "list_objects_v2", what, Bucket=self.bucket, Prefix=self._base + prefix,
                 **({"ContinuationToken": token} if token else {}))
             # A key ending in "/" is a "folder" some consoles create, never a blob.
-            found += [item["Key"][start:] for item in page.get("Contents", ())
+            found += [(item["Key"][start:], int(item.get("Size", 0)))
+                      for item in page.get("Contents", ())
                       if not item["Key"].endswith("/")]
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
@@ -262,6 +269,12 @@ class _Conflict(Exception):
     """A conditional write found an object (internal: the write compares it)."""
 
 
+def bucket_for(url: str, timeout: float) -> S3Bucket:
+    """The bucket of ``url`` with ``timeout`` seconds to read an answer (the ``remote_timeout``
+    setting) and the smaller of 2 s and it to connect."""
+    return S3Bucket(url, connect_timeout=min(2.0, timeout), read_timeout=timeout)
+
+
 def _etag(response: dict[str, Any]) -> str:
     return str(response.get("ETag", "")).strip('"')
 
@@ -300,4 +313,4 @@ def _make_client(connect_timeout: float, read_timeout: float, retries: int) -> A
                           f"{exc}") from None
 
 
-__all__ = ["S3Bucket", "check_name", "parse_url"]
+__all__ = ["S3Bucket", "bucket_for", "check_name", "parse_url"]

@@ -10,8 +10,9 @@ local store and its remote (``s3://bucket/prefix``), on explicit request.
   one that fails is reported and skipped. A pulled entry is written with the store's atomic
   write, payload file first, holding the key's record-once lock, and only when the local store
   still lacks that name: a local entry is never overwritten. With ``payloads = "remote"`` only
-  the entry is written (its payload file stays out of git, fetched on first use).
-- **ls**/**stats** read the bucket's listing (names only); ``stats`` asks each object's size.
+  the entry is written into the store; its payload file, verified too, is kept in the
+  git-ignored ``.cache/payloads/`` (so the clone replays offline right after a pull).
+- **ls**/**stats** read the bucket's listing only (names and sizes: no request per object).
 
 Transfers run on a thread pool (``jobs``); ``progress(done, total)`` is called after each.
 """
@@ -96,18 +97,20 @@ def remote_of(store: Store) -> Remote:
     """The remote of the project around ``store`` (``MEMO_REMOTE``, else ``[tool.memo_replay]
     remote``); a :class:`~memo_replay.errors.ConfigError` saying how to set one when there is
     none."""
-    from memo_replay.config import remote_setting
+    from memo_replay.config import remote_setting, remote_timeout_setting
     from memo_replay.project import find_root, project_config
 
-    setting = remote_setting(project_config(find_root(store.path.resolve())))
+    config = project_config(find_root(store.path.resolve()))
+    setting = remote_setting(config)
     if setting is None:
         raise ConfigError(
             "no remote is configured: set `remote = \"s3://bucket/prefix\"` under "
             "[tool.memo_replay] in pyproject.toml, or the MEMO_REMOTE environment variable "
             "(see docs/team-cache.md)")
-    from memo_replay.store.s3 import S3Bucket
+    from memo_replay.store.s3 import bucket_for
 
-    return Remote(setting[0], setting[1], S3Bucket(setting[0]))
+    return Remote(setting[0], setting[1],
+                  bucket_for(setting[0], remote_timeout_setting(config)))
 
 
 def _prefix(function: str | None) -> str:
@@ -267,6 +270,10 @@ def pull(store: Store, remote: Remote, *, function: str | None = None, dry_run: 
         size = len(raw) + sum(len(data) for data in payloads.values())
         if dry_run:
             return Transfer(name, entry.function, key, "download", size)
+        if payloads_out_of_git and entry.payload_file is not None:
+            # Kept out of git but verified just now: kept in .cache/payloads/ (like a payload
+            # fetched on first use), so the clone replays offline right after the pull.
+            _keep_payload(store, name, entry.payload_file, payloads[entry.payload_file])
         return _materialize(store, name, entry.function, key, raw,
                             None if entry.payload_file is None or payloads_out_of_git else
                             (entry.payload_file, payloads[entry.payload_file]), size)
@@ -283,6 +290,19 @@ def _payloads_out_of_git(store: Store) -> bool:
     setting = getattr(config, "payloads_setting", None)  # with `payloads = "remote"` support
     return setting is not None and \
         setting(project_config(find_root(store.path.resolve()))) == "remote"
+
+
+def _keep_payload(store: Store, name: str, file: str, data: bytes) -> None:
+    """Keep a verified payload file of ``name`` in the store's git-ignored payload cache
+    (``payloads = "remote"``); where the cache cannot be written it is fetched on first use."""
+    import contextlib
+
+    from memo_replay.store.remote import payload_cache
+
+    cache = payload_cache(str(store.path))
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            cache.write(sibling(name, file), data)
 
 
 def _materialize(store: Store, name: str, function: str, key: str, raw: bytes,
@@ -345,16 +365,14 @@ def listing(remote: Remote, function: str | None = None) -> list[Listed]:
 
 def stats(remote: Remote, *, jobs: int = DEFAULT_JOBS,
           progress: Progress | None = None) -> RemoteStats:
-    """Entries and bytes per function directory (every object's size is asked, ``jobs`` at a
-    time: the listing gives names only)."""
-    names = _remote_names(remote.bucket, None)
-    sizes: dict[str, int] = {}
-
-    def size(name: str) -> Transfer:
-        sizes[name] = remote.bucket.size(name) or 0
-        return Transfer(name, "", "", "present")
-
-    _run(names, size, jobs, progress)
+    """Entries and bytes per function directory, from the bucket's listing alone (the LIST
+    responses carry each object's size: one request per 1,000 objects, none per object).
+    ``jobs`` is unused (kept for callers); ``progress`` is called once, at the end."""
+    listed = list(remote.bucket.listing())
+    names = [name for name, _ in listed]
+    sizes = dict(listed)
+    if progress is not None:
+        progress(len(names), len(names))
     result = RemoteStats()
     for name in names:
         directory, _ = split(name)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from memo_replay.errors import CorruptEntry, UnsupportedFormat
 from memo_replay.store.backend import TEMP_SUFFIX, LocalDirectory, NotFollowed
-from memo_replay.store.entry import duplicate_fields
+from memo_replay.store.entry import MissingPayload, duplicate_fields
 from memo_replay.store.index import CACHE_DIR, check_cache_directory
 from memo_replay.store.layout import (
     entry_stem,
@@ -112,6 +112,28 @@ def _remove_orphan(store: Store, name: str) -> bool:
             lock.release()
 
 
+REMOTE_PAYLOAD = "remote-payload"
+NOTES: frozenset[str] = frozenset({REMOTE_PAYLOAD})
+"""Kinds ``verify`` lists as notes, not problems: they do not make ``memo-replay verify`` fail."""
+
+
+def _payloads_kept_remote(store: Store) -> bool:
+    """Whether the project around ``store`` keeps payload files out of git (``payloads =
+    "remote"``, or ``MEMO_PAYLOADS=remote``); asked only for an entry whose payload file is
+    missing."""
+    from memo_replay.config import check_payloads
+    from memo_replay.errors import ConfigError
+    from memo_replay.project import find_root, project_config
+
+    try:
+        env = os.environ.get("MEMO_PAYLOADS") or None
+        if env is not None:
+            return check_payloads(env, source="MEMO_PAYLOADS") == "remote"
+        return project_config(find_root(store.path.resolve())).payloads == "remote"
+    except ConfigError:
+        return False
+
+
 def verify(store: Store) -> list[Problem]:
     """Integrity check of every file in the store: parse, checksum, placement, leftovers,
     and anything that is not what it should be (a symlink, a directory, a FIFO)."""
@@ -168,6 +190,11 @@ def _check(store: Store, directory: str, name: str, referenced: set[str]) -> lis
     except (UnsupportedFormat, CorruptEntry) as exc:
         # The payload files of an entry that cannot be read go with it, not as orphans.
         referenced.add(entry_stem(name))
+        if isinstance(exc, MissingPayload) and _payloads_kept_remote(store):
+            return [_problem(store, name, REMOTE_PAYLOAD, "payload file kept on the remote by "
+                             "payloads = \"remote\"; not checked locally (not in "
+                             ".cache/payloads/ yet)", "nothing to fix; `memo-replay pull` or a "
+                             "first replay with the remote reachable fetches and checks it")]
         if isinstance(exc, UnsupportedFormat):
             return [_problem(store, name, "newer-format", exc.reason,
                                   "upgrade memo_replay (pip install -U memo-replay) to read "
@@ -191,4 +218,4 @@ def _check(store: Store, directory: str, name: str, referenced: set[str]) -> lis
     return []
 
 
-__all__ = ["Problem", "prune", "verify"]
+__all__ = ["NOTES", "REMOTE_PAYLOAD", "Problem", "prune", "verify"]
