@@ -31,10 +31,11 @@ import _thread
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from memo_replay.errors import ConfigError, CorruptEntry, RemoteError, RemoteUnavailable, warn
-from memo_replay.store.backend import LocalDirectory
+from memo_replay.store.backend import Backend, LocalDirectory
 from memo_replay.store.entry import MAX_ENTRY_BYTES, Hit, MissingPayload, read_hit
 from memo_replay.store.index import CACHE_DIR, cache_directory
 from memo_replay.store.layout import PAYLOAD_FILE_SUFFIX, sibling
@@ -63,6 +64,22 @@ def _cache_subdirectory(store_root: str, name: str) -> LocalDirectory | None:
     except OSError:
         return None  # a read-only checkout
     return LocalDirectory(directory)
+
+
+def payload_reader(bucket: Backend, name: str
+                   ) -> tuple[Callable[[str], bytes | None], dict[str, bytes]]:
+    """What the entry reader reads the payload files beside entry ``name`` of ``bucket`` with,
+    and what it read (file name → bytes): a verified payload is then kept without being
+    downloaded twice."""
+    payloads: dict[str, bytes] = {}
+
+    def read_payload_file(file: str) -> bytes | None:
+        data = bucket.read(sibling(name, file))
+        if data is not None:
+            payloads[file] = data
+        return data
+
+    return read_payload_file, payloads
 
 
 def payload_cache(store_root: str) -> LocalDirectory | None:
@@ -190,13 +207,7 @@ class RemoteTier:
             raise CorruptEntry(bucket.where(name), f"refused from the remote: {exc}") from None
         if raw is None:
             return None
-        payloads: dict[str, bytes] = {}
-
-        def read_payload_file(file: str) -> bytes | None:
-            data = bucket.read(sibling(name, file))
-            if data is not None:
-                payloads[file] = data
-            return data
+        read_payload_file, payloads = payload_reader(bucket, name)
 
         try:
             hit, payload_file = read_hit(bucket.where(name), function, key, raw,

@@ -35,6 +35,7 @@ from memo_replay.store.layout import (
     sibling,
     split,
 )
+from memo_replay.store.remote import payload_cache, payload_reader
 
 if TYPE_CHECKING:
     from memo_replay.config import RemoteMode
@@ -250,13 +251,7 @@ def pull(store: Store, remote: Remote, *, function: str | None = None, dry_run: 
         if raw is None:
             return Transfer(name, directory, key, "present", 0, "deleted from the remote since "
                             "listed")
-        payloads: dict[str, bytes] = {}
-
-        def read_payload_file(file: str) -> bytes | None:
-            data = bucket.read(sibling(name, file))
-            if data is not None:
-                payloads[file] = data
-            return data
+        read_payload_file, payloads = payload_reader(bucket, name)
 
         try:
             entry = parse_entry(where, name, raw, read_payload_file)
@@ -296,8 +291,6 @@ def _keep_payload(store: Store, name: str, file: str, data: bytes) -> None:
     """Keep a verified payload file of ``name`` in the store's git-ignored payload cache
     (``payloads = "remote"``); where the cache cannot be written it is fetched on first use."""
     import contextlib
-
-    from memo_replay.store.remote import payload_cache
 
     cache = payload_cache(str(store.path))
     if cache is not None:
