@@ -16,7 +16,10 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 SERVE = """
 import sys
@@ -62,3 +65,71 @@ def start(*, check_credentials: bool = False) -> S3Server:
         process.kill()
         raise RuntimeError(f"the moto S3 server did not start (printed {line!r})")
     return S3Server(f"http://127.0.0.1:{int(line)}", process)
+
+
+# -- shared by the remote tests ------------------------------------------------------------------
+
+SECRET = "wJalrXUtnFEMI-not-a-real-secret-K7MDENG"
+PREFIX = "team"
+
+MODULE = '''
+import os
+from memo_replay import recorded
+
+
+def _log(what):
+    with open(os.environ["CALL_LOG"], "a") as fh:
+        fh.write(what + "\\n")
+
+
+@recorded
+def work(x: int) -> dict:
+    _log(f"work {x}")
+    return {"x": x, "square": x * x}
+
+
+@recorded
+def blob(n: int) -> bytes:
+    _log(f"blob {n}")
+    return bytes(range(256)) * n
+'''
+
+
+def aws(endpoint: str, home: Path) -> dict[str, str]:
+    """The standard AWS variables for ``endpoint``, and nothing else of the AWS chain."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(home / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def client(endpoint: str, home: Path) -> Any:
+    """A plain botocore client of the server, to look behind memo_replay's back."""
+    import botocore.session  # the test extra's: imported where a test needs it
+
+    session = botocore.session.Session()
+    env = aws(endpoint, home)
+    return session.create_client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
+def new_bucket(raw: Any) -> str:
+    name = f"memo-{uuid.uuid4().hex[:16]}"
+    raw.create_bucket(Bucket=name)
+    return name
+
+
+def objects(raw: Any, bucket: str) -> dict[str, bytes]:
+    listed = raw.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {item["Key"]: raw.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            for item in listed}
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout

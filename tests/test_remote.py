@@ -15,13 +15,13 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3_server
+from s3_server import MODULE, PREFIX, aws, client, git, new_bucket, objects
 
 from memo_replay.config import load_config, remote_setting
 from memo_replay.errors import ConfigError
@@ -29,30 +29,6 @@ from memo_replay.store.entry import same_recording
 
 botocore_session = pytest.importorskip("botocore.session")
 
-SECRET = "wJalrXUtnFEMI-not-a-real-secret-K7MDENG"
-PREFIX = "team"
-
-MODULE = '''
-import os
-from memo_replay import recorded
-
-
-def _log(what):
-    with open(os.environ["CALL_LOG"], "a") as fh:
-        fh.write(what + "\\n")
-
-
-@recorded
-def work(x: int) -> dict:
-    _log(f"work {x}")
-    return {"x": x, "square": x * x}
-
-
-@recorded
-def blob(n: int) -> bytes:
-    _log(f"blob {n}")
-    return bytes(range(256)) * n
-'''
 
 DRIVER = '''
 import json, os, sys, time, warnings
@@ -84,44 +60,6 @@ def server() -> Iterator[s3_server.S3Server]:
     running = s3_server.start()
     yield running
     running.stop()
-
-
-def aws(endpoint: str, home: Path) -> dict[str, str]:
-    """The standard AWS variables for ``endpoint``, and nothing else of the AWS chain."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(home / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-
-
-def client(endpoint: str, home: Path) -> Any:
-    """A plain botocore client of the server, to look behind memo_replay's back."""
-    session = botocore_session.Session()
-    env = aws(endpoint, home)
-    return session.create_client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-
-
-def new_bucket(raw: Any) -> str:
-    name = f"memo-{uuid.uuid4().hex[:16]}"
-    raw.create_bucket(Bucket=name)
-    return name
-
-
-def objects(raw: Any, bucket: str) -> dict[str, bytes]:
-    listed = raw.list_objects_v2(Bucket=bucket).get("Contents", [])
-    return {item["Key"]: raw.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            for item in listed}
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
 
 
 class Clone:

@@ -13,40 +13,16 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3_server
+from s3_server import MODULE, PREFIX, aws, client, git, new_bucket, objects
 
 botocore_session = pytest.importorskip("botocore.session")
 
-SECRET = "wJalrXUtnFEMI-not-a-real-secret-K7MDENG"
-PREFIX = "team"
-
-MODULE = '''
-import os
-from memo_replay import recorded
-
-
-def _log(what):
-    with open(os.environ["CALL_LOG"], "a") as fh:
-        fh.write(what + "\\n")
-
-
-@recorded
-def work(x: int) -> dict:
-    _log(f"work {x}")
-    return {"x": x, "square": x * x}
-
-
-@recorded
-def blob(n: int) -> bytes:
-    _log(f"blob {n}")
-    return bytes(range(256)) * n
-'''
 
 DRIVER = '''
 import json, sys
@@ -67,39 +43,14 @@ def server() -> Iterator[s3_server.S3Server]:
     running.stop()
 
 
-def aws(endpoint: str, home: Path) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(home / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-
-
 @pytest.fixture
 def raw(server: s3_server.S3Server, tmp_path: Path) -> Any:
-    return botocore_session.Session().create_client(
-        "s3", endpoint_url=server.endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key=SECRET)
+    return client(server.endpoint, tmp_path)
 
 
 @pytest.fixture
 def bucket(raw: Any) -> str:
-    name = f"memo-{uuid.uuid4().hex[:16]}"
-    raw.create_bucket(Bucket=name)
-    return name
-
-
-def objects(raw: Any, bucket: str) -> dict[str, bytes]:
-    listed = raw.list_objects_v2(Bucket=bucket).get("Contents", [])
-    return {item["Key"]: raw.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            for item in listed}
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
+    return new_bucket(raw)
 
 
 class Project:

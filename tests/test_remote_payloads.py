@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import s3_server
+from s3_server import MODULE
 from test_remote import PREFIX, Clone, client, git, new_bucket, objects
 
 from memo_replay.config import load_config, payloads_setting
@@ -23,28 +24,6 @@ pytest.importorskip("botocore.session")
 
 MB5 = 20480  # blob(n) is 256 * n bytes: 5 MiB
 UNREACHABLE = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
-
-MODULE = '''
-import os
-from memo_replay import recorded
-
-
-def _log(what):
-    with open(os.environ["CALL_LOG"], "a") as fh:
-        fh.write(what + "\\n")
-
-
-@recorded
-def blob(n: int) -> bytes:
-    _log(f"blob {n}")
-    return bytes(range(256)) * n
-
-
-@recorded
-def work(x: int) -> dict:
-    _log(f"work {x}")
-    return {"x": x, "square": x * x}
-'''
 
 
 def make_project(tmp_path: Path, table: str) -> Path:
