@@ -347,20 +347,9 @@ class _OnePass:
                 continue
             out.append(name)
             out.append("=")
-            if name == "body":
-                self.statements(field, function, depth + 1)
-            else:
-                self.value(field, function, depth + 1, True)
+            self.value(field, function, depth + 1, True)
             out.append(",")
         out.append(")")
-
-    def statements(self, body: list[ast.stmt], function: bool, depth: int) -> None:
-        out = self.out
-        out.append("[")
-        for statement in body:
-            self.node(statement, function, depth, True)
-            out.append(",")
-        out.append("]")
 
     def value(self, value: Any, function: bool, depth: int, collect: bool) -> None:
         if isinstance(value, ast.AST):
