@@ -25,10 +25,11 @@ _EXPORTS = {
     "Mode": "modes", "mode": "modes",
     "Serializer": "serializers", "register_serializer": "serializers",
     "Entry": "store", "Store": "store",
+    "RecordedStream": "serializers.stream",
     **dict.fromkeys([
         "ConfigError", "CorruptEntry", "ExpiredRecording", "InvalidMode", "InvalidOption",
         "LockTimeout", "MemoReplayError", "MemoReplayWarning", "MissingDeclaredFile",
-        "ReplayMiss", "SecretDetected", "SerializationError", "StoreError",
+        "ReplayMiss", "SecretDetected", "SerializationError", "StoreError", "StreamError",
         "UnhashableArgument", "UnsupportedFormat",
     ], "errors"),
 }
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         SecretDetected,
         SerializationError,
         StoreError,
+        StreamError,
         UnhashableArgument,
         UnsupportedFormat,
     )
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from memo_replay.explain import Difference, Explanation
     from memo_replay.modes import Mode, mode
     from memo_replay.serializers import Serializer, register_serializer
+    from memo_replay.serializers.stream import RecordedStream
     from memo_replay.store import Entry, Store
 
 
@@ -91,12 +94,14 @@ __all__ = [
     "MissingDeclaredFile",
     "Mode",
     "Recorded",
+    "RecordedStream",
     "ReplayMiss",
     "SecretDetected",
     "SerializationError",
     "Serializer",
     "Store",
     "StoreError",
+    "StreamError",
     "UnhashableArgument",
     "UnsupportedFormat",
     "__version__",

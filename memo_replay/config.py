@@ -18,6 +18,7 @@ from memo_replay.errors import ConfigError
 from memo_replay.modes import Mode, parse_mode
 
 ReplayExpired = Literal["warn", "fail"]
+ReplayTiming = Literal["instant", "recorded"]
 RemoteMode = Literal["read", "write"]
 REMOTE_MODES: tuple[RemoteMode, ...] = ("read", "write")
 Payloads = Literal["local", "remote"]
@@ -61,6 +62,9 @@ class Config(NamedTuple):
     """Where payload files (``<key>.<checksum>.bin``) are kept: ``local``, beside their entry
     in the tracked store; ``remote``, in the remote and the git-ignored ``.cache/payloads/``
     only (the entry, with its checksum, is still committed). ``MEMO_PAYLOADS`` beats it."""
+    replay_timing: ReplayTiming = "instant"
+    """How a recorded stream replays: its items at once, or after the recorded gaps
+    (``@recorded(replay_timing=...)`` beats it)."""
 
     def allows_pickle(self, function: str) -> bool:
         if not self.pickle_functions:
@@ -172,6 +176,7 @@ def _validate(table: object, pyproject: Path) -> Config:
         remote_mode: str = "read"
         payloads: str = "local"
         remote_timeout: str | int | float | None = None
+        replay_timing: Literal["instant", "recorded"] = "instant"
 
     where = f"[tool.memo_replay] in {pyproject}"
     if not isinstance(table, dict):
@@ -216,7 +221,8 @@ def _validate(table: object, pyproject: Path) -> Config:
                   allow_secrets=tuple(parsed.allow_secrets), redact=parsed.redact,
                   pickle_functions=tuple(parsed.pickle_functions),
                   observe_files=parsed.observe_files, remote=remote, remote_mode=remote_mode,
-                  payloads=payloads, remote_timeout=remote_timeout)
+                  payloads=payloads, remote_timeout=remote_timeout,
+                  replay_timing=parsed.replay_timing)
 
 
 def check_remote(url: str, *, source: str) -> str:

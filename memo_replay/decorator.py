@@ -28,6 +28,7 @@ from typing import (
     Any,
     Concatenate,
     Generic,
+    Literal,
     NamedTuple,
     ParamSpec,
     Protocol,
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
 
     from memo_replay.bound import BoundMemo
     from memo_replay.call.recorder import Capture, Recorder
-    from memo_replay.config import Config, Payloads, RemoteMode
+    from memo_replay.config import Config, Payloads, RemoteMode, ReplayTiming
     from memo_replay.explain import Explanation
     from memo_replay.keys import CallKey
     from memo_replay.keys.code import CodeFingerprint
@@ -127,6 +128,7 @@ class Options(NamedTuple):
     record_exceptions: bool = False
     redact: Callable[..., Any] | None = None
     observe_files: bool | None = None
+    replay_timing: ReplayTiming | None = None
 
 
 @overload
@@ -147,6 +149,7 @@ def recorded(
     record_exceptions: bool = False,
     redact: Callable[..., Any] | None = None,
     observe_files: bool | None = None,
+    replay_timing: ReplayTiming | None = None,
 ) -> Callable[[Callable[P, R]], Recorded[P, R]]: ...
 
 
@@ -165,6 +168,7 @@ def recorded(
     record_exceptions: bool = False,
     redact: Callable[..., Any] | None = None,
     observe_files: bool | None = None,
+    replay_timing: ReplayTiming | None = None,
 ) -> Any:
     """Record the first call of a function and replay it while code, arguments and files match.
 
@@ -195,7 +199,18 @@ def recorded(
     ``observe_files``: whether project files the call reads while it is recorded count as
     dependencies of the recording (default: ``[tool.memo_replay] observe_files``, true); the
     project code that runs is always observed.
+    ``replay_timing``: for a generator function, ``"instant"`` (default: ``[tool.memo_replay]
+    replay_timing``) replays its items at once, ``"recorded"`` waits the recorded gaps between
+    them (tests of streaming UIs and timeouts).
+
+    On a generator function (``def ...: yield``, or ``async def ...: yield``) it records the
+    stream: each item passes through as it arrives and the stream is recorded once exhausted;
+    a replay yields the same items (see the streaming guide).
     """
+    if replay_timing is not None and replay_timing not in ("instant", "recorded"):
+        raise InvalidOption(f"@recorded(replay_timing={replay_timing!r}): use \"instant\" "
+                            f"(replay a stream's items at once) or \"recorded\" (wait the "
+                            f"recorded gaps between them)")
     options = Options(
         files=(files,) if isinstance(files, str) else tuple(files),
         ignore=frozenset((ignore,) if isinstance(ignore, str) else ignore),
@@ -208,6 +223,7 @@ def recorded(
         record_exceptions=record_exceptions,
         redact=redact,
         observe_files=observe_files,
+        replay_timing=replay_timing,
     )
     call_site = _call_site()
 
@@ -255,6 +271,12 @@ class Memo(Generic[P, R]):
                                  root=self.root)
         files = DeclaredFiles(options.files, function_id=self.id, root=self.root,
                               parameters=arguments.parameter_names)
+        self.stream: StreamKind | None = _stream_kind(function)
+        """``"sync"``/``"async"`` for a generator/async-generator function, else None."""
+        if options.replay_timing is not None and self.stream is None:
+            raise InvalidOption(f"@recorded(replay_timing=...) on `{self.id}`: it applies to "
+                                f"generator functions (streams), and `{self.id}` does not "
+                                f"yield")
         serializer = options.serializer
         self.keys = KeyBuilder(arguments, files, lambda: self.code,
                                serializer if serializer is None or isinstance(serializer, str)
@@ -307,6 +329,12 @@ class Memo(Generic[P, R]):
     def mode(self) -> Mode:
         """The mode a call made now would use."""
         return resolve_mode(self.options.mode, self.config.mode)
+
+    @property
+    def replay_timing(self) -> ReplayTiming:
+        """How a stream replays: ``instant`` or ``recorded`` (``replay_timing=``, else the
+        project's)."""
+        return self.options.replay_timing or self.config.replay_timing
 
     @property
     def ttl(self) -> float | None:
@@ -370,7 +398,11 @@ class Memo(Generic[P, R]):
         # store/locks.py). The two wrappers differ only in what they await.
         function: Any = self.function
         begin, lock_for, recording = self._begin, self._lock_for, self._recording
-        if _is_coroutine_function(function):
+        if self.stream is not None:
+            from memo_replay.call.stream import stream_wrapper
+
+            wrapper: Any = stream_wrapper(self)
+        elif _is_coroutine_function(function):
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 call = begin(args, kwargs)
                 if call.lookup is None:
@@ -384,7 +416,7 @@ class Memo(Generic[P, R]):
                         return capture.value
                 return call.replayed()
 
-            wrapper: Any = async_wrapper
+            wrapper = async_wrapper
         else:
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 call = begin(args, kwargs)
@@ -407,16 +439,18 @@ class Memo(Generic[P, R]):
         return wrapper  # type: ignore[no-any-return]
 
     @contextlib.contextmanager
-    def _recording(self, call: _Call, lock: KeyLock | None) -> Iterator[Capture | None]:
+    def _recording(self, call: _Call, lock: KeyLock | None, *,
+                   stream: bool = False) -> Iterator[Capture | None]:
         """Holding ``lock`` (released at the end): None when the call was recorded meanwhile
-        and now replays, else the capture to run the real call in."""
+        and now replays, else the capture to run the real call in (``stream``: a
+        :class:`~memo_replay.call.stream.StreamCapture`)."""
         try:
             if lock is not None and self._look_again(call):
                 yield None
             else:
                 bound = call.bound
                 with self.recorder.around(call.key, lambda: self.keys.preview(bound or {}),
-                                          call.store) as capture:
+                                          call.store, stream=stream) as capture:
                     yield capture
         finally:
             if lock is not None:
@@ -485,7 +519,8 @@ class Memo(Generic[P, R]):
         if listening():
             assert lookup.hit is not None
             emit(CallEvent(self.id, call.key.key, "replayed", time.perf_counter() - started,
-                           lookup.hit.duration_s, call.where))
+                           lookup.hit.duration_s, call.where,
+                           items=None if self.stream is None else len(lookup.value.items)))
         return None
 
 
@@ -616,6 +651,30 @@ def _is_coroutine_function(function: Callable[..., Any]) -> bool:
     import inspect
 
     return inspect.iscoroutinefunction(function)
+
+
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
+_CO_ASYNC_GENERATOR = 0x200  # inspect.CO_ASYNC_GENERATOR
+StreamKind = Literal["sync", "async"]
+
+
+def _stream_kind(function: Callable[..., Any]) -> StreamKind | None:
+    """``"sync"`` for a generator function, ``"async"`` for an async-generator function (its
+    calls are streams: see :mod:`memo_replay.call.stream`), else None — from the code's flags
+    for a plain function, without importing ``inspect``."""
+    if type(function) is types.FunctionType:
+        flags = function.__code__.co_flags
+        if flags & _CO_ASYNC_GENERATOR:
+            return "async"
+        return "sync" if flags & _CO_GENERATOR else None
+    import inspect  # a method, a callable object, a partial, a C function
+
+    for candidate in (function, getattr(function, "__call__", None)):  # noqa: B004
+        if inspect.isasyncgenfunction(candidate):
+            return "async"
+        if inspect.isgeneratorfunction(candidate):
+            return "sync"
+    return None
 
 
 _session_store: str | None = None

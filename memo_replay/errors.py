@@ -71,6 +71,11 @@ class UnhashableArgument(MemoReplayError, TypeError):
         self.type_name = type_name
 
 
+class StreamError(MemoReplayError, TypeError):
+    """A recorded stream was driven in a way its replay could not reproduce (``send()`` of a
+    value into a recorded generator: what was sent is not part of the key)."""
+
+
 class MissingDeclaredFile(MemoReplayError, FileNotFoundError):
     """A ``files=`` pattern of a recorded function matched no file."""
 

@@ -33,6 +33,8 @@ class CallEvent(NamedTuple):
     """The store directory the call used (None in ``off`` mode)."""
     detail: str | None = None
     """For a ``missed`` call: the explanation of the miss."""
+    items: int | None = None
+    """For a stream (a generator function's call): how many items it yielded."""
 
 
 _listeners: ContextVar[tuple[list[CallEvent], ...]] = ContextVar("memo_replay_listeners",

@@ -13,7 +13,7 @@ Recording refuses rather than writes something wrong: a result no serializer giv
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from memo_replay.call.subject import Subject
     from memo_replay.keys import CallKey
     from memo_replay.keys.observed import Observed, Observer
+    from memo_replay.serializers import PayloadKind, Serializer
     from memo_replay.store import Payload, Store
     from memo_replay.store.entry import Recording
 
@@ -43,9 +44,15 @@ class Recorder:
         self.record_exceptions = subject.options.record_exceptions
 
     def around(self, call: CallKey | None, preview: Callable[[], Mapping[str, Any]],
-               store: Store | None) -> Capture:
+               store: Store | None, *, stream: bool = False) -> Capture:
         """The context manager around the real call (``call``/``store`` None: store nothing).
-        Set :attr:`Capture.value` to the call's result inside the block."""
+        Set :attr:`Capture.value` to the call's result inside the block; for a ``stream``, it
+        is a :class:`~memo_replay.call.stream_recorder.StreamCapture` that records the items
+        :func:`~memo_replay.call.stream_recorder.drive` passes through it."""
+        if stream:
+            from memo_replay.call.stream_recorder import StreamCapture
+
+            return StreamCapture(self, call, preview, store)
         return Capture(self, call, preview, store)
 
     def observer(self, store: Store) -> Observer:
@@ -72,20 +79,29 @@ class Recorder:
         """Serialize, redact, scan and save one result; return what was recorded (the result
         as the ``redact`` hook rewrote it): the recording call returns that too, so that it
         and every replay of it return the same value."""
+        redact = self.redactor()
+        if redact is not None:
+            result = redact(result, field="return")
+        self.save(call, preview, store, self.serialize(result), duration, observed)
+        return result
+
+    def save(self, call: CallKey, preview: Mapping[str, Any], store: Store, payload: Payload,
+             duration: float, observed: Observed | None = None,
+             offsets: Sequence[float] | None = None) -> None:
+        """Redact the argument preview, scan the entry for secrets and write it (``offsets``:
+        a stream's per-item timing)."""
         # The argument types ride on the preview; take them before a redact hook rebuilds it.
         call = call._replace(components=call.components.with_types(preview))
         redact = self.redactor()
         if redact is not None:
-            result = redact(result, field="return")
             preview = {name: redact(value, field=name) for name, value in preview.items()}
         from memo_replay.store.entry import Recording
 
-        recording = Recording(self.function, call.key, call.components, preview,
-                              self.serialize(result), duration, observed)
+        recording = Recording(self.function, call.key, call.components, preview, payload,
+                              duration, observed, offsets)
         self.refuse_secrets(recording)
         ttl = self.subject.ttl
         store.save(recording, stale_before=None if ttl is None else time.time() - ttl)
-        return result
 
     def redactor(self) -> Callable[..., Any] | None:
         subject = self.subject
@@ -124,41 +140,59 @@ class Recorder:
             raise
 
     def _serialize(self, result: Any) -> Payload:
-        from memo_replay.serializers import payload_kind, registry, round_trips
         from memo_replay.store import Payload
 
+        serializer, type_path, kind, data = self.encode(
+            result, self.choose(result, self.subject.return_annotation))
+        return Payload.create(serializer, type_path, kind, data, canonical=True)
+
+    def choose(self, value: Any, annotation: Any) -> tuple[Serializer, str | None]:
+        """The serializer for ``value`` (an exception: the exception serializer) and the type
+        name to store; ``annotation``: the type the function declares for it."""
+        from memo_replay.serializers import registry
+
         subject = self.subject
-        serializer, type_path = registry.choose(
-            result, EXCEPTION if isinstance(result, BaseException)
-            else subject.options.serializer, function=self.function,
-            annotation=subject.return_annotation,
+        return registry.choose(
+            value, EXCEPTION if isinstance(value, BaseException)
+            else subject.options.serializer, function=self.function, annotation=annotation,
             pickle_allowed=subject.config.allows_pickle(self.function))
+
+    def encode(self, value: Any, chosen: tuple[Serializer, str | None], *,
+               what: str = "the result") -> tuple[Serializer, str | None, PayloadKind, Any]:
+        """``value`` dumped by the ``chosen`` serializer, checked to load back as an equal value
+        of the same type: the serializer, type name, payload kind and data (``what``: how the
+        error names the value, e.g. ``item 3 of the stream``)."""
+        from memo_replay.serializers import payload_kind, round_trips
+        from memo_replay.store.entry import canonical_data
+
+        serializer, type_path = chosen
         try:
-            data = serializer.dumps(result)
-            payload = Payload.create(serializer, type_path, payload_kind(serializer, data), data)
-            replayed = serializer.loads(payload.data)
+            data = serializer.dumps(value)
+            kind = payload_kind(serializer, data)
+            data = canonical_data(kind, data)
+            replayed = serializer.loads(data)
         except SerializationError:
             raise
         except Exception as exc:
             # Only the first line of the serializer's error (pydantic's run to paragraphs);
             # the whole of it stays chained as __cause__.
             raise SerializationError(
-                f"cannot record the result of `{self.function}` (a "
-                f"`{type(result).__qualname__}`) with the {serializer.id!r} serializer: "
+                f"cannot record {what} of `{self.function}` (a "
+                f"`{type(value).__qualname__}`) with the {serializer.id!r} serializer: "
                 f"{exc.__class__.__name__}: {_first_line(exc)}. Nothing was written. "
                 f"{_what_to_return(serializer.id)}, or choose another serializer with "
                 f"@recorded(serializer=...)."
             ) from exc
-        if not round_trips(serializer, result, replayed):
+        if not round_trips(serializer, value, replayed):
             raise SerializationError(
-                f"cannot record the result of `{self.function}`: the {serializer.id!r} "
-                f"serializer does not give back an equal `{type(result).__qualname__}`, so a "
-                f"replay would differ from the real call (returned {short(result, 120)}, would "
+                f"cannot record {what} of `{self.function}`: the {serializer.id!r} "
+                f"serializer does not give back an equal `{type(value).__qualname__}`, so a "
+                f"replay would differ from the real call (returned {short(value, 120)}, would "
                 f"replay {short(replayed, 120)}). Nothing was written. Return plain JSON data, a "
                 f"pydantic model or a dataclass, or choose another serializer with "
                 f"@recorded(serializer=...)."
             )
-        return payload
+        return serializer, type_path, kind, data
 
 
 class Capture:

@@ -28,8 +28,12 @@ if TYPE_CHECKING:
     from memo_replay.keys import CallKey
     from memo_replay.keys.observed import Change, Observed
     from memo_replay.serializers import Serializer
+    from memo_replay.serializers.stream import Kind
     from memo_replay.store import Hit, Payload, Store
 
+STREAM = "stream"
+"""The stream payload's serializer id (:data:`memo_replay.serializers.stream.STREAM`), spelled
+out so that a replay of a plain result needs no stream module."""
 EXCEPTION = "exception"
 """ExceptionSerializer.id, spelled out so that a replay needs no serializer module to tell a
 recorded exception (raised again) from a recorded result."""
@@ -67,7 +71,7 @@ class Replayer:
     def __init__(self, subject: Subject) -> None:
         self.subject = subject
         self.function = subject.id  # bound once: every lookup names it
-        self._serializers: dict[tuple[str, str | None], Serializer] = {}
+        self._serializers: dict[tuple[str, str | None, bool], Serializer] = {}
 
     def find(self, store: Store, key: str, ttl: float | None) -> Lookup:
         """What the store holds for ``key`` (``ttl``: how long a recording stays valid)."""
@@ -75,10 +79,15 @@ class Replayer:
             hit = store.lookup(self.function, key)
             if hit is None:
                 return _ABSENT
-            if hit.payload.serializer == EXCEPTION and not self.subject.options.record_exceptions:
+            payload = hit.payload
+            if (payload.serializer == STREAM) != (self.subject.stream is not None):
+                raise CorruptEntry(store.entry_path(self.function, key), self._shape(payload))
+            if payload.serializer == STREAM:
+                return self._find_stream(store, key, ttl, hit)
+            if payload.serializer == EXCEPTION and not self.subject.options.record_exceptions:
                 raise CorruptEntry(store.entry_path(self.function, key), self.UNASKED_EXCEPTION)
-            serializer = self.serializer_for(hit.payload)
-            if serializer.version != hit.payload.serializer_version:
+            serializer = self.serializer_for(payload.serializer, payload.type)
+            if serializer.version != payload.serializer_version:
                 return Lookup(Found.SERIALIZER_CHANGED, hit)
             if hit.observed is not None:
                 changed = self.observed_changes(hit.observed)
@@ -86,20 +95,30 @@ class Replayer:
                     return Lookup(Found.DEPENDENCIES_CHANGED, hit, changes=changed)
             decoded = hit.decoded
             value = decoded[0] if decoded is not None and serializer.id == "json" \
-                else serializer.loads(hit.payload.data)
+                else serializer.loads(payload.data)
         except UnsupportedFormat as exc:
             return Lookup(Found.NEWER_FORMAT, error=exc)
-        except (CorruptEntry, SerializationError) as exc:
-            if isinstance(exc, InvalidPayload):  # a payload or type name no serializer wrote
-                error = CorruptEntry(store.entry_path(self.function, key), str(exc))
-                error.__cause__ = exc
-                return Lookup(Found.CORRUPT, error=error)
+        except (CorruptEntry, SerializationError, ValueError, TypeError) as exc:
+            return self._corrupt(store, key, exc)
+        return self._fresh(store, key, ttl, hit, value)
+
+    def _corrupt(self, store: Store, key: str, exc: Exception) -> Lookup:
+        """What a damaged entry (or one whose payload does not load) is found as."""
+        if isinstance(exc, CorruptEntry):
             return Lookup(Found.CORRUPT, error=exc)
-        except (ValueError, TypeError) as exc:
-            error = CorruptEntry(store.entry_path(self.function, key),
-                                 f"its payload does not load ({exc})")
-            error.__cause__ = exc
-            return Lookup(Found.CORRUPT, error=error)
+        if isinstance(exc, SerializationError) and not isinstance(exc, InvalidPayload):
+            return Lookup(Found.CORRUPT, error=exc)
+        # A payload or type name no serializer wrote (InvalidPayload), or one that does not
+        # load (ValueError, TypeError).
+        error = CorruptEntry(store.entry_path(self.function, key), str(exc)
+                             if isinstance(exc, InvalidPayload)
+                             else f"its payload does not load ({exc})")
+        error.__cause__ = exc
+        return Lookup(Found.CORRUPT, error=error)
+
+    def _fresh(self, store: Store, key: str, ttl: float | None, hit: Hit, value: Any
+               ) -> Lookup:
+        """A found recording: expired, or found (``value``: its decoded result)."""
         if ttl is not None and hit.recorded_at is not None:
             from memo_replay.store.entry import epoch_seconds  # loaded with the store
 
@@ -114,17 +133,61 @@ class Replayer:
                 return Lookup(Found.EXPIRED, hit, value)
         return Lookup(_FOUND, hit, value)
 
-    def serializer_for(self, payload: Payload) -> Serializer:
-        """The serializer that reads ``payload`` (resolved once per serializer and type)."""
-        cache_key = (payload.serializer, payload.type)
+    def _find_stream(self, store: Store, key: str, ttl: float | None, hit: Hit) -> Lookup:
+        """:meth:`find` for a stream's recording: each kind of item is read by its own
+        serializer, which must be this process's version of it."""
+        from memo_replay.serializers.stream import read_stream
+
+        def serializer(kind: Kind) -> Serializer:
+            if kind.serializer == EXCEPTION and not self.subject.options.record_exceptions:
+                raise CorruptEntry(store.entry_path(self.function, key), self.UNASKED_EXCEPTION)
+            found = self.serializer_for(kind.serializer, kind.type, item=True)
+            if found.version != kind.serializer_version:
+                raise _SerializerChanged
+            return found
+
+        try:
+            if hit.observed is not None:
+                changes = self.observed_changes(hit.observed)
+                if changes:
+                    return Lookup(Found.DEPENDENCIES_CHANGED, hit, changes=changes)
+            decoded = hit.decoded
+            value = read_stream(hit.payload.data, serializer,
+                                None if decoded is None else decoded[0])
+        except _SerializerChanged:
+            return Lookup(Found.SERIALIZER_CHANGED, hit)
+        except (CorruptEntry, SerializationError, ValueError, TypeError) as exc:
+            return self._corrupt(store, key, exc)
+        return self._fresh(store, key, ttl, hit, value)
+
+    def _shape(self, payload: Payload) -> str:
+        """Why a recording of the other shape (a stream for a plain function, or a plain
+        result for a generator function) is not replayed."""
+        if payload.serializer == STREAM:
+            return (f"holds a recorded stream (the items a generator yielded), but "
+                    f"`{self.function}` is not a generator function; re-record it")
+        return (f"holds a single result, but `{self.function}` is a generator function (its "
+                f"calls are streams); re-record it")
+
+    def serializer_for(self, serializer_id: str, stored_type: str | None, *,
+                       item: bool = False) -> Serializer:
+        """The serializer that reads a payload written by ``serializer_id`` for
+        ``stored_type`` (``item``: one item of a stream); resolved once per serializer and
+        type."""
+        cache_key = (serializer_id, stored_type, item)
         serializer = self._serializers.get(cache_key)
         if serializer is None:
             from memo_replay.serializers import registry  # loaded with the first recording
 
             subject = self.subject
+            annotation = subject.return_annotation
+            if item:  # the annotation declares the stream (Iterator[Chunk]), not the item
+                from memo_replay.call.stream_recorder import stream_annotations
+
+                annotation = stream_annotations(annotation)[0]
             serializer = registry.resolve(
-                payload.serializer, payload.type, subject.options.serializer,
-                function=self.function, annotation=subject.return_annotation,
+                serializer_id, stored_type, subject.options.serializer,
+                function=self.function, annotation=annotation,
                 pickle_allowed=subject.config.allows_pickle(self.function))
             self._serializers[cache_key] = serializer
         return serializer
@@ -180,10 +243,21 @@ class Replayer:
     def serializer_changed(self, lookup: Lookup, key: str) -> ReplayMiss:
         assert lookup.hit is not None
         payload = lookup.hit.payload
-        serializer = self.serializer_for(payload)
+        written = [(payload.serializer, payload.type, payload.serializer_version)]
+        what = f"the recording of `{self.function}` for this call (key {key}) was"
+        if payload.serializer == STREAM:
+            from memo_replay.serializers.stream import stream_header, stream_layout
+
+            kinds = stream_layout(stream_header(payload.data)[0])[0]
+            written = [(kind.serializer, kind.type, kind.serializer_version) for kind in kinds]
+            what = f"the stream recorded by `{self.function}` for this call (key {key}) has items"
+        for serializer_id, stored_type, version in written:
+            serializer = self.serializer_for(serializer_id, stored_type,
+                                             item=payload.serializer == STREAM)
+            if serializer.version != version:
+                break
         return ReplayMiss(
-            f"memo_replay (replay mode): the recording of `{self.function}` for this call "
-            f"(key {key}) was written by version {payload.serializer_version} of the "
+            f"memo_replay (replay mode): {what} written by version {version} of the "
             f"{serializer.id!r} serializer; this process has version {serializer.version}, so "
             f"it is not replayed.\nTo re-record: {_rerecord_command()}",
             function=self.function, key=key)
@@ -203,4 +277,8 @@ def _rerecord_command() -> str:
     return rerecord_command()
 
 
-__all__ = ["EXCEPTION", "Lookup", "Replayer", "span"]
+class _SerializerChanged(Exception):
+    """A stream item's serializer has another version in this process."""
+
+
+__all__ = ["EXCEPTION", "STREAM", "Lookup", "Replayer", "span"]

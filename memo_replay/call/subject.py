@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from memo_replay.config import Config
@@ -35,3 +35,7 @@ class Subject(Protocol):
 
     @property
     def return_annotation(self) -> Any: ...
+
+    @property
+    def stream(self) -> Literal["sync", "async"] | None:
+        """Whether the function's calls are streams (a generator function)."""

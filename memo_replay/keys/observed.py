@@ -136,6 +136,7 @@ class Observer:
         self._token: Any = None
         self._profiler: Any = None
         self._tool: int | None = None
+        self._paused = False
 
     def start(self) -> None:
         if self.watch_files:
@@ -177,6 +178,19 @@ class Observer:
             # when the outer call replays, the inner one does not run to check it.
             self._parent.absorb(self)
 
+    def pause(self) -> None:
+        """Stop observing until :meth:`resume`: a recorded stream's consumer runs between its
+        items, in the same thread, and what it runs or reads is not the stream's dependency
+        (it is an enclosing recording's, which goes on observing)."""
+        self._paused = True
+        if self._profiler is not None:
+            self._profiler.disable()
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._profiler is not None:
+            self._profiler.enable()
+
     def absorb(self, other: Observer) -> None:
         """Take over what ``other`` (a nested recording) observed."""
         self.codes.update(other.codes)
@@ -186,6 +200,10 @@ class Observer:
 
     def inherit(self, observed: Observed, root: Path) -> None:
         """A recording replayed during this call: its observed dependencies are this call's."""
+        if self._paused:
+            if self._parent is not None:
+                self._parent.inherit(observed, root)
+            return
         if root == self.root:
             self.inherited.update(observed.code)
         self.paths.update(dict.fromkeys(str(root / name) for name in observed.files))
@@ -204,6 +222,8 @@ class Observer:
         thread = _thread.get_ident()
 
         def started(code: types.CodeType, offset: int) -> Any:
+            if self._paused:
+                return None  # not disabled: the stream's own code may run it later
             if _thread.get_ident() == thread:
                 self._code(code)
             return disable  # each code location once per observation is enough
@@ -226,6 +246,10 @@ class Observer:
     # -- files -----------------------------------------------------------------------------
 
     def opened(self, args: tuple[Any, ...]) -> None:
+        if self._paused:
+            if self._parent is not None:
+                self._parent.opened(args)
+            return
         if not self.watch_files:
             return  # the hook is process-wide: another recording installed it
         path, mode, flags = ((*tuple(args), None, None, None))[:3]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -40,8 +40,8 @@ from memo_replay.keys.observed import Observed
 from memo_replay.serializers import PayloadKind, Serializer, SerializerOption, registry
 from memo_replay.store.layout import PAYLOAD_FILE_SUFFIX, entry_stem, payload_file_name
 
-FORMAT_VERSION = 3
-"""The newest entry format this version reads (and writes, for observed dependencies)."""
+FORMAT_VERSION = 4
+"""The newest entry format this version reads (and writes, for streams)."""
 INLINE_FORMAT = 1
 """The format of entries whose payload is embedded in the JSON."""
 PAYLOAD_FILE_FORMAT = 2
@@ -49,12 +49,15 @@ PAYLOAD_FILE_FORMAT = 2
 OBSERVED_FORMAT = 3
 """The format of entries with observed dependencies (an older reader must refuse them, not
 replay them without checking)."""
+STREAM_FORMAT = 4
+"""The format of entries recording a stream (what a generator yielded: see
+:mod:`memo_replay.serializers.stream`), with their per-item ``offsets_ms``."""
 PAYLOAD_FILE_THRESHOLD = 64 * 1024
 """Binary payloads above this many bytes are stored in a payload file, not base64 inside."""
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
 """Entry files above this size are refused before they are read (large results belong in a
 payload file, which has no such bound)."""
-VOLATILE_FIELDS = ("recorded_at", "duration_s", "versions")
+VOLATILE_FIELDS = ("recorded_at", "duration_s", "offsets_ms", "versions")
 """Fields that may differ between two recordings of the same result."""
 __all__ = [
     "FORMAT_VERSION",
@@ -71,6 +74,7 @@ __all__ = [
     "Payload",
     "Recording",
     "Summary",
+    "canonical_data",
     "duplicate_fields",
     "parse_entry",
     "parse_timestamp",
@@ -100,14 +104,11 @@ class Payload(NamedTuple):
 
     @classmethod
     def create(cls, serializer: Serializer, type_path: str | None, kind: PayloadKind,
-               data: str | bytes) -> Payload:
-        if kind == "json":
-            text = data.decode() if isinstance(data, bytes) else data
-            data = _canonical_json(json.loads(text))
-        elif kind == "text" and isinstance(data, bytes):
-            data = data.decode()
-        elif kind == "binary" and isinstance(data, str):
-            data = data.encode()
+               data: str | bytes, *, canonical: bool = False) -> Payload:
+        """The payload of ``data`` as ``serializer`` dumped it (``canonical``: already in the
+        form :func:`canonical_data` gives)."""
+        if not canonical:
+            data = canonical_data(kind, data)
         return cls(serializer.id, serializer.version, type_path, kind, data, _checksum(data))
 
     @property
@@ -139,6 +140,11 @@ class Payload(NamedTuple):
         return self.data
 
     def load(self, option: SerializerOption, *, function: str) -> Any:
+        from memo_replay.serializers.stream import STREAM, read_stream
+
+        if self.serializer == STREAM:  # a RecordedStream: its items, return value, exception
+            return read_stream(self.data, lambda kind: registry.resolve(
+                kind.serializer, kind.type, option, function=function))
         serializer = registry.resolve(self.serializer, self.type, option, function=function)
         return serializer.loads(self.data)
 
@@ -158,6 +164,9 @@ class Hit(NamedTuple):
     ``json`` serializer's ``loads`` would return — on the hit a lookup has just read from its
     file only. Cached hits never carry it: it is handed out once, never shared between two
     replays."""
+    offsets_ms: str | None = None
+    """A stream's per-item offsets as the entry writes them (None: not a stream, or an entry
+    that does not say); parsed only to replay with ``replay_timing="recorded"``."""
 
 
 class Recording(NamedTuple):
@@ -171,6 +180,9 @@ class Recording(NamedTuple):
     payload: Payload
     duration_s: float
     observed: Observed | None = None
+    offsets: Sequence[float] | None = None
+    """A stream's items' offsets in seconds of the generator's own time (None: not a
+    stream)."""
 
     def document(self, recorded_at: dt.datetime | None = None) -> dict[str, Any]:
         """The entry document (``recorded_at`` defaults to now, to the second)."""
@@ -196,8 +208,9 @@ class Recording(NamedTuple):
             "arguments": dict(sorted(self.preview.items())),
             "components": self.components.document(),
             "duration_s": round(self.duration_s, 6),
-            "format": OBSERVED_FORMAT if observed is not None else INLINE_FORMAT
-            if payload.in_file is None else PAYLOAD_FILE_FORMAT,
+            "format": STREAM_FORMAT if self.offsets is not None else OBSERVED_FORMAT
+            if observed is not None else INLINE_FORMAT if payload.in_file is None
+            else PAYLOAD_FILE_FORMAT,
             "function": self.function,
             "key": self.key,
             "recorded_at": timestamp(when),
@@ -206,6 +219,8 @@ class Recording(NamedTuple):
         }
         if observed is not None:
             document["observed"] = observed.document()
+        if self.offsets is not None:
+            document["offsets_ms"] = " ".join(f"{offset * 1000:.3f}" for offset in self.offsets)
         return dict(sorted(document.items()))
 
 
@@ -421,6 +436,19 @@ def _checksum_field(raw: bytes, at: int) -> str:
 _CHECKSUM_FIELD = re.compile(rb'\n    "checksum": "([0-9a-f]*)"')
 
 
+def canonical_data(kind: PayloadKind, data: str | bytes) -> str | bytes:
+    """A serializer's output in the form payloads hold and checksum: a JSON payload re-encoded
+    compactly (``ValueError`` when it is not JSON, or holds NaN), text as ``str``, binary as
+    ``bytes``."""
+    if kind == "json":
+        return _canonical_json(json.loads(data.decode() if isinstance(data, bytes) else data))
+    if kind == "text" and isinstance(data, bytes):
+        return data.decode()
+    if kind == "binary" and isinstance(data, str):
+        return data.encode()
+    return data
+
+
 def timestamp(value: dt.datetime) -> str:
     """How entries (and the tools reading them) write a UTC time: ``2026-11-21T12:00:00Z``."""
     return value.isoformat().replace("+00:00", "Z")
@@ -540,9 +568,10 @@ def read_hit(location: str, function: str, key: str, raw: bytes,
     except _MALFORMED as exc:
         raise _malformed(location, exc) from None
     when = document.get("recorded_at")
+    offsets = document.get("offsets_ms")
     return Hit(payload, envelope.duration_s, when if isinstance(when, str) else None,
                envelope.observed, (result["payload"],) if payload.kind == "json"
-               else None), envelope.payload_file
+               else None, offsets if isinstance(offsets, str) else None), envelope.payload_file
 
 
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, RecursionError)
