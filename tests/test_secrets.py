@@ -176,6 +176,27 @@ def test_bytes_result_is_refused(memo_env: Store) -> None:
     assert calls == [1, 1]
 
 
+@pytest.mark.parametrize("offset", [0, (1 << 20) - 10, (1 << 20) + 4090, (3 << 20) - 40])
+def test_a_secret_anywhere_in_a_large_binary_result_is_refused(memo_env: Store,
+                                                               offset: int) -> None:
+    """Large binary payloads are scanned a window at a time: a token across a window's edge,
+    or at the very end, is still found."""
+    token = GITHUB_TOKEN.encode()
+    blob = bytearray(b"\xff" * (3 << 20))
+    blob[offset:offset + len(token)] = token  # the last case ends the payload with the token
+    data = bytes(blob)
+
+    @recorded
+    def download(n: int) -> bytes:
+        return data
+
+    with pytest.raises(SecretDetected) as error:
+        download(offset)
+    assert_refusal(error, "download", "the result")
+    assert list(memo_env.path.rglob("*.json")) == []
+    assert list(memo_env.path.rglob("*.bin")) == []
+
+
 def test_recorded_exception_text_is_refused(memo_env: Store) -> None:
     calls: list[str] = []
 

@@ -88,3 +88,45 @@ def test_memo_of_a_bound_method_is_typed_without_self(tmp_path: Path) -> None:
     assert 'Argument 1 to "key" of "BoundMemo" has incompatible type "int"; expected "str"' \
         in errors[0]
     assert status == 1
+
+
+STREAMS = '''
+from collections.abc import AsyncIterator, Generator, Iterator
+from memo_replay import recorded
+
+
+class Chunk:
+    text: str = ""
+
+
+@recorded
+def tokens(prompt: str) -> Iterator[Chunk]:
+    yield Chunk()
+
+
+@recorded(replay_timing="recorded")
+async def atokens(prompt: str) -> AsyncIterator[str]:
+    yield prompt
+
+
+@recorded
+def summary(prompt: str) -> Generator[str, None, int]:
+    yield prompt
+    return 1
+
+
+async def use() -> None:
+    for chunk in tokens("x"):
+        reveal_type(chunk)
+    async for text in atokens("x"):
+        reveal_type(text)
+    reveal_type(summary("x"))
+    tokens(1)  # the one expected error
+'''
+
+
+def test_mypy_strict_sees_the_items_of_recorded_streams(tmp_path: Path) -> None:
+    revealed, errors, output, status = _mypy(tmp_path, STREAMS)
+    assert revealed == ['"snippet.Chunk"', '"str"', '"typing.Generator[str, None, int]"'], output
+    assert len(errors) == 1, output
+    assert 'incompatible type "int"; expected "str"' in errors[0]

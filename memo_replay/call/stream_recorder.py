@@ -141,7 +141,10 @@ class StreamCapture(Capture):
         chosen = self._chosen.get(tp)
         recorder = self.recorder
         if chosen is None:
-            chosen = recorder.choose(value, annotation)
+            try:
+                chosen = recorder.choose(value, annotation)
+            except SerializationError as exc:
+                raise SerializationError(f"{what}: {exc}") from exc
             if tp in _SCALARS or chosen[0].id not in ("json", "numpy", "typed", "pickle"):
                 self._chosen[tp] = chosen  # the choice depends on the type alone
         serializer, type_path, kind, data = recorder.encode(value, chosen, what=what)

@@ -141,7 +141,10 @@ class Observer:
     def start(self) -> None:
         if self.watch_files:
             _install_hook()
-        self._parent = _active.get()  # a recording made inside another one
+        parent = _active.get()  # a recording made inside another one
+        while parent is not None and parent._paused:
+            parent = parent._parent  # made by a stream's consumer: not the stream's dependency
+        self._parent = parent
         self._token = _active.set(self)
         monitoring = getattr(sys, "monitoring", None)
         if monitoring is not None:

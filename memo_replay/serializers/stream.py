@@ -191,7 +191,7 @@ def stream_layout(header: dict[str, Any]) -> tuple[list[Kind], list[int], Stream
     hand-edited header is refused here, before any value is decoded)."""
     raw_kinds = header.get("kinds")
     count = header.get("count")
-    if not isinstance(raw_kinds, list) or not raw_kinds or type(count) is not int or count < 0:
+    if not isinstance(raw_kinds, list) or type(count) is not int or count < 0:
         raise InvalidPayload("the stream payload has no `kinds` list or `count`")
     kinds = [_kind(raw) for raw in raw_kinds]
     end = StreamEnd(count, header.get("returned") is True, header.get("raised") is True)
@@ -238,6 +238,15 @@ def read_stream(data: str | bytes, resolve: Callable[[Kind], Serializer],
     if end.raised and not isinstance(raised, BaseException):
         raise InvalidPayload("the stream payload's recorded exception is not an exception")
     return RecordedStream(items, returned, raised)
+
+
+def kind_types(data: str | bytes) -> list[str | None]:
+    """The type names a stream payload's kinds store (``[]`` when it cannot be read: loading
+    it then says why)."""
+    try:
+        return [kind.type for kind in stream_layout(stream_header(data)[0])[0]]
+    except InvalidPayload:
+        return []
 
 
 def item_texts(data: str | bytes, limit: int) -> tuple[list[tuple[Kind, Any]], StreamEnd]:
@@ -344,4 +353,4 @@ def _json(data: str | bytes) -> Any:
 
 
 __all__ = ["STREAM", "STREAM_VERSION", "Kind", "RecordedStream", "StreamEnd", "StreamWriter",
-           "item_texts", "read_stream", "stream_header", "stream_layout"]
+           "item_texts", "kind_types", "read_stream", "stream_header", "stream_layout"]

@@ -272,8 +272,14 @@ class Entry(NamedTuple):
         standard-library, installed, symlinked or otherwise foreign module never is, and
         loading then fails as before, saying to import the type first. (A replay never imports:
         the recorded function's module has imported its result type.)"""
-        if isinstance(self.payload.type, str):  # anything else is refused by loading
-            self._import_result_modules(self.payload.type)
+        types = [self.payload.type]
+        if self.payload.serializer == "stream":  # each kind of item names its own type
+            from memo_replay.serializers.stream import kind_types
+
+            types = kind_types(self.payload.data)
+        for type_name in types:
+            if isinstance(type_name, str):  # anything else is refused by loading
+                self._import_result_modules(type_name)
         try:
             return self.payload.load(serializer, function=self.function)
         except MemoReplayError:
