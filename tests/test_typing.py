@@ -126,7 +126,7 @@ async def use() -> None:
 
 
 def test_mypy_strict_sees_the_items_of_recorded_streams(tmp_path: Path) -> None:
-    revealed, errors, output, status = _mypy(tmp_path, STREAMS)
+    revealed, errors, output, _ = _mypy(tmp_path, STREAMS)
     assert revealed == ['"snippet.Chunk"', '"str"', '"typing.Generator[str, None, int]"'], output
     assert len(errors) == 1, output
     assert 'incompatible type "int"; expected "str"' in errors[0]
