@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from memo_replay.call.replayer import EXCEPTION
 from memo_replay.errors import SecretDetected, SerializationError, hidden_from_pytest, warn
 from memo_replay.events import CallEvent, emit, listening
+from memo_replay.serializers import payload_kind, registry, round_trips
+from memo_replay.store.entry import Payload, Recording, canonical_data
 from memo_replay.text import short
 
 # pytest hides this module's frames from a failing test's traceback (see hidden_from_pytest).
@@ -31,8 +33,7 @@ if TYPE_CHECKING:
     from memo_replay.keys import CallKey
     from memo_replay.keys.observed import Observed, Observer
     from memo_replay.serializers import PayloadKind, Serializer
-    from memo_replay.store import Payload, Store
-    from memo_replay.store.entry import Recording
+    from memo_replay.store import Store
 
 
 class Recorder:
@@ -95,8 +96,6 @@ class Recorder:
         redact = self.redactor()
         if redact is not None:
             preview = {name: redact(value, field=name) for name, value in preview.items()}
-        from memo_replay.store.entry import Recording
-
         recording = Recording(self.function, call.key, call.components, preview, payload,
                               duration, observed, offsets)
         self.refuse_secrets(recording)
@@ -140,8 +139,6 @@ class Recorder:
             raise
 
     def _serialize(self, result: Any) -> Payload:
-        from memo_replay.store import Payload
-
         serializer, type_path, kind, data = self.encode(
             result, self.choose(result, self.subject.return_annotation))
         return Payload.create(serializer, type_path, kind, data, canonical=True)
@@ -149,8 +146,6 @@ class Recorder:
     def choose(self, value: Any, annotation: Any) -> tuple[Serializer, str | None]:
         """The serializer for ``value`` (an exception: the exception serializer) and the type
         name to store; ``annotation``: the type the function declares for it."""
-        from memo_replay.serializers import registry
-
         subject = self.subject
         return registry.choose(
             value, EXCEPTION if isinstance(value, BaseException)
@@ -162,9 +157,6 @@ class Recorder:
         """``value`` dumped by the ``chosen`` serializer, checked to load back as an equal value
         of the same type: the serializer, type name, payload kind and data (``what``: how the
         error names the value, e.g. ``item 3 of the stream``)."""
-        from memo_replay.serializers import payload_kind, round_trips
-        from memo_replay.store.entry import canonical_data
-
         serializer, type_path = chosen
         try:
             data = serializer.dumps(value)

@@ -26,7 +26,7 @@ from memo_replay.call.recorder import Capture
 from memo_replay.call.stream import sent_error
 from memo_replay.errors import SerializationError, hidden_from_pytest, warn
 from memo_replay.events import CallEvent, emit, listening
-from memo_replay.serializers.stream import STREAM, STREAM_VERSION, Kind, StreamWriter
+from memo_replay.serializers.stream import STREAM, STREAM_VERSION, Kind, StreamWriter, json_text
 
 # pytest hides this module's frames from a failing test's traceback (see hidden_from_pytest).
 __tracebackhide__ = hidden_from_pytest
@@ -139,6 +139,9 @@ class StreamCapture(Capture):
     def _encoded(self, value: Any, annotation: Any, what: str) -> tuple[Kind, Any]:
         tp = type(value)
         chosen = self._chosen.get(tp)
+        if tp is str and chosen is not None and chosen[0].id == "json":
+            # A token: its JSON text is its data, and it loads back equal (no round trip).
+            return Kind("json", chosen[0].version, None, "json"), json_text(value)
         recorder = self.recorder
         if chosen is None:
             try:

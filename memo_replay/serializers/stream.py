@@ -157,6 +157,11 @@ class StreamWriter:
         return "binary", blob.getvalue()
 
 
+def json_text(value: str) -> str:
+    """A string as the JSON form stores it (what the ``json`` serializer dumps, canonical)."""
+    return _CANONICAL.encode(value)
+
+
 class RecordedStream(NamedTuple):
     """A recorded stream, decoded: ``items`` (a sequence whose binary items are cut from the
     payload only when read), the generator's return value, and the recorded exception."""
@@ -353,4 +358,4 @@ def _json(data: str | bytes) -> Any:
 
 
 __all__ = ["STREAM", "STREAM_VERSION", "Kind", "RecordedStream", "StreamEnd", "StreamWriter",
-           "item_texts", "kind_types", "read_stream", "stream_header", "stream_layout"]
+           "item_texts", "json_text", "kind_types", "read_stream", "stream_header", "stream_layout"]
