@@ -717,3 +717,48 @@ def test_ttl_expires_streams_too(memo_env: Store, monkeypatch: pytest.MonkeyPatc
     os.utime(path, (time.time() + 5, time.time() + 5))
     assert list(ticks()) == [1]
     assert calls == [1, 1]  # expired: recorded again in auto mode
+
+
+def test_an_async_stream_stepped_from_several_tasks_is_recorded_and_observed(
+        project: Project) -> None:
+    """``asyncio.wait_for`` runs each step in its own task (before Python 3.12), each with its
+    own copy of the context: the stream still records, and a file it reads in a later step is
+    still one of its dependencies."""
+    project.write("data.txt", "v1")
+    project.write("model.py", '''
+        import asyncio
+        from collections.abc import AsyncIterator
+        from memo_replay import recorded
+
+        @recorded
+        async def lines() -> AsyncIterator[str]:
+            with open("calls.log", "a") as f:
+                f.write("ran\\n")
+            yield "first"
+            await asyncio.sleep(0)
+            with open("data.txt") as f:
+                yield f.read()
+    ''')
+    code = '''
+        import asyncio, model
+
+        async def main():
+            stream, got = model.lines(), []
+            while True:
+                try:
+                    got.append(await asyncio.wait_for(stream.__anext__(), 30))
+                except StopAsyncIteration:
+                    return got
+
+        print(asyncio.run(main()))
+    '''
+    assert "['first', 'v1']" in project.run(code, mode="auto").stdout
+    assert "['first', 'v1']" in project.run(code, mode="replay").stdout
+    [entry] = project.store.entries()
+    assert entry.observed is not None
+    assert "data.txt" in entry.observed.files
+    project.write("data.txt", "v2")
+    missed = project.run(code, mode="replay", check=False)
+    assert "ReplayMiss" in missed.stderr
+    assert "data.txt" in missed.stderr
+    assert project.calls() == ["ran"]

@@ -174,7 +174,10 @@ class Observer:
                     self._code(stat.code)
             self._profiler = None
         if self._token is not None:
-            _active.reset(self._token)
+            try:
+                _active.reset(self._token)
+            except ValueError:  # stopped in another context than it started in (an async
+                _active.set(self._parent)  # stream stepped from several tasks: wait_for)
             self._token = None
         if self._parent is not None:
             # What a recording made inside another one depended on, the outer one depends on:
@@ -191,6 +194,8 @@ class Observer:
 
     def resume(self) -> None:
         self._paused = False
+        if _active.get() is not self:  # stepped from another task (asyncio.wait_for per item):
+            _active.set(self)  # its context is a copy that never saw this observer
         if self._profiler is not None:
             self._profiler.enable()
 
