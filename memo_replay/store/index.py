@@ -38,6 +38,10 @@ INDEX_MIN_BYTES = 4096
 """Entries (with their payload file) smaller than this are not put in the disk index: a lookup
 of a 1 KiB entry costs the same from the index as from its file; writing an index row costs a
 recording ~90 µs."""
+INDEX_MAX_BYTES = 16 * 1024 * 1024
+"""Nor are entries larger than this: their payload file reads at disk speed and its checksum at
+~10 GB/s, so an index copy would save little, and it would double their disk space and, while
+it is written (pickled), the recording's memory (a 50 MB stream of audio chunks)."""
 INDEX_OPEN_AFTER_BYTES = 4 * 1024 * 1024
 """A process opens the disk index for lookups once it has read this many bytes of entries of
 :data:`INDEX_MIN_BYTES` or more from their files (or when it records). Opening it costs ~13 ms

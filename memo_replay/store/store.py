@@ -41,6 +41,7 @@ from memo_replay.store.entry import (
     same_recording,
 )
 from memo_replay.store.index import (
+    INDEX_MAX_BYTES,
     INDEX_MIN_BYTES,
     Cached,
     DiskIndex,
@@ -277,9 +278,11 @@ class Store:
         """Put the entry just written in the index, exactly as reading it back would find it
         (the index is written when recording, never when replaying) — if it is large enough
         for the index to pay: below :data:`INDEX_MIN_BYTES`, reading the entry file costs
-        what an index lookup does."""
+        what an index lookup does; above :data:`INDEX_MAX_BYTES`, the copy costs more than
+        it saves."""
         payload_file = recording.payload.in_file
-        if len(raw) + (0 if payload_file is None else len(payload_file)) < INDEX_MIN_BYTES:
+        size = len(raw) + (0 if payload_file is None else len(payload_file))
+        if size < INDEX_MIN_BYTES or size > INDEX_MAX_BYTES:
             return
         stamp = self._stamp(name)
         if stamp is None:

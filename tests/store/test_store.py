@@ -375,6 +375,26 @@ def test_small_entries_are_not_indexed_and_large_ones_are(memo_env: Store) -> No
         assert index.get(large) is not None
 
 
+def test_very_large_entries_are_not_copied_into_the_index(memo_env: Store) -> None:
+    """Above INDEX_MAX_BYTES the index copy would double the disk space (and, while pickled,
+    the recording's memory) of a payload that reads from its file at disk speed."""
+    import diskcache
+
+    from memo_replay.store.index import INDEX_MAX_BYTES
+
+    @recorded
+    def download(n: int) -> bytes:
+        return bytes([n]) * (INDEX_MAX_BYTES + 1)
+
+    assert len(download(7)) == INDEX_MAX_BYTES + 1
+    name = memo_env.entry_name(download.memo.id, download.memo.key(7))
+    with diskcache.Cache(str(memo_env.path / ".cache")) as index:
+        assert index.get(name) is None
+    cached = sum(p.stat().st_size for p in (memo_env.path / ".cache").rglob("*") if p.is_file())
+    assert cached < INDEX_MAX_BYTES // 4
+    assert download(7) == bytes([7]) * (INDEX_MAX_BYTES + 1)  # replayed from its file
+
+
 def test_a_replay_opens_the_index_only_once_it_pays(project: Project) -> None:
     """A fresh process replaying a few large entries reads their files and never imports
     diskcache (opening the index costs more than it saves it); one that has read
