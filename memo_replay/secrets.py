@@ -93,6 +93,7 @@ class Scanner:
 
 _WINDOW = 1 << 20
 _OVERLAP = 4096
+_ASCII = bytes(range(128)) + bytes(128)
 
 
 @functools.lru_cache(maxsize=32)
@@ -112,7 +113,9 @@ def _fields(arguments: Mapping[str, Any], payload: Payload, source: str
         # scan never holds its text whole (as text, 50 MB of random bytes is ~200 MB); windows
         # overlap by more than any secret is long, so none is cut in two unseen.
         for start in range(0, len(data), _WINDOW):
-            yield label, data[start:start + _WINDOW + _OVERLAP].decode("ascii", "replace")
+            # Bytes beyond ASCII become NUL rather than U+FFFD: to the patterns both are a
+            # non-word character that no token holds, and the text stays one byte a character.
+            yield label, data[start:start + _WINDOW + _OVERLAP].translate(_ASCII).decode("ascii")
     else:
         yield label, payload.as_text()
     if source:
