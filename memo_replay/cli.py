@@ -240,12 +240,16 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _show_entry(entry: Entry, *, as_json: bool) -> None:
+    from memo_replay.serializers.stream import STREAM
+
     payload = entry.payload.embedded()
+    stream = _stream_section(entry) if entry.serializer == STREAM else None
     if as_json:
         _print_json({**_summary(entry), "components": entry.components.document(),
                      "observed": None if entry.observed is None else entry.observed.document(),
                      "payload": payload,
-                     "payload_file": entry.payload_file})
+                     "payload_file": entry.payload_file,
+                     **({} if stream is None else {"stream": stream[1]})})
         return
     p, code = printable, entry.components.code
     lines = [f"key          {p(entry.key)}", f"function     {p(entry.function)}",
@@ -264,6 +268,10 @@ def _show_entry(entry: Entry, *, as_json: bool) -> None:
         from memo_replay.keys.observed import iter_lines
 
         lines += [p(line) for line in iter_lines(entry.observed)]
+    if stream is not None:  # the items, bounded: never the whole payload
+        lines += stream[0]
+        print("\n".join(lines))
+        return
     lines.append("payload")
     if isinstance(entry.payload.data, bytes):  # binary: a summary, not a screenful of base64
         where = f"in {p(entry.payload_file)}" if entry.payload_file else "base64 in the entry"
@@ -274,6 +282,57 @@ def _show_entry(entry: Entry, *, as_json: bool) -> None:
                                                                   ensure_ascii=False)
     lines += ["  " + p(line) for line in text.splitlines()]
     print("\n".join(lines))  # built first: a payload too deep to print prints nothing
+
+
+SHOWN_ITEMS = 20
+"""How many items of a stream ``show`` prints (then "… and K more items")."""
+_SHOWN_KINDS = 8
+
+
+def _stream_section(entry: Entry) -> tuple[list[str], dict[str, Any]]:
+    """What ``show`` prints of a stream (lines, escaped) and adds to ``show --json``: the item
+    count, how it ended, the kinds, the first :data:`SHOWN_ITEMS` items one bounded line each,
+    the return value and the exception. Read as stored, without any serializer (nothing is
+    imported); a damaged payload is a :class:`CorruptEntry` naming the entry."""
+    from memo_replay.errors import InvalidPayload
+    from memo_replay.payload_diff import kind_text, value_preview
+    from memo_replay.serializers.stream import stored_stream
+
+    p, data = printable, entry.payload.data
+    try:
+        stream = stored_stream(data)  # the structure, lengths included, checked first
+        end = stream.end
+        shown = list(stream.stored(0, min(SHOWN_ITEMS, end.items)))
+        returned, raised = stream.returned, stream.raised
+        item_kinds = len(set(stream.value_kinds[:end.items])) > 1
+        items = [f"  [{index}] " + (f"({p(kind_text(kind))}) " if item_kinds else "")
+                 + p(value_preview(kind, value, 100)) for index, (kind, value) in
+                 enumerate(shown)]
+        tail = [f"{name:<12} {p(value_preview(*value, 100))}"
+                for name, value in (("returned", returned), ("raised", raised))
+                if value is not None]
+    except InvalidPayload as exc:
+        raise CorruptEntry(entry.location, f"its stream payload is damaged ({exc})") from None
+    ending = "then raised an exception (recorded)" if end.raised else \
+        "then returned a value" if end.returned else "exhausted"
+    form = "binary" if stream.binary else "JSON"
+    where = f"{_size(entry.size)} in {p(entry.payload_file)}" if entry.payload_file else \
+        f"{_size(entry.size)} {'base64 ' if stream.binary else ''}in the entry"
+    kinds = "; ".join(p(kind_text(kind)) for kind in stream.kinds[:_SHOWN_KINDS])
+    if len(stream.kinds) > _SHOWN_KINDS:
+        kinds += f"; … and {len(stream.kinds) - _SHOWN_KINDS:,} more"
+    lines = [f"stream       {end.items:,} item{'s' if end.items != 1 else ''}, {ending}  "
+             f"({form} form, {where})", f"kinds        {kinds}"]
+    if items:
+        lines.append("items" if end.items == len(items) else f"items (the first {len(items)})")
+        lines += items
+    if end.items > len(items):
+        lines.append(f"  … and {end.items - len(items):,} more items")
+    lines += tail
+    document = {"items": end.items, "returned": end.returned, "raised": end.raised,
+                "form": form.lower(),
+                "kinds": [kind.document() for kind in stream.kinds]}
+    return lines, document
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -11,6 +11,13 @@ the payload) and bounded: at most ``limit`` differences are kept (the rest only 
 every value is shown cut to a preview, so a hostile or huge payload cannot flood a terminal or
 a pull-request comment. Lists are compared index by index: an inserted item shows as changes
 from there on, which is what the recorded answer's consumers see too.
+
+Two recorded streams (serializer ``stream``: see :mod:`memo_replay.serializers.stream`) are
+compared item by item, as stored — without any serializer, so a hostile entry imports nothing:
+the item counts (``items 12 → 14``), a change of the return value or the recorded exception
+(``returned``, ``raised``: listed first, never cut off behind many changed items), then each
+differing item by its path (``items[2].text: "a" → "b"``; bytes items by length and checksum).
+A stream against a single result is said to be one.
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ import json
 from collections.abc import Iterator
 from typing import Any, Literal, NamedTuple
 
+from xxhash import xxh3_128_hexdigest
+
+from memo_replay.errors import InvalidPayload
+from memo_replay.serializers.stream import STREAM, Kind, StoredStream, stored_stream
 from memo_replay.store.entry import Payload
 
 ChangeKind = Literal["added", "removed", "changed"]
@@ -116,6 +127,8 @@ def diff_payloads(before: Payload, after: Payload, *, limit: int = 20,
     sides = _describe(before), _describe(after)
     if before.checksum == after.checksum and before.kind == after.kind:
         return PayloadDiff("same", *sides)
+    if STREAM in (before.serializer, after.serializer):
+        return _diff_streams(before, after, sides, limit)
     note = "" if (before.serializer, before.type) == (after.serializer, after.type) else \
         f"serializer {before.serializer} ({before.type or 'no type'}) → {after.serializer} " \
         f"({after.type or 'no type'})"
@@ -198,3 +211,87 @@ def _describe(payload: Payload) -> Side:
 def _side(side: Side) -> str:
     return (f"{side.size} bytes ({side.kind}, {side.serializer}"
             f"{', ' + side.type if side.type else ''}), checksum {side.checksum}")
+
+
+# -- streams -------------------------------------------------------------------------------------
+
+
+def kind_text(kind: Kind) -> str:
+    """``pydantic v1 app:Chunk``: a kind for people (unescaped)."""
+    return f"{kind.serializer} v{kind.serializer_version}" + (f" {kind.type}" if kind.type
+                                                              else "")
+
+
+def value_preview(kind: Kind, value: Any, width: int = 60) -> str:
+    """One stored value of a stream on one line: JSON and text values as compact JSON cut to
+    about ``width`` characters, bytes as ``<length> bytes, starting <hex>``, a recorded
+    exception as ``type: message``."""
+    if isinstance(value, (bytes, memoryview)):
+        data = bytes(value[:16])
+        return f"{len(value)} bytes" + (f", starting {data.hex(' ')}" if data else "")
+    if kind.serializer == "exception" and isinstance(value, dict) \
+            and isinstance(value.get("type"), str) and isinstance(value.get("message"), str):
+        text = f"{value['type']}: {value['message']}"
+        return text if len(text) <= width else text[:width - 1] + "…"
+    return preview(value, width)
+
+
+def _comparable(value: Any) -> Any:
+    """A stored value as :func:`diff_values` compares it: bytes by length and checksum."""
+    if isinstance(value, (bytes, memoryview)):
+        return f"<{len(value)} bytes, xxh3 {xxh3_128_hexdigest(value)[:16]}>"
+    return value
+
+
+def _diff_streams(before: Payload, after: Payload, sides: tuple[Side, Side],
+                  limit: int) -> PayloadDiff:
+    """Two payloads of which one at least is a stream."""
+    if before.serializer != after.serializer:
+        single = "a stream vs a single result" if before.serializer == STREAM else \
+            "a single result vs a stream"
+        return PayloadDiff("summary", *sides, note=single)
+    try:
+        old, new = stored_stream(before.data), stored_stream(after.data)
+        note = f"items {old.end.items:,} → {new.end.items:,}" \
+            if old.end.items != new.end.items else f"items {old.end.items:,} (as before)"
+        kinds = ({(k.serializer, k.type) for k in old.kinds},
+                 {(k.serializer, k.type) for k in new.kinds})
+        if kinds[0] != kinds[1]:
+            note += "; kinds " + ", ".join(kind_text(k) for k in old.kinds[:5]) + " → " + \
+                ", ".join(kind_text(k) for k in new.kinds[:5])
+        total, kept = 0, list[Change]()
+        for change in _stream_changes(old, new):
+            total += 1
+            if len(kept) < limit:
+                kept.append(change)
+    except InvalidPayload as exc:
+        return PayloadDiff("summary", *sides, note=f"a stream payload is damaged ({exc})")
+    except RecursionError:
+        return PayloadDiff("summary", *sides, note="nested too deeply to compare item by item")
+    return PayloadDiff("fields", *sides, changes=tuple(kept), total=total, note=note)
+
+
+def _stream_changes(old: StoredStream, new: StoredStream) -> Iterator[Change]:
+    """The differences of two streams: how they ended first (the return value, the exception:
+    never cut off by the limit behind many changed items), then item by item (index by index);
+    values read one pair at a time."""
+    for name, a, b in (("returned", old.returned, new.returned),
+                       ("raised", old.raised, new.raised)):
+        if a is None and b is None:
+            continue
+        if b is None:
+            assert a is not None
+            yield Change((name,), "removed", _comparable(a[1]), None)
+        elif a is None:
+            yield Change((name,), "added", None, _comparable(b[1]))
+        else:
+            yield from diff_values(_comparable(a[1]), _comparable(b[1]), (name,))
+    for index in range(max(old.end.items, new.end.items)):
+        path: tuple[PathPart, ...] = ("items", index)
+        if index >= new.end.items:
+            yield Change(path, "removed", _comparable(old.value(index)), None)
+        elif index >= old.end.items:
+            yield Change(path, "added", None, _comparable(new.value(index)))
+        else:
+            yield from diff_values(_comparable(old.value(index)),
+                                   _comparable(new.value(index)), path)

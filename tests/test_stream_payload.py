@@ -19,10 +19,8 @@ from memo_replay import RecordedStream, Store, recorded
 from memo_replay.serializers.stream import (
     Kind,
     StreamWriter,
-    item_texts,
     read_stream,
-    stream_header,
-    stream_layout,
+    stored_stream,
 )
 
 
@@ -102,7 +100,7 @@ def test_what_a_generator_yields_is_what_a_fresh_read_gives_back(
                        max_size=30))
 def test_the_writer_and_the_reader_agree_on_the_layout(values: list[tuple[str, str]]) -> None:
     """Kinds, per-value kinds and item order survive both forms (the reader's view through
-    :func:`item_texts`, which needs no serializer)."""
+    :func:`stored_stream`, which needs no serializer)."""
     writer = StreamWriter()
     expected: list[tuple[str, Any]] = []
     for encoding, text in values:
@@ -118,14 +116,16 @@ def test_the_writer_and_the_reader_agree_on_the_layout(values: list[tuple[str, s
             expected.append(("binary", text.encode()))
     form, data = writer.finish()
     assert form == ("binary" if any(e == "binary" for e, _ in values) else "json")
-    shown, end = item_texts(data, 1000)
-    assert end.items == len(values)
-    assert not end.returned
-    assert not end.raised
-    assert [(kind.encoding, value) for kind, value in shown] == expected
-    kinds, value_kinds, _ = stream_layout(stream_header(data)[0])
-    assert len(value_kinds) == len(values)
-    assert len(set(kinds)) == len(kinds)
+    stream = stored_stream(data)
+    assert stream.end.items == len(values)
+    assert not stream.end.returned
+    assert not stream.end.raised
+    shown = [(kind.encoding, bytes(value) if kind.encoding == "binary" else value)
+             for kind, value in stream.stored(0, len(values))]
+    assert shown == expected
+    assert len(stream.value_kinds) == len(values)
+    assert len(set(stream.kinds)) == len(stream.kinds)
+    stream.check()
 
 
 def test_binary_items_are_cut_from_the_payload_only_when_read() -> None:

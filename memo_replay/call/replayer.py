@@ -246,9 +246,9 @@ class Replayer:
         written = [(payload.serializer, payload.type, payload.serializer_version)]
         what = f"the recording of `{self.function}` for this call (key {key}) was"
         if payload.serializer == STREAM:
-            from memo_replay.serializers.stream import stream_header, stream_layout
+            from memo_replay.serializers.stream import stored_stream
 
-            kinds = stream_layout(stream_header(payload.data)[0])[0]
+            kinds = stored_stream(payload.data).kinds
             written = [(kind.serializer, kind.type, kind.serializer_version) for kind in kinds]
             what = f"the stream recorded by `{self.function}` for this call (key {key}) has items"
         for serializer_id, stored_type, version in written:

@@ -171,29 +171,97 @@ class RecordedStream(NamedTuple):
     raised: BaseException | None = None
 
 
-def stream_header(data: str | bytes, decoded: Any = None) -> tuple[dict[str, Any], Any]:
-    """The header of a stream payload and its values: the JSON form's ``values`` list (from
-    ``decoded``, the entry's own parse, when given) or the binary form's bytes."""
+class StoredStream(NamedTuple):
+    """A stream payload's structure, checked, and its values as stored (no serializer runs):
+    a JSON value (``json`` kinds), a ``str`` (``text``) or the bytes (``binary``).
+
+    Every reader starts here — replay, ``Entry.load``, ``show``, ``diff``, ``verify`` — so a
+    hand-edited header (counts, kinds, lengths, a binary value in the JSON form) is refused the
+    same way everywhere, before any value is decoded."""
+
+    kinds: list[Kind]
+    value_kinds: list[int]
+    """The index in :attr:`kinds` of each value (items, then return value, then exception)."""
+    end: StreamEnd
+    values: list[Any] | memoryview
+    """The JSON form's ``values`` list, or the binary form's values' bytes, one after the
+    other."""
+    starts: list[int] | None
+    """The binary form's offset of each value in :attr:`values` (and the end), else None."""
+
+    @property
+    def binary(self) -> bool:
+        return self.starts is not None
+
+    def kind(self, index: int) -> Kind:
+        return self.kinds[self.value_kinds[index]]
+
+    def value(self, index: int) -> Any:
+        """The value at ``index`` as stored (a ``memoryview`` for a ``binary`` kind)."""
+        if self.starts is None:
+            assert isinstance(self.values, list)
+            return self.values[index]
+        raw = self.values[self.starts[index]:self.starts[index + 1]]
+        assert isinstance(raw, memoryview)
+        encoding = self.kind(index).encoding
+        if encoding == "binary":
+            return raw
+        try:
+            text = str(raw, "utf-8")
+            return text if encoding == "text" else _json(text)
+        except ValueError as exc:
+            raise InvalidPayload(f"the stream payload's value {index} is not valid "
+                                 f"{encoding} ({exc})") from None
+
+    def stored(self, start: int, stop: int) -> Iterator[tuple[Kind, Any]]:
+        """The values from ``start`` to ``stop`` with their kinds, read one at a time."""
+        for index in range(start, min(stop, len(self.value_kinds))):
+            yield self.kind(index), self.value(index)
+
+    @property
+    def returned(self) -> tuple[Kind, Any] | None:
+        """The return value with its kind, as stored (None: the stream did not return one)."""
+        if not self.end.returned:
+            return None
+        return self.kind(self.end.items), self.value(self.end.items)
+
+    @property
+    def raised(self) -> tuple[Kind, Any] | None:
+        """The recorded exception with its kind, as stored (None: none was recorded)."""
+        if not self.end.raised:
+            return None
+        index = self.end.items + self.end.returned
+        return self.kind(index), self.value(index)
+
+    def check(self) -> None:
+        """Every value readable as stored (``verify``): each JSON or text value of the binary
+        form decodes (the JSON form's were checked by :func:`stored_stream`)."""
+        if self.binary:
+            for index in range(len(self.value_kinds)):
+                if self.kind(index).encoding != "binary":
+                    self.value(index)
+
+
+def stored_stream(data: str | bytes, decoded: Any = None) -> StoredStream:
+    """The structure of a stream payload, checked, without decoding any value (``decoded``:
+    the JSON form as the entry's own parse already built it); damage raises
+    :class:`InvalidPayload`."""
     if isinstance(data, str):
-        document = decoded if decoded is not None else _json(data)
-        if not isinstance(document, dict) or not isinstance(document.get("values"), list):
+        header = decoded if decoded is not None else _json(data)
+        if not isinstance(header, dict) or not isinstance(header.get("values"), list):
             raise InvalidPayload("the stream payload is not an object with a `values` list")
-        return document, document["values"]
-    if len(data) < _TRAILER:
-        raise InvalidPayload("the stream payload is too short to hold its header")
-    size = int.from_bytes(data[-_TRAILER:], "big")
-    if size > min(len(data) - _TRAILER, _MAX_HEADER):
-        raise InvalidPayload("the stream payload's header length is out of range")
-    end = len(data) - _TRAILER
-    header = _json(data[end - size:end])
-    if not isinstance(header, dict) or not isinstance(header.get("lengths"), list):
-        raise InvalidPayload("the stream payload's header has no `lengths` list")
-    return header, memoryview(data)[:end - size]
-
-
-def stream_layout(header: dict[str, Any]) -> tuple[list[Kind], list[int], StreamEnd]:
-    """The kinds, each value's kind and how the stream ended, checked for consistency (a
-    hand-edited header is refused here, before any value is decoded)."""
+        values: list[Any] | memoryview = header["values"]
+    else:
+        if len(data) < _TRAILER:
+            raise InvalidPayload("the stream payload is too short to hold its header")
+        size = int.from_bytes(data[-_TRAILER:], "big")
+        if size > min(len(data) - _TRAILER, _MAX_HEADER):
+            raise InvalidPayload("the stream payload's header length is out of range")
+        at = len(data) - _TRAILER - size
+        header = _json(data[at:at + size])
+        if not isinstance(header, dict) or not isinstance(header.get("lengths"), list):
+            raise InvalidPayload("the stream payload's header has no `lengths` list")
+        values = memoryview(data)[:at]
     raw_kinds = header.get("kinds")
     count = header.get("count")
     if not isinstance(raw_kinds, list) or type(count) is not int or count < 0:
@@ -201,47 +269,49 @@ def stream_layout(header: dict[str, Any]) -> tuple[list[Kind], list[int], Stream
     kinds = [_kind(raw) for raw in raw_kinds]
     end = StreamEnd(count, header.get("returned") is True, header.get("raised") is True)
     total = count + end.returned + end.raised
-    values = header.get("values", header.get("lengths"))
+    listed = header["values"] if isinstance(values, list) else header["lengths"]
     value_kinds = header.get("value_kinds", [0] * total)
-    if not isinstance(values, list) or len(values) != total or not isinstance(
-            value_kinds, list) or len(value_kinds) != total or any(
+    if len(listed) != total or not isinstance(value_kinds, list) \
+            or len(value_kinds) != total or any(
             type(index) is not int or not 0 <= index < len(kinds) for index in value_kinds):
         raise InvalidPayload(f"the stream payload's values do not match its count ({count}) "
                              f"and kinds")
-    return kinds, value_kinds, end
+    if isinstance(values, list):
+        for index, k in enumerate(value_kinds):
+            encoding = kinds[k].encoding
+            if encoding == "binary" or (encoding == "text" and not isinstance(values[index],
+                                                                              str)):
+                raise InvalidPayload(f"the JSON form of the stream payload holds a "
+                                     f"{'binary' if encoding == 'binary' else 'non-text'} "
+                                     f"value at {index}")
+        return StoredStream(kinds, value_kinds, end, values, None)
+    if any(type(n) is not int or n < 0 for n in listed) or sum(listed) != len(values):
+        raise InvalidPayload("the stream payload's lengths do not add up to its data")
+    starts = [0]
+    for n in listed:
+        starts.append(starts[-1] + n)
+    return StoredStream(kinds, value_kinds, end, values, starts)
 
 
 def read_stream(data: str | bytes, resolve: Callable[[Kind], Serializer],
                 decoded: Any = None) -> RecordedStream:
     """Decode a stream payload; ``resolve`` gives the serializer of each kind (it raises for
     one that must not be read). Damage raises :class:`InvalidPayload`."""
-    header, values = stream_header(data, decoded)
-    kinds, value_kinds, end = stream_layout(header)
-    serializers = [resolve(kind) for kind in kinds]
-    items: Sequence[Any]
-    if isinstance(values, list):
-        decoded_values = [_load(serializers[k], kinds[k], value)
-                          for value, k in zip(values, value_kinds, strict=True)]
-        items = decoded_values[:end.items]
-        tail = decoded_values[end.items:]
-    else:
-        lengths: list[Any] = header["lengths"]
-        if any(type(n) is not int or n < 0 for n in lengths) or sum(lengths) != len(values):
-            raise InvalidPayload("the stream payload's lengths do not add up to its data")
-        starts = [0]
-        for n in lengths:
-            starts.append(starts[-1] + n)
-        lazy = _Values(values, starts, [serializers[k] for k in value_kinds],
-                       [kinds[k] for k in value_kinds])
-        items = _Items(lazy, end.items)
-        tail = [lazy.get(index) for index in range(end.items, len(lengths))]
-        for index in range(end.items):  # everything but raw bytes is decoded (checked) now
-            if serializers[value_kinds[index]].id != "bytes":
-                lazy.get(index)
+    stream = stored_stream(data, decoded)
+    serializers = [resolve(kind) for kind in stream.kinds]
+    end = stream.end
+    lazy = _Values(stream, [serializers[k] for k in stream.value_kinds])
+    total = len(stream.value_kinds)
+    for index in range(total):  # everything but raw bytes is decoded (so checked) now
+        if not (stream.binary and lazy.serializers[index].id == "bytes"):
+            lazy.get(index)
+    tail = [lazy.get(index) for index in range(end.items, total)]
     returned = tail[0] if end.returned else None
     raised = tail[-1] if end.raised else None
     if end.raised and not isinstance(raised, BaseException):
         raise InvalidPayload("the stream payload's recorded exception is not an exception")
+    items: Sequence[Any] = [lazy.decoded[index] for index in range(end.items)] \
+        if not stream.binary else _Items(lazy, end.items)
     return RecordedStream(items, returned, raised)
 
 
@@ -249,50 +319,36 @@ def kind_types(data: str | bytes) -> list[str | None]:
     """The type names a stream payload's kinds store (``[]`` when it cannot be read: loading
     it then says why)."""
     try:
-        return [kind.type for kind in stream_layout(stream_header(data)[0])[0]]
+        return [kind.type for kind in stored_stream(data).kinds]
     except InvalidPayload:
         return []
 
 
-def item_texts(data: str | bytes, limit: int) -> tuple[list[tuple[Kind, Any]], StreamEnd]:
-    """The first ``limit`` items as stored (JSON values, texts, or bytes for binary values),
-    with their kinds, and how the stream ended — for ``show`` and ``diff``, without any
-    serializer."""
-    header, values = stream_header(data)
-    kinds, value_kinds, end = stream_layout(header)
-    shown: list[tuple[Kind, Any]] = []
-    if isinstance(values, list):
-        shown = [(kinds[k], value) for value, k in zip(values[:limit], value_kinds, strict=False)]
-    else:
-        start = 0
-        for length, k in zip(header["lengths"][:limit], value_kinds, strict=False):
-            raw = bytes(values[start:start + length])
-            start += length
-            kind = kinds[k]
-            shown.append((kind, raw if kind.encoding == "binary" else _json(raw)
-                          if kind.encoding == "json" else raw.decode("utf-8", "replace")))
-    return shown[:min(limit, end.items)], end
-
-
 class _Values:
-    """The binary form's values, decoded on first use."""
+    """A stream's values, decoded by their serializers on first use (raw bytes items of the
+    binary form are cut from the payload each time they are read, never kept: a replay holds
+    the payload once, not every item twice)."""
 
-    def __init__(self, data: memoryview, starts: list[int], serializers: list[Serializer],
-                 kinds: list[Kind]) -> None:
-        self.data = data
-        self.starts = starts
+    def __init__(self, stream: StoredStream, serializers: list[Serializer]) -> None:
+        self.stream = stream
         self.serializers = serializers
-        self.kinds = kinds
         self.decoded: dict[int, Any] = {}
 
     def get(self, index: int) -> Any:
         if index in self.decoded:
             return self.decoded[index]
-        raw = bytes(self.data[self.starts[index]:self.starts[index + 1]])
-        serializer, kind = self.serializers[index], self.kinds[index]
-        if serializer.id == "bytes":
-            return raw  # not kept: a replay holds the payload once, not every item twice
-        value = serializer.loads(raw if kind.encoding == "binary" else raw.decode())
+        serializer, stream = self.serializers[index], self.stream
+        kind, value = stream.kind(index), stream.value(index)
+        if not stream.binary:
+            value = _load(serializer, kind, value)
+        elif kind.encoding == "binary":
+            value = bytes(value)
+            if serializer.id == "bytes":
+                return value
+            value = serializer.loads(value)
+        else:
+            # The binary form's JSON value, parsed by value(): loaded like the JSON form's.
+            value = _load(serializer, kind, value)
         self.decoded[index] = value
         return value
 
@@ -357,5 +413,5 @@ def _json(data: str | bytes) -> Any:
         raise InvalidPayload(f"the stream payload is not valid JSON ({exc})") from None
 
 
-__all__ = ["STREAM", "STREAM_VERSION", "Kind", "RecordedStream", "StreamEnd", "StreamWriter",
-           "item_texts", "json_text", "kind_types", "read_stream", "stream_header", "stream_layout"]
+__all__ = ["STREAM", "STREAM_VERSION", "Kind", "RecordedStream", "StoredStream", "StreamEnd",
+           "StreamWriter", "json_text", "kind_types", "read_stream", "stored_stream"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memo_replay.errors import CorruptEntry, UnsupportedFormat
+from memo_replay.serializers.stream import STREAM
 from memo_replay.store.backend import TEMP_SUFFIX, LocalDirectory, NotFollowed
 from memo_replay.store.entry import MissingPayload, duplicate_fields
 from memo_replay.store.index import CACHE_DIR, check_cache_directory
@@ -215,7 +216,28 @@ def _check(store: Store, directory: str, name: str, referenced: set[str]) -> lis
                               f"appear twice (JSON keeps the last silently: edited by hand "
                               f"or by a merge)", "re-record it with MEMO_MODE=record, or "
                               "delete it")]
+    if entry.serializer == STREAM:
+        damage = _stream_damage(entry.payload.data)
+        if damage is not None:
+            return [_problem(store, name, "corrupt", f"its stream payload is damaged "
+                             f"({damage})", "re-record it with MEMO_MODE=record, or delete it")]
     return []
+
+
+def _stream_damage(data: str | bytes) -> str | None:
+    """What is wrong with a stream payload's structure (its checksum holds: a hand-edited
+    header whose checksum was recomputed), read as stored, without any serializer; None when
+    every value is where its header says (the values themselves are decoded at replay)."""
+    from memo_replay.errors import InvalidPayload
+    from memo_replay.serializers.stream import stored_stream
+
+    try:
+        stored_stream(data).check()
+    except InvalidPayload as exc:
+        return str(exc)
+    except RecursionError:
+        return "nested too deeply to be read"
+    return None
 
 
 __all__ = ["NOTES", "REMOTE_PAYLOAD", "Problem", "prune", "verify"]
