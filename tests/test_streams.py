@@ -762,3 +762,38 @@ def test_an_async_stream_stepped_from_several_tasks_is_recorded_and_observed(
     assert "ReplayMiss" in missed.stderr
     assert "data.txt" in missed.stderr
     assert project.calls() == ["ran"]
+
+
+def test_recorded_timing_survives_the_disk_index(project: Project) -> None:
+    """A process that has opened the disk index (it recorded something large) replays from it:
+    the gaps come back from there too."""
+    project.write("model.py", '''
+        import time
+        from collections.abc import Iterator
+        from memo_replay import recorded
+
+        @recorded(replay_timing="recorded")
+        def paced() -> Iterator[str]:
+            for index in range(6):
+                time.sleep(0.3 if index == 3 else 0.005)
+                yield f"{index}:" + "x" * 1000  # large enough for the index
+
+        @recorded
+        def big(n: int) -> str:
+            return "y" * 10_000
+    ''')
+    code = '''
+        import json, sys, time
+        import model
+        if sys.argv[1] == "warm":
+            model.big(1)  # records: this process opens the index, and reads from it
+        started, arrivals = time.perf_counter(), []
+        for _ in model.paced():
+            arrivals.append(time.perf_counter() - started)
+        print(json.dumps(arrivals))
+    '''
+    project.run(code, mode="auto", args=("cold",))
+    arrivals = last_json(project.run(code, mode="auto", args=("warm",)).stdout)
+    steps = [b - a for a, b in zip([0.0, *arrivals[:-1]], arrivals, strict=True)]
+    assert steps[3] == max(steps)
+    assert steps[3] > 5 * max(steps[:3] + steps[4:])

@@ -45,6 +45,7 @@ _TRAILER = 8
 _MAX_HEADER = 1 << 31
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _ENCODINGS = ("json", "text", "binary")
+_UNREAD: Any = object()
 
 
 class Kind(NamedTuple):
@@ -310,8 +311,8 @@ def read_stream(data: str | bytes, resolve: Callable[[Kind], Serializer],
     raised = tail[-1] if end.raised else None
     if end.raised and not isinstance(raised, BaseException):
         raise InvalidPayload("the stream payload's recorded exception is not an exception")
-    items: Sequence[Any] = [lazy.decoded[index] for index in range(end.items)] \
-        if not stream.binary else _Items(lazy, end.items)
+    items: Sequence[Any] = lazy.decoded[:end.items] if not stream.binary \
+        else _Items(lazy, end.items)
     return RecordedStream(items, returned, raised)
 
 
@@ -332,11 +333,12 @@ class _Values:
     def __init__(self, stream: StoredStream, serializers: list[Serializer]) -> None:
         self.stream = stream
         self.serializers = serializers
-        self.decoded: dict[int, Any] = {}
+        self.decoded: list[Any] = [_UNREAD] * len(stream.value_kinds)
 
     def get(self, index: int) -> Any:
-        if index in self.decoded:
-            return self.decoded[index]
+        value = self.decoded[index]
+        if value is not _UNREAD:
+            return value
         serializer, stream = self.serializers[index], self.stream
         kind, value = stream.kind(index), stream.value(index)
         if not stream.binary:

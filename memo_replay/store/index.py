@@ -34,6 +34,7 @@ from memo_replay.store.backend import NotFollowed, Stamp
 from memo_replay.store.entry import Hit, Payload
 
 CACHE_DIR = ".cache"
+"""The store's git-ignored directory of derived data: the index and the record-once locks."""
 INDEX_MIN_BYTES = 4096
 """Entries (with their payload file) smaller than this are not put in the disk index: a lookup
 of a 1 KiB entry costs the same from the index as from its file; writing an index row costs a
@@ -41,15 +42,14 @@ recording ~90 µs."""
 INDEX_MAX_BYTES = 16 * 1024 * 1024
 """Nor are entries larger than this: their payload file reads at disk speed and its checksum at
 ~10 GB/s, so an index copy would save little, and it would double their disk space and, while
-it is written (pickled), the recording's memory (a 50 MB stream of audio chunks)."""
+it is encoded, the recording's memory (a 50 MB stream of audio chunks)."""
 INDEX_OPEN_AFTER_BYTES = 4 * 1024 * 1024
 """A process opens the disk index for lookups once it has read this many bytes of entries of
 :data:`INDEX_MIN_BYTES` or more from their files (or when it records). Opening it costs ~13 ms
 here (diskcache and sqlite3 are imported); a lookup from it saves ~2 ms per MB read against the
 entry files (1,000 replays of 9 KB entries: 96 ms with the index, 102 ms without, 43 vs 56 ms
 for 10), so below a few MB a replay is faster without it."""
-"""The store's git-ignored directory of derived data: the index and the record-once locks."""
-CACHED_VERSION = 3
+CACHED_VERSION = 4
 """Version of the cached item's header; items of another version are ignored."""
 HOT_CACHE_BYTES = 64 * 1024 * 1024
 """Default bound of the in-memory hot cache (payload bytes plus a per-item overhead)."""
@@ -446,7 +446,7 @@ class Layered:
 
 
 HEADER_FIELDS = ("version", "stamp", "payload_stamp", "serializer", "serializer_version", "type",
-                 "kind", "checksum", "duration_s", "recorded_at", "observed")
+                 "kind", "checksum", "duration_s", "recorded_at", "observed", "offsets_ms")
 """The cached item's header, in order: a JSON array (parsing an object with these names costs
 measurably more on the path of a second run over a checkout, once per entry)."""
 
@@ -460,6 +460,7 @@ def encode(cached: Cached) -> bytes:
         None if cached.payload_stamp is None else list(cached.payload_stamp),
         p.serializer, p.serializer_version, p.type, p.kind, p.checksum, hit.duration_s,
         hit.recorded_at, None if hit.observed is None else hit.observed.document(),
+        hit.offsets_ms,
     ], separators=(",", ":"))
     data = p.data.encode() if isinstance(p.data, str) else p.data
     return header.encode() + b"\n" + data
@@ -472,8 +473,9 @@ def decode(raw: object) -> Cached | None:
     header_end = raw.find(b"\n")
     try:
         version, stamp, payload_stamp, serializer, serializer_version, type_, kind, checksum, \
-            duration_s, recorded_at, observed = json.loads(raw[:header_end])
-        if version != CACHED_VERSION or not isinstance(recorded_at, (str, type(None))):
+            duration_s, recorded_at, observed, offsets_ms = json.loads(raw[:header_end])
+        if version != CACHED_VERSION or not isinstance(recorded_at, (str, type(None))) \
+                or not isinstance(offsets_ms, (str, type(None))):
             return None
         if observed is not None:
             observed = Observed.from_document(observed)
@@ -483,7 +485,7 @@ def decode(raw: object) -> Cached | None:
         data: str | bytes = body if kind == "binary" else body.decode()
         return Cached(tuple(stamp), None if payload_stamp is None else tuple(payload_stamp),
                       Hit(Payload(serializer, serializer_version, type_, kind, data, checksum),
-                          duration_s, recorded_at, observed))
+                          duration_s, recorded_at, observed, None, offsets_ms))
     except (ValueError, TypeError, AttributeError):
         return None
 
