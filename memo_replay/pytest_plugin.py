@@ -5,9 +5,10 @@
 - ``@pytest.mark.memo(mode="replay")`` pins a test's mode; the ``memo_calls`` fixture lists what
   each recorded call in the test did; ``memo_expect_replay`` fails the test unless every recorded
   call in it replayed.
-- A terminal summary: replayed / recorded / missed / bypassed, the time replays saved, a line per
-  function with ``-v``, and each strict-replay miss with its explanation and the command that
-  re-records just that test.
+- A terminal summary: replayed / recorded / missed / bypassed (a stream counts as one call), the
+  time replays saved, a line per function with ``-v`` (with the item count of its streams),
+  and each strict-replay miss with its explanation and the command that re-records just that
+  test.
 - After a full run (whole directories, no ``-k``/``-m``/node ids/deselection, no failures), the
   recordings of exercised functions that no test used; ``--memo-prune-unused`` deletes them.
 - Under pytest-xdist, workers send their calls to the controller, which reports for the run.
@@ -304,6 +305,9 @@ class _Report:
             stats = per_function.setdefault(event.function,
                                             {o: 0.0 for o in (*counts, "original", "saved")})
             stats[event.outcome] += 1
+            if event.items is not None:  # a stream: one call, however many items it yielded
+                stats["streams"] = stats.get("streams", 0.0) + 1
+                stats["items"] = stats.get("items", 0.0) + event.items
             if event.outcome == "replayed":
                 stats["original"] += event.recorded_duration_s
                 stats["saved"] += max(event.recorded_duration_s - event.duration_s, 0.0)
@@ -315,7 +319,8 @@ class _Report:
         if self.verbose:
             for function, s in sorted(per_function.items()):
                 lines.append(f"  {function}: " + ", ".join(
-                    f"{int(s[o])} {o}" for o in counts if s[o]) + f"; saved {_seconds(s['saved'])}")
+                    f"{int(s[o])} {o}" for o in counts if s[o]) + _streams(s)
+                    + f"; saved {_seconds(s['saved'])}")
         misses = [(nodeid, e) for nodeid, e in self.calls
                   if e.outcome == "missed" and nodeid in self.failed]
         expected = [(nodeid, e) for nodeid, e in self.calls
@@ -382,6 +387,16 @@ def _marker_mode(marker: pytest.Mark) -> Mode:
     if value is None:
         raise TypeError("give a mode: @pytest.mark.memo(mode=\"replay\")")
     return parse_mode(value, source="@pytest.mark.memo")
+
+
+def _streams(stats: dict[str, float]) -> str:
+    """`` (stream, 12 items)`` for a function whose calls were streams (``(3 streams, 36
+    items)`` for several); empty for one that returns a value."""
+    streams, items = int(stats.get("streams", 0)), int(stats.get("items", 0))
+    if not streams:
+        return ""
+    counted = f"{items} item" + ("" if items == 1 else "s")
+    return f" (stream, {counted})" if streams == 1 else f" ({streams} streams, {counted})"
 
 
 def _seconds(value: float) -> str:
