@@ -30,6 +30,9 @@ FIXED_LIMIT_S = 0.030
 COLD_KEYS = ("cold", "cold-xdist", "first-call", "fixed-cost")
 COLD_START = "<!-- cold-path:start -->"
 COLD_END = "<!-- cold-path:end -->"
+KEPT_SECTIONS = (("<!-- streams:start -->", "<!-- streams:end -->"),)
+"""Sections other scripts write into the page (``benchmarks/stream.py``): a run of
+``run.py`` keeps them as they are."""
 COLD_CHART = "img/benchmarks-cold.svg"
 HOT_CACHE_MIB = 64  # memo_replay.store.store.HOT_CACHE_BYTES
 FIXED_MIB = 32  # the index's sqlite mmap (16 MiB) and page cache (8 MiB), remembered keys
@@ -123,7 +126,8 @@ def targets(tables: Sequence[Table]) -> list[Target]:
 
 def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: bool,
              only: Sequence[str], elapsed_s: float, notes: Sequence[str],
-             chart: str | None, cold_section: str | None = None) -> str:
+             chart: str | None, cold_section: str | None = None,
+             kept_sections: Sequence[str] = ()) -> str:
     command = "python benchmarks/run.py --write-docs" + (" --quick" if quick else "") + \
         "".join(f" --only {o}" for o in only)
     lines = [
@@ -178,6 +182,8 @@ def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quic
         lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
     if cold_section:
         lines += [cold_section, ""]
+    for kept in kept_sections:
+        lines += [kept, ""]
     lines += [
         "## Reproduce",
         "",
@@ -329,7 +335,9 @@ def write(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: 
         chart_notes.append("no chart: matplotlib is not installed, or no hit/import case ran")
     page.write_text(markdown(warm_tables, info, rounds=rounds, quick=quick, only=only,
                              elapsed_s=elapsed_s, notes=chart_notes, chart=link,
-                             cold_section=section),
+                             cold_section=section, kept_sections=[
+                                 kept for start, end in KEPT_SECTIONS
+                                 if (kept := existing_section(existing, start, end))]),
                     encoding="utf-8")
     written.insert(0, page)
     return written
@@ -337,11 +345,13 @@ def write(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: 
 
 # -- the cold path -------------------------------------------------------------------------------
 
-def existing_section(page: str) -> str | None:
-    """The cold-path section of a page (markers included), if it has one."""
-    if COLD_START in page and COLD_END in page:
-        start = page.index(COLD_START)
-        return page[start:page.index(COLD_END, start) + len(COLD_END)]
+def existing_section(page: str, start_marker: str = COLD_START,
+                     end_marker: str = COLD_END) -> str | None:
+    """The section of a page between two markers (included; by default the cold path's), if
+    it has one."""
+    if start_marker in page and end_marker in page:
+        start = page.index(start_marker)
+        return page[start:page.index(end_marker, start) + len(end_marker)]
     return None
 
 

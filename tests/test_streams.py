@@ -797,3 +797,39 @@ def test_recorded_timing_survives_the_disk_index(project: Project) -> None:
     steps = [b - a for a, b in zip([0.0, *arrivals[:-1]], arrivals, strict=True)]
     assert steps[3] == max(steps)
     assert steps[3] > 5 * max(steps[:3] + steps[4:])
+
+
+def test_a_plain_function_returning_a_generator_says_how_to_record_a_stream(
+        memo_env: Store) -> None:
+    @recorded
+    def words() -> Iterator[str]:
+        return iter(["a", "b"])
+
+    with pytest.raises(SerializationError, match="generator functions are recorded as streams"):
+        words()
+
+    def inner() -> Iterator[str]:
+        yield "a"
+
+    @recorded
+    def wrapped() -> Iterator[str]:
+        return inner()
+
+    with pytest.raises(SerializationError, match="write `wrapped` with `yield`"):
+        wrapped()
+    assert list(memo_env.entry_files()) == []
+
+
+def test_send_into_a_replayed_stream_does_not_claim_it_was_not_recorded(
+        memo_env: Store) -> None:
+    @recorded
+    def ping() -> Iterator[str]:
+        yield "a"
+        yield "b"
+
+    assert list(ping()) == ["a", "b"]
+    replayed = ping()
+    next(replayed)
+    with pytest.raises(StreamError) as error:
+        replayed.send(1)
+    assert "not recorded" not in str(error.value)

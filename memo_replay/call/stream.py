@@ -121,13 +121,14 @@ def stream_wrapper(memo: Memo[Any, Any]) -> Callable[..., Any]:
     return sync_stream_wrapper
 
 
-def sent_error(function: str) -> StreamError:
-    """What ``send()`` of a value into a recorded stream raises."""
+def sent_error(function: str, *, recording: bool = True) -> StreamError:
+    """What ``send()`` of a value into a recorded stream raises (``recording``: the stream was
+    being recorded, and now will not be)."""
     return StreamError(f"a value was sent into the recorded stream of `{function}` with "
                        f"send(): a replay cannot give it to the function (what is sent is "
                        f"not part of the key), so recorded streams only support iteration. "
-                       f"Pass what the generator needs as arguments instead. The stream was "
-                       f"not recorded.")
+                       f"Pass what the generator needs as arguments instead."
+                       + (" The stream was not recorded." if recording else ""))
 
 
 # -- replaying ----------------------------------------------------------------------------------
@@ -171,12 +172,12 @@ def replay(stream: RecordedStream, function: str, pace: Pace | None
     if pace is None:
         for item in stream.items:
             if (yield item) is not None:
-                raise sent_error(function)
+                raise sent_error(function, recording=False)
     else:
         for index, item in enumerate(stream.items):
             _wait(pace, index)
             if (yield item) is not None:
-                raise sent_error(function)
+                raise sent_error(function, recording=False)
         _wait(pace, len(stream.items))
     if stream.raised is not None:
         raise stream.raised
@@ -200,7 +201,7 @@ async def replay_async(stream: RecordedStream, function: str, pace: Pace | None
                 await sleep(wait)
                 pace.slept(time.perf_counter() - started)
         if (yield item) is not None:
-            raise sent_error(function)
+            raise sent_error(function, recording=False)
     if pace is not None and sleep is not None:
         wait = pace.due(len(stream.items))
         if wait:

@@ -13,7 +13,7 @@ loading a recording never runs code by default.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from memo_replay.errors import InvalidOption, InvalidPayload, SerializationError, hidden_from_pytest
@@ -233,6 +233,13 @@ def _name_or_none(tp: Any) -> str | None:
 def _unserializable(function: str, tp: Any, detail: str, value: Any = _NO_ANNOTATION
                     ) -> SerializationError:
     name = f"{tp.__module__}.{tp.__qualname__}" if isinstance(tp, type) else repr(tp)
+    if isinstance(value, (Iterator, AsyncIterator)):
+        return SerializationError(
+            f"cannot record the result of `{function}`: it returned a `{name}`, an iterator "
+            f"that can be consumed once. Nothing was written. Only generator functions are "
+            f"recorded as streams: write `{function.rpartition('.')[2]}` with `yield` (or "
+            f"`yield from` the iterator), or wrap the call in a generator function that "
+            f"yields plain data (see \"Streaming responses\" in the docs); or return a list.")
     annotation = None if value is _NO_ANNOTATION else suggested_annotation(value)
     if annotation is not None and detail == "":
         # JSON has no tuple or set: without an annotation the replay would return a list.
