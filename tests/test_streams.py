@@ -833,3 +833,29 @@ def test_send_into_a_replayed_stream_does_not_claim_it_was_not_recorded(
     with pytest.raises(StreamError) as error:
         replayed.send(1)
     assert "not recorded" not in str(error.value)
+
+
+def test_declared_files_and_ignored_arguments_key_a_stream_as_any_call(
+        project: Project) -> None:
+    project.write("prompts/greet.txt", "Hello")
+    project.write("model.py", '''
+        from collections.abc import Iterator
+        from memo_replay import recorded
+
+        @recorded(files=["prompts/{name}.txt"], ignore=["client"])
+        def speak(name: str, client: object) -> Iterator[str]:
+            with open("calls.log", "a") as f:
+                f.write(f"{name}\\n")
+            with open(f"prompts/{name}.txt") as f:
+                yield from f.read().split()
+    ''')
+    code = "import model; print(list(model.speak('greet', client=object())))"
+    assert "['Hello']" in project.run(code, mode="auto").stdout
+    assert "['Hello']" in project.run(code, mode="replay").stdout  # another client: same key
+    project.write("prompts/greet.txt", "Hello there")
+    missed = project.run(code, mode="replay", check=False)
+    assert "ReplayMiss" in missed.stderr
+    assert "prompts/greet.txt" in missed.stderr
+    assert "['Hello', 'there']" in project.run(code, mode="auto").stdout
+    assert project.calls() == ["greet", "greet"]
+    assert all(list(entry.arguments) == ["name"] for entry in project.store.entries())

@@ -144,15 +144,16 @@ class StreamWriter:
             header["returned"] = True
         if len(self._kinds) > 1:
             header["value_kinds"] = self._value_kinds
-        if self._texts is not None:
+        texts, blob = self._texts, self._blob
+        self._texts, self._blob = [], None  # handed over: the writer keeps no second copy
+        if texts is not None:
             head = _CANONICAL.encode(dict(sorted(header.items())))
             # `values` sorts last of the keys: the canonical text of the whole object, without
             # parsing the values again.
-            return "json", f'{head[:-1]},"values":[{",".join(self._texts)}]}}'
-        assert self._blob is not None
+            return "json", f'{head[:-1]},"values":[{",".join(texts)}]}}'
+        assert blob is not None
         header["lengths"] = self._lengths
         raw = _CANONICAL.encode(dict(sorted(header.items()))).encode()
-        blob = self._blob
         blob.write(raw)
         blob.write(len(raw).to_bytes(_TRAILER, "big"))
         return "binary", blob.getvalue()

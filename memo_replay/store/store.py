@@ -266,7 +266,10 @@ class Store:
         raw = render(document)
         self.backend.write(name, raw)
         previous = None if existing is None else existing[2]
-        if previous is not None and previous != document["result"].get("file"):
+        replaced = previous is not None and previous != document["result"].get("file")
+        del document, existing  # a large payload's parse: not held while the index reads it
+        if replaced:
+            assert previous is not None
             self.backend.delete(sibling(name, previous))  # the payload of the one replaced
         self._remember(name, recording, raw)
         if self.remote is not None:
