@@ -278,6 +278,7 @@ REPLAY_NEVER = (
     "linecache", "dis", "sysconfig", "glob", "shlex", "base64",
     "memo_replay.text", "memo_replay.call.recorder", "memo_replay.store.locks",
     "memo_replay.explain", "memo_replay.audit", "memo_replay.store.upkeep",
+    "memo_replay.call.stream_recorder",
 )
 """Not loaded by a process that only replays (a project without [tool.memo_replay])."""
 
@@ -299,13 +300,17 @@ def test_a_strict_replay_loads_only_what_it_needs(tmp_path: Path, index: str) ->
         def read_data() -> str:
             with open("data.txt") as file:
                 return file.read()
+
+        @recorded
+        def words(n: int):  # a stream
+            yield from ["w"] * n
     '''))
     (tmp_path / "data.txt").write_text("data\n")
     calls = """
         import json, sys
         before = set(sys.modules)
-        from lookups import lookup, read_data
-        results = [lookup(i) for i in range(5)] + [read_data()]
+        from lookups import lookup, read_data, words
+        results = [lookup(i) for i in range(5)] + [read_data(), list(words(3))]
         print(json.dumps([results, sorted(set(sys.modules) - before)]))
     """
     recorded_results, _ = fresh(tmp_path, calls, {"MEMO_MODE": "record"})

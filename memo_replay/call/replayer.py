@@ -182,7 +182,7 @@ class Replayer:
             subject = self.subject
             annotation = subject.return_annotation
             if item:  # the annotation declares the stream (Iterator[Chunk]), not the item
-                from memo_replay.call.stream_recorder import stream_annotations
+                from memo_replay.call.stream import stream_annotations
 
                 annotation = stream_annotations(annotation)[0]
             serializer = registry.resolve(

@@ -18,6 +18,8 @@ and be lost when it replays (it is not part of the key), so it raises :class:`St
 from __future__ import annotations
 
 import time
+import typing
+from collections import abc
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +123,22 @@ def stream_wrapper(memo: Memo[Any, Any]) -> Callable[..., Any]:
     return sync_stream_wrapper
 
 
+def stream_annotations(annotation: Any) -> tuple[Any, Any]:
+    """The item type and the return type a stream's return annotation declares
+    (``Iterator[Chunk]`` → ``(Chunk, None)``; ``Generator[Chunk, None, Summary]`` →
+    ``(Chunk, Summary)``); None where it says nothing."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if not args:
+        return None, None
+    if origin in (abc.Iterator, abc.Iterable, abc.AsyncIterator, abc.AsyncIterable,
+                  abc.AsyncGenerator):
+        return args[0], None
+    if origin is abc.Generator:
+        return args[0], args[2] if len(args) == 3 else None
+    return None, None
+
+
 def sent_error(function: str, *, recording: bool = True) -> StreamError:
     """What ``send()`` of a value into a recorded stream raises (``recording``: the stream was
     being recorded, and now will not be)."""
@@ -218,4 +236,5 @@ def _wait(pace: Pace, index: int) -> None:
         pace.slept(time.perf_counter() - started)
 
 
-__all__ = ["Pace", "pace_of", "replay", "replay_async", "sent_error", "stream_wrapper"]
+__all__ = ["Pace", "pace_of", "replay", "replay_async", "sent_error", "stream_annotations",
+           "stream_wrapper"]

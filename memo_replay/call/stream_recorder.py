@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import logging
 import time
-import typing
 from array import array
-from collections import abc
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from memo_replay.call.recorder import Capture
-from memo_replay.call.stream import sent_error
+from memo_replay.call.stream import sent_error, stream_annotations
 from memo_replay.errors import SerializationError, hidden_from_pytest, warn
 from memo_replay.events import CallEvent, emit, listening
 from memo_replay.serializers.stream import STREAM, STREAM_VERSION, Kind, StreamWriter, json_text
+from memo_replay.store.entry import Payload, checksum
 
 # pytest hides this module's frames from a failing test's traceback (see hidden_from_pytest).
 __tracebackhide__ = hidden_from_pytest
@@ -42,24 +41,9 @@ _SCALARS = (str, int, float, bool, type(None))
 _log = logging.getLogger("memo_replay")
 
 
-def stream_annotations(annotation: Any) -> tuple[Any, Any]:
-    """The item type and the return type a stream's return annotation declares
-    (``Iterator[Chunk]`` → ``(Chunk, None)``; ``Generator[Chunk, None, Summary]`` →
-    ``(Chunk, Summary)``); None where it says nothing."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if not args:
-        return None, None
-    if origin in (abc.Iterator, abc.Iterable, abc.AsyncIterator, abc.AsyncIterable,
-                  abc.AsyncGenerator):
-        return args[0], None
-    if origin is abc.Generator:
-        return args[0], args[2] if len(args) == 3 else None
-    return None, None
-
-
 class StreamCapture(Capture):
-    """One real stream in progress: what :meth:`Recorder.around_stream` gives the driver."""
+    """One real stream in progress: what :meth:`Recorder.around(stream=True)
+    <memo_replay.call.recorder.Recorder.around>` gives :func:`drive`."""
 
     def __init__(self, recorder: Recorder, call: CallKey | None,
                  preview: Callable[[], Mapping[str, Any]], store: Store | None) -> None:
@@ -162,8 +146,9 @@ class StreamCapture(Capture):
         function = self.recorder.function
         call, store, writer = self.call, self.store, self.writer
         if self.abandoned is not None or (error is not None and not isinstance(error, Exception)):
-            _log.debug("memo_replay: the stream of `%s` was not recorded: the consumer stopped "
-                       "it after %d item(s) (%s)", function, self.count,
+            _log.debug("memo_replay: the stream of `%s` was not recorded: %s after %d item(s) "
+                       "(%s)", function, "the consumer stopped it" if self.abandoned is not None
+                       else "it was interrupted", self.count,
                        type(self.abandoned or error).__name__)
             return False
         if call is None or store is None:  # mode off: nothing is stored
@@ -187,7 +172,7 @@ class StreamCapture(Capture):
         return False
 
     def _record_stream_raised(self, error: Exception, writer: StreamWriter, call: CallKey,
-                       store: Store) -> Literal[False]:
+                              store: Store) -> Literal[False]:
         raised: BaseException = error
         if self._redact is not None:
             rewritten = self._redact(error, field="return")
@@ -206,22 +191,14 @@ class StreamCapture(Capture):
         return False
 
     def _save(self, writer: StreamWriter, call: CallKey, store: Store) -> None:
-        from memo_replay.store import Payload
-
         encoding, data = writer.finish()
         self.writer = None  # the payload holds the data now
-        payload = Payload(STREAM, STREAM_VERSION, None, encoding, data, _checksum(data))
+        payload = Payload(STREAM, STREAM_VERSION, None, encoding, data, checksum(data))
         self.recorder.save(call, self._preview(), store, payload, self.elapsed,
                            self._observed(), self.offsets)
         if listening():
             emit(CallEvent(self.recorder.function, call.key, "recorded", self.elapsed,
                            self.elapsed, str(store.path), items=self.count))
-
-
-def _checksum(data: str | bytes) -> str:
-    from xxhash import xxh3_128_hexdigest
-
-    return xxh3_128_hexdigest(data.encode() if isinstance(data, str) else data)
 
 
 # -- driving the real generator -----------------------------------------------------------------
@@ -256,4 +233,4 @@ def drive(inner: Generator[Any, Any, Any], capture: StreamCapture
         inner.close()  # an abandoned stream's own finally blocks run now
 
 
-__all__ = ["StreamCapture", "drive", "stream_annotations"]
+__all__ = ["StreamCapture", "drive"]

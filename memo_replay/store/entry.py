@@ -75,6 +75,7 @@ __all__ = [
     "Recording",
     "Summary",
     "canonical_data",
+    "checksum",
     "duplicate_fields",
     "parse_entry",
     "parse_timestamp",
@@ -109,7 +110,7 @@ class Payload(NamedTuple):
         form :func:`canonical_data` gives)."""
         if not canonical:
             data = canonical_data(kind, data)
-        return cls(serializer.id, serializer.version, type_path, kind, data, _checksum(data))
+        return cls(serializer.id, serializer.version, type_path, kind, data, checksum(data))
 
     @property
     def in_file(self) -> bytes | None:
@@ -641,7 +642,7 @@ def _payload(location: str, key: str, result: Mapping[str, Any],
     kind = result["encoding"]
     embedded = result["payload"]
     data: str | bytes
-    checksum = _typed(result, "checksum", str)
+    stored = _typed(result, "checksum", str)
     file = result.get("file")
     if file is not None:
         if kind != "binary":
@@ -657,7 +658,7 @@ def _payload(location: str, key: str, result: Mapping[str, Any],
         data = base64.b64decode(_typed(result, "payload", str), validate=True)
     else:
         raise ValueError(f"unknown payload encoding {kind!r}")
-    if _checksum(data) != checksum:
+    if checksum(data) != stored:
         raise CorruptEntry(location, "payload checksum mismatch: the payload was edited or "
                                      "damaged")
     return Payload(
@@ -666,7 +667,7 @@ def _payload(location: str, key: str, result: Mapping[str, Any],
         type=result.get("type"),
         kind=kind,
         data=data,
-        checksum=checksum,
+        checksum=stored,
     )
 
 
@@ -690,7 +691,8 @@ def _canonical_json(value: Any) -> str:
     return _CANONICAL.encode(value)
 
 
-def _checksum(data: str | bytes) -> str:
+def checksum(data: str | bytes) -> str:
+    """The checksum of a payload's data (what ``result.checksum`` holds)."""
     return xxh3_128_hexdigest(data.encode() if isinstance(data, str) else data)
 
 
