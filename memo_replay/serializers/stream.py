@@ -301,19 +301,28 @@ def read_stream(data: str | bytes, resolve: Callable[[Kind], Serializer],
     one that must not be read). Damage raises :class:`InvalidPayload`."""
     stream = stored_stream(data, decoded)
     serializers = [resolve(kind) for kind in stream.kinds]
-    end = stream.end
-    lazy = _Values(stream, [serializers[k] for k in stream.value_kinds])
-    total = len(stream.value_kinds)
-    for index in range(total):  # everything but raw bytes is decoded (so checked) now
-        if not (stream.binary and lazy.serializers[index].id == "bytes"):
-            lazy.get(index)
-    tail = [lazy.get(index) for index in range(end.items, total)]
+    end, value_kinds = stream.end, stream.value_kinds
+    items: Sequence[Any]
+    if isinstance(stream.values, list):  # the JSON form: every value decoded (checked) now
+        if all(s.id == "json" and k.encoding == "json" for s, k in zip(serializers, stream.kinds,
+                                                                         strict=True)):
+            values = stream.values  # plain JSON data: the parsed values are the items
+        else:
+            kinds = stream.kinds
+            values = [_load(serializers[k], kinds[k], value)
+                      for value, k in zip(stream.values, value_kinds, strict=True)]
+        items, tail = values[:end.items], values[end.items:]
+    else:
+        lazy = _Values(stream, [serializers[k] for k in value_kinds])
+        for index in range(len(value_kinds)):  # everything but raw bytes is decoded now
+            if lazy.serializers[index].id != "bytes":
+                lazy.get(index)
+        items = _Items(lazy, end.items)
+        tail = [lazy.get(index) for index in range(end.items, len(value_kinds))]
     returned = tail[0] if end.returned else None
     raised = tail[-1] if end.raised else None
     if end.raised and not isinstance(raised, BaseException):
         raise InvalidPayload("the stream payload's recorded exception is not an exception")
-    items: Sequence[Any] = lazy.decoded[:end.items] if not stream.binary \
-        else _Items(lazy, end.items)
     return RecordedStream(items, returned, raised)
 
 
@@ -327,9 +336,9 @@ def kind_types(data: str | bytes) -> list[str | None]:
 
 
 class _Values:
-    """A stream's values, decoded by their serializers on first use (raw bytes items of the
-    binary form are cut from the payload each time they are read, never kept: a replay holds
-    the payload once, not every item twice)."""
+    """The binary form's values, decoded by their serializers on first use (raw bytes items
+    are cut from the payload each time they are read, never kept: a replay holds the payload
+    once, not every item twice)."""
 
     def __init__(self, stream: StoredStream, serializers: list[Serializer]) -> None:
         self.stream = stream
@@ -342,15 +351,12 @@ class _Values:
             return value
         serializer, stream = self.serializers[index], self.stream
         kind, value = stream.kind(index), stream.value(index)
-        if not stream.binary:
-            value = _load(serializer, kind, value)
-        elif kind.encoding == "binary":
+        if kind.encoding == "binary":
             value = bytes(value)
             if serializer.id == "bytes":
                 return value
             value = serializer.loads(value)
-        else:
-            # The binary form's JSON value, parsed by value(): loaded like the JSON form's.
+        else:  # a JSON or text value, parsed by value(): loaded like the JSON form's
             value = _load(serializer, kind, value)
         self.decoded[index] = value
         return value
