@@ -320,5 +320,8 @@ def test_a_strict_replay_loads_only_what_it_needs(tmp_path: Path, index: str) ->
         shutil.rmtree(tmp_path / "fixtures_store" / ".cache", ignore_errors=True)
     replayed, new = fresh(tmp_path, calls, {"MEMO_MODE": "replay", "CI": "true"})
     assert replayed == recorded_results
-    assert not set(new) & set(REPLAY_NEVER), sorted(set(new) & set(REPLAY_NEVER))
+    never = set(REPLAY_NEVER)
+    if sys.version_info >= (3, 13):
+        never.discard("glob")  # pathlib itself imports it from Python 3.13 on
+    assert not set(new) & never, sorted(set(new) & never)
     assert "memo_replay.store.entry" in new  # it did read the store
