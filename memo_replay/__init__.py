@@ -1,12 +1,18 @@
 """memo_replay: record expensive function calls once, replay them deterministically.
 
+```pycon
 >>> from memo_replay import recorded
 >>> @recorded
 ... def translate(prompt: str, model: str = "small") -> str:
 ...     return f"[{model}] {prompt}"
+>>> translate("hello")
+'[small] hello'
+```
 
-The first call runs ``translate`` and records its result in ``fixtures_store/``; later calls with
-the same code, arguments and declared files replay it. See ``docs/`` for the full story.
+The first call runs `translate` and records its result in `fixtures_store/`; later calls with
+the same code, arguments and declared files replay it. Every public name is importable from
+here (each loads its module on first use). See the documentation site (`docs/`) for the full
+story.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ _EXPORTS = {
     **dict.fromkeys([
         "ConfigError", "CorruptEntry", "ExpiredRecording", "InvalidMode", "InvalidOption",
         "LockTimeout", "MemoReplayError", "MemoReplayWarning", "MissingDeclaredFile",
-        "ReplayMiss", "SecretDetected", "SerializationError", "StoreError", "StreamError",
+        "RemoteError", "RemoteUnavailable", "ReplayMiss", "SecretDetected",
+        "SerializationError", "StoreError", "StreamError",
         "UnhashableArgument", "UnsupportedFormat",
     ], "errors"),
 }
@@ -48,6 +55,8 @@ if TYPE_CHECKING:
         MemoReplayError,
         MemoReplayWarning,
         MissingDeclaredFile,
+        RemoteError,
+        RemoteUnavailable,
         ReplayMiss,
         SecretDetected,
         SerializationError,
@@ -95,6 +104,8 @@ __all__ = [
     "Mode",
     "Recorded",
     "RecordedStream",
+    "RemoteError",
+    "RemoteUnavailable",
     "ReplayMiss",
     "SecretDetected",
     "SerializationError",

@@ -81,8 +81,11 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 def parse_duration(value: object, *, source: str) -> float:
     """Seconds from a number, a ``timedelta`` or a string such as ``"30d"``, ``"12h"``, ``"90"``.
 
+    ```pycon
+    >>> from memo_replay.config import parse_duration
     >>> parse_duration("2h", source="ttl=")
     7200.0
+    ```
     """
     seconds: float | None = None
     # A timedelta means datetime is imported; a process that never did does not pay for it.

@@ -3,12 +3,14 @@ pipeline: key (:mod:`memo_replay.keys.builder`) → plan (:mod:`memo_replay.call
 (:mod:`memo_replay.call.replayer`) or record (:mod:`memo_replay.call.recorder`) → store. It owns
 the options, the function's identity and project root, and which store a call uses.
 
+```pycon
 >>> from memo_replay import recorded
 >>> @recorded(version="1")
 ... def shout(text: str) -> str:
 ...     return text.upper()
 >>> shout.memo.key("hi") == shout.memo.key(text="hi")
 True
+```
 """
 
 from __future__ import annotations
@@ -86,12 +88,30 @@ S = TypeVar("S")
 P2 = ParamSpec("P2")
 
 class Recorded(Protocol[P, R_co]):
-    """The type of a ``@recorded`` function: the same call signature, plus ``.memo``.
+    """The type of a `@recorded` function: the same call signature, plus `.memo`.
 
-    ``__get__`` is spelled out so type checkers bind ``self`` when it decorates a method.
+    [`recorded`][memo_replay.recorded] returns a `Recorded[P, R]` for a function of parameters
+    `P` returning `R`, so a type checker checks calls to the decorated function as it checks
+    calls to the original, and knows its [`.memo`][memo_replay.Memo]. Spell it out to annotate
+    a wrapped callable (a protocol: not for `isinstance`):
+
+    ```pycon
+    >>> from memo_replay import Recorded, recorded
+    >>> def shout(text: str) -> str:
+    ...     return text.upper()
+    >>> loud: Recorded[[str], str] = recorded(shout)
+    >>> loud("hello")
+    'HELLO'
+    >>> len(loud.memo.key("hello"))
+    32
+    ```
+
+    On a method, the type binds `self` as a method's does (`__get__` is spelled out for
+    type checkers).
     """
 
     memo: Memo[P, Any]
+    """The function's [`Memo`][memo_replay.Memo]: its keys, explanations and recordings."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
@@ -172,40 +192,69 @@ def recorded(
 ) -> Any:
     """Record the first call of a function and replay it while code, arguments and files match.
 
-    Use it bare (``@recorded``), with options (``@recorded(files=["examples/*.dy"])``), or
-    around a callable you do not own, at the call site (``recorded(some_lib.translate)``).
-    On a method, ``inst.translate.memo`` has ``self`` bound (``inst.translate.memo.explain(p)``),
-    and ``Translator.translate.memo`` takes it first (``.explain(inst, p)``).
+    Use it bare (`@recorded`), with options (`@recorded(files=["examples/*.dy"])`), or around a
+    callable you do not own, at the call site (`recorded(some_lib.translate)`). It returns a
+    [`Recorded`][memo_replay.Recorded]: the function, with the same signature, plus
+    [`.memo`][memo_replay.Memo]. On a method, `inst.translate.memo` has `self` bound
+    (`inst.translate.memo.explain(p)`), and `Translator.translate.memo` takes it first
+    (`.explain(inst, p)`).
 
-    ``files``: globs relative to the project root, or templates over the arguments
-    (``"{path}"``); each matched file's content is part of the key.
-    ``ignore``: parameters left out of the key and out of everything stored (clients, keys).
-    ``deps``: extra functions or values the result depends on. ``version``: a manual salt.
-    ``mode``: this function's default mode. ``store``: its store directory.
-    ``serializer``: ``"json"``, ``"pydantic"``, ``"dataclass"``, ``"bytes"``, ``"pickle"``
-    (opt-in: loading runs code), a registered id, or a :class:`Serializer`.
-    ``ttl``: how long a recording stays valid (seconds, a ``timedelta`` or ``"30d"``); an expired
-    one is re-recorded in ``auto``/``record`` and, in ``replay``, replayed with a warning or
-    refused as ``[tool.memo_replay] replay_expired`` says.
-    ``record_exceptions``: also record an exception the call raises (type and message); it is
-    raised again on replay. By default exceptions propagate and nothing is recorded.
-    ``redact``: ``redact(value, *, field)`` rewrites what is stored: each argument's preview
-    (``field`` is the parameter name) and the result (``field="return"``; a recorded exception
-    too). The call that records returns (or raises) the rewritten result, as every replay of it
-    does, so code never sees a value its replays will not give back; in mode ``off`` nothing is
-    stored, and the real result is returned. Every entry is also scanned for secret-shaped
-    strings before it is written; a match raises :class:`SecretDetected` and nothing is
-    written.
-    ``observe_files``: whether project files the call reads while it is recorded count as
-    dependencies of the recording (default: ``[tool.memo_replay] observe_files``, true); the
-    project code that runs is always observed.
-    ``replay_timing``: for a generator function, ``"instant"`` (default: ``[tool.memo_replay]
-    replay_timing``) replays its items at once, ``"recorded"`` waits the recorded gaps between
-    them (tests of streaming UIs and timeouts).
-
-    On a generator function (``def ...: yield``, or ``async def ...: yield``) it records the
+    On a generator function (`def ...: yield`, or `async def ...: yield`) it records the
     stream: each item passes through as it arrives and the stream is recorded once exhausted;
-    a replay yields the same items (see the streaming guide).
+    a replay yields the same items (see [Streaming responses](guides/streaming.md)).
+
+    What the call does is the [mode][memo_replay.Mode]'s choice: `auto` replays a recording or
+    records a new one, `replay` raises [`ReplayMiss`][memo_replay.ReplayMiss] instead of
+    calling, `record` always calls and records, `off` only calls.
+
+    ```pycon
+    >>> import memo_replay
+    >>> from memo_replay import recorded
+    >>> @recorded
+    ... def translate(text: str, model: str = "small") -> str:
+    ...     return f"[{model}] {text.upper()}"
+    >>> with memo_replay.track() as calls:
+    ...     first = translate("hello")
+    ...     second = translate("hello")
+    >>> second, [call.outcome for call in calls]
+    ('[small] HELLO', ['recorded', 'replayed'])
+    ```
+
+    :param fn: the function to record, when used bare (`@recorded`) or called on a callable.
+    :param files: globs relative to the project root, or templates over the arguments
+        (`"{path}"`); each matched file's content is part of the key.
+    :param ignore: parameters left out of the key and out of everything stored (clients,
+        API keys).
+    :param deps: extra functions or values the result depends on.
+    :param version: a manual salt: change it to re-record.
+    :param mode: this function's default mode (`MEMO_MODE`, the pytest option and
+        [`mode()`][memo_replay.mode] beat it).
+    :param store: its store directory (default: `fixtures_store/` at the project root).
+    :param serializer: `"json"`, `"pydantic"`, `"dataclass"`, `"bytes"`, `"pickle"` (opt-in:
+        loading runs code), a registered id, or a [`Serializer`][memo_replay.Serializer];
+        default: chosen from the result's type.
+    :param ttl: how long a recording stays valid (seconds, a `timedelta` or `"30d"`); an
+        expired one is re-recorded in `auto`/`record` and, in `replay`, replayed with a warning
+        or refused as `[tool.memo_replay] replay_expired` says.
+    :param record_exceptions: also record an exception the call raises (type and message);
+        it is raised again on replay. By default exceptions propagate and nothing is recorded.
+    :param redact: `redact(value, *, field)` rewrites what is stored: each argument's preview
+        (`field` is the parameter name) and the result (`field="return"`; a recorded
+        exception too). The call that records returns (or raises) the rewritten result, as
+        every replay of it does, so code never sees a value its replays will not give back;
+        in mode `off` nothing is stored, and the real result is returned. Every entry is also
+        scanned for secret-shaped strings before it is written; a match raises
+        [`SecretDetected`][memo_replay.SecretDetected] and nothing is written.
+    :param observe_files: whether project files the call reads while it is recorded count as
+        dependencies of the recording (default: `[tool.memo_replay] observe_files`, true);
+        the project code that runs is always observed.
+    :param replay_timing: for a generator function, `"instant"` (default:
+        `[tool.memo_replay] replay_timing`) replays its items at once, `"recorded"` waits the
+        recorded gaps between them (tests of streaming UIs and timeouts).
+    :returns: the recorded function (a [`Recorded`][memo_replay.Recorded]); called with
+        options only, a decorator that makes one.
+    :raises InvalidOption: an option is invalid (an unknown parameter in `ignore`, a bad
+        `ttl`, `replay_timing` on a function that does not yield).
     """
     if replay_timing is not None and replay_timing not in ("instant", "recorded"):
         raise InvalidOption(f"@recorded(replay_timing={replay_timing!r}): use \"instant\" "
@@ -245,19 +294,38 @@ def recorded(
 
 
 class Memo(Generic[P, R]):
-    """The ``.memo`` of a recorded function: its key, explanation and recordings.
+    """The `.memo` of a recorded function: its key, explanation and recordings.
 
-    It composes the call pipeline: a :class:`~memo_replay.keys.builder.KeyBuilder` makes the
-    key, :func:`~memo_replay.call.plan.decide` picks what to do, a
-    :class:`~memo_replay.call.replayer.Replayer` finds and decodes the recording, a
-    :class:`~memo_replay.call.recorder.Recorder` records around the real call.
+    `translate.memo.key(...)` and `translate.memo.explain(...)` take the same arguments as
+    `translate` and never call it:
+
+    ```pycon
+    >>> from memo_replay import recorded
+    >>> @recorded
+    ... def translate(text: str) -> str:
+    ...     return text.upper()
+    >>> translate("hello")
+    'HELLO'
+    >>> memo = translate.memo
+    >>> memo.explain("hello").matched, memo.explain("bye").matched
+    (True, False)
+    >>> [entry.key for entry in memo.entries()] == [memo.key("hello")]
+    True
+    ```
+
+    (Inside, it composes the call pipeline: a `KeyBuilder` makes the key, `decide()` picks
+    what to do, a `Replayer` finds and decodes the recording, a `Recorder` records around the
+    real call.)
     """
 
     def __init__(self, function: Callable[P, R], options: Options, *,
                  call_site: str | None = None) -> None:
         self.function = function
+        """The function it records (the original, undecorated)."""
         self.options = options
         self.id = function_id(function)
+        """The function's id, `module.qualname`: its recordings' directory name in the store
+        (never a file path)."""
         source_file = _source_file(function)
         self.root = find_root(module_dir(getattr(function, "__module__", "") or "",
                                          source_file))
@@ -306,7 +374,9 @@ class Memo(Generic[P, R]):
 
     @property
     def code(self) -> CodeFingerprint:
-        """The code fingerprint (computed once per process, on first use)."""
+        """The code fingerprint: the normalized source of the function and of what it uses
+        (computed once per process, on first use; see
+        [What goes into a key](keys.md))."""
         if self._code is None:
             from memo_replay.keys.code import fingerprint  # parses source: first call only
 
@@ -319,7 +389,7 @@ class Memo(Generic[P, R]):
 
     @property
     def config(self) -> Config:
-        """``[tool.memo_replay]`` of the function's project (read once per process)."""
+        """`[tool.memo_replay]` of the function's project (read once per process)."""
         config = self._config
         if config is None:
             config = self._config = project_config(self.root)
@@ -327,24 +397,26 @@ class Memo(Generic[P, R]):
 
     @property
     def mode(self) -> Mode:
-        """The mode a call made now would use."""
+        """The [`Mode`][memo_replay.Mode] a call made now would use."""
         return resolve_mode(self.options.mode, self.config.mode)
 
     @property
     def replay_timing(self) -> ReplayTiming:
-        """How a stream replays: ``instant`` or ``recorded`` (``replay_timing=``, else the
+        """How a stream replays: `instant` or `recorded` (`replay_timing=`, else the
         project's)."""
         return self.options.replay_timing or self.config.replay_timing
 
     @property
     def ttl(self) -> float | None:
-        """How long a recording stays valid, in seconds (``ttl=``, else the project's)."""
+        """How long a recording stays valid, in seconds (`ttl=`, else the project's; None:
+        forever)."""
         return self.options.ttl if self.options.ttl is not None else self.config.ttl
 
     @property
     def store(self) -> Store:
-        """The store a call made now would use (``--memo-store`` > ``MEMO_STORE`` > ``store=``
-        > config > ``fixtures_store/`` at the project root)."""
+        """The [`Store`][memo_replay.Store] a call made now would use: the first of the pytest
+        option `--memo-store`, `MEMO_STORE`, `store=`, `[tool.memo_replay] store`, and
+        `fixtures_store/` at the project root."""
         env = _session_store or os.environ.get("MEMO_STORE") or None
         # Resolved once per setting, not per call; a relative MEMO_STORE follows the cwd.
         setting = (env, os.getcwd() if env and not os.path.isabs(env) else None)
@@ -360,11 +432,14 @@ class Memo(Generic[P, R]):
         return store
 
     def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
-        """The key a call with these arguments has."""
+        """The key a call with these arguments (the function's own) has: 32 hex digits. The
+        function is not called."""
         return self.keys.key(self.keys.bind(args, kwargs)).key
 
     def explain(self, *args: P.args, **kwargs: P.kwargs) -> Explanation:
-        """Whether a call with these arguments would replay, and if not, what differs."""
+        """Whether a call with these arguments would replay, and if not, what differs from
+        the closest recording: an [`Explanation`][memo_replay.Explanation] (its `str()` is
+        the message a [`ReplayMiss`][memo_replay.ReplayMiss] shows)."""
         bound = self.keys.bind(args, kwargs)
         from memo_replay.explain import explain  # explaining is rare: imported on demand
 
@@ -375,13 +450,13 @@ class Memo(Generic[P, R]):
         return [] if entry.observed is None else self.replayer.observed_changes(entry.observed)
 
     def entries(self) -> Iterator[Entry]:
-        """The recordings of this function in its store."""
+        """The recordings of this function in its store (each an [`Entry`][memo_replay.Entry])."""
         return self.store.entries(self.id)
 
     @property
     def return_annotation(self) -> Any:
         """The function's return annotation (None without one, or when it cannot be
-        resolved): a fallback serializer for results like ``list[Item]``."""
+        resolved): it chooses the serializer for results like `list[Item]`."""
         if self._annotation is _UNKNOWN:
             try:
                 hints = typing.get_type_hints(self.function)

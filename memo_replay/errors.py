@@ -1,6 +1,6 @@
 """Every exception memo_replay raises.
 
-All derive from :class:`MemoReplayError`; where the meaning matches a builtin they subclass it
+All derive from `MemoReplayError`; where the meaning matches a builtin they subclass it
 too (an invalid mode is a ``ValueError``, a missing declared file a ``FileNotFoundError``), so
 callers can catch either. Each message says what happened, to which function, argument, file or
 entry, and what to do about it.
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class MemoReplayError(Exception):
-    """Base class of every memo_replay error."""
+    """Base class of every memo_replay error: `except MemoReplayError` catches them all."""
 
 
 class InvalidMode(MemoReplayError, ValueError):
@@ -35,17 +35,37 @@ class ConfigError(MemoReplayError, ValueError):
 
 
 class ReplayMiss(MemoReplayError, LookupError):
-    """A call has no matching recording and the mode forbids calling the function.
+    """A call has no matching recording and the mode (`replay`) forbids calling the function.
 
-    ``explanation`` holds the structured comparison with the closest recording.
+    Its message says what differs from the closest recording and how to re-record;
+    `explanation` holds the same comparison as data.
+
+    ```pycon
+    >>> import memo_replay
+    >>> @memo_replay.recorded
+    ... def add(a: int, b: int) -> int:
+    ...     return a + b
+    >>> with memo_replay.mode("replay"):
+    ...     try:
+    ...         add(1, 2)
+    ...     except memo_replay.ReplayMiss as miss:
+    ...         print(miss.function, miss.explanation.recordings)
+    __main__.add 0
+    ```
     """
 
     def __init__(self, message: str, *, function: str, key: str,
                  explanation: Explanation | None = None) -> None:
         super().__init__(message)
         self.function = function
+        """The function's id, `module.qualname`."""
         self.key = key
+        """The key of the call that missed."""
         self.explanation = explanation
+        """The comparison with the function's recordings, an
+        [`Explanation`][memo_replay.Explanation]; None when the call's own recording exists
+        but cannot serve (it expired, another version of its serializer wrote it, or what it
+        observed changed: the message says which)."""
 
 
 class ExpiredRecording(ReplayMiss):
@@ -67,8 +87,11 @@ class UnhashableArgument(MemoReplayError, TypeError):
     def __init__(self, message: str, *, function: str, parameter: str, type_name: str) -> None:
         super().__init__(message)
         self.function = function
+        """The function's id, `module.qualname`."""
         self.parameter = parameter
+        """The parameter (or constant, or closure variable) whose value cannot be encoded."""
         self.type_name = type_name
+        """The type of that value."""
 
 
 class StreamError(MemoReplayError, TypeError):
@@ -85,17 +108,21 @@ class SerializationError(MemoReplayError, TypeError):
 
     When it is raised by a call that just ran, the call's return value is not lost:
     ``error.result`` holds it (``error.has_result`` is True), so an expensive answer can still
-    be used, or saved by hand, while the function is fixed::
+    be used, or saved by hand, while the function is fixed:
 
-        try:
-            ir = translate(prompt)
-        except SerializationError as error:
-            ir = error.result
+    ```python
+    try:
+        ir = translate(prompt)
+    except SerializationError as error:
+        ir = error.result
+    ```
     """
 
     result: Any = None
     """The return value of the call that could not be recorded (None when there is none)."""
     has_result: bool = False
+    """True when `result` holds a call's return value (the call ran, and only recording it
+    failed)."""
 
     def attach(self, result: Any) -> None:
         """Keep ``result`` (what the recorded call returned) on the error."""
@@ -125,7 +152,9 @@ class CorruptEntry(MemoReplayError):
         self.location = os.fspath(location)
         """Where the entry is: a path, or a URL for a remote store."""
         self.path = Path(self.location)
+        """`location` as a `pathlib.Path`."""
         self.reason = reason
+        """What is wrong with it."""
         super().__init__(
             f"corrupt recording {self.location}: {reason}. It will not be replayed. Re-record it "
             f"with MEMO_MODE=record (or delete the file); `memo-replay verify` lists every damaged "
@@ -138,7 +167,9 @@ class UnsupportedFormat(CorruptEntry):
 
     def __init__(self, location: str | os.PathLike[str], found: int, supported: int) -> None:
         self.found = found
+        """The entry's format version."""
         self.supported = supported
+        """The newest format this memo_replay reads."""
         self.location = os.fspath(location)
         self.path = Path(self.location)
         MemoReplayError.__init__(
@@ -197,7 +228,11 @@ def hidden_from_pytest(excinfo: Any) -> bool:
 
 class MemoReplayWarning(UserWarning):
     """Something worth knowing that does not stop the call (a corrupt entry re-recorded, a
-    function without source fingerprinted by bytecode, an unusable cache)."""
+    function without source fingerprinted by bytecode, an unusable cache).
+
+    A `UserWarning`, not an error: make it one where it must not pass unnoticed, with
+    `warnings.simplefilter("error", MemoReplayWarning)` or pytest's
+    `-W error::memo_replay.MemoReplayWarning`."""
 
 
 def warn(message: str) -> None:

@@ -1,10 +1,12 @@
 """What each recorded call did, for tests, the demo and reports.
 
+```pycon
 >>> import memo_replay
 >>> with memo_replay.track() as calls:
 ...     pass
 >>> calls
 []
+```
 """
 
 from __future__ import annotations
@@ -18,23 +20,42 @@ Outcome = Literal["replayed", "recorded", "bypassed", "missed"]
 
 
 class CallEvent(NamedTuple):
-    """One call of a recorded function.
+    """One call of a recorded function, as [`track()`][memo_replay.track] collects it.
 
-    ``duration_s`` is this call's own time; ``recorded_duration_s`` is how long the original
-    call took when it was recorded (the time a replay saved).
+    ```pycon
+    >>> import memo_replay
+    >>> @memo_replay.recorded
+    ... def double(x: int) -> int:
+    ...     return 2 * x
+    >>> with memo_replay.track() as calls:
+    ...     double(2), double(2)
+    (4, 4)
+    >>> [(call.function, call.outcome) for call in calls]
+    [('__main__.double', 'recorded'), ('__main__.double', 'replayed')]
+    ```
     """
 
     function: str
+    """The recorded function's id, `module.qualname` (as `.memo.id` says)."""
     key: str | None
+    """The call's key (None for a `bypassed` call: mode `off` makes no key)."""
     outcome: Outcome
+    """What the call did: `"replayed"` (a recording was returned; the function did not run),
+    `"recorded"` (the function ran and its result was recorded), `"bypassed"` (the function
+    ran and nothing was stored: mode `off`) or `"missed"` (no recording, and mode `replay`
+    raised [`ReplayMiss`][memo_replay.ReplayMiss] instead of calling)."""
     duration_s: float
+    """This call's own time, in seconds (a replay's is how long replaying took)."""
     recorded_duration_s: float
+    """How long the original call took when it was recorded, in seconds: for a replay, the
+    time it saved; for a call that ran, its own time again (0.0 for a miss)."""
     store: str | None = None
-    """The store directory the call used (None in ``off`` mode)."""
+    """The store directory the call used (None in mode `off`)."""
     detail: str | None = None
-    """For a ``missed`` call: the explanation of the miss."""
+    """For a `missed` call: the explanation of the miss (the error's message)."""
     items: int | None = None
-    """For a stream (a generator function's call): how many items it yielded."""
+    """For a stream (a generator function's call): how many items it yielded (None for
+    other calls)."""
 
 
 _listeners: ContextVar[tuple[list[CallEvent], ...]] = ContextVar("memo_replay_listeners",
@@ -43,7 +64,17 @@ _listeners: ContextVar[tuple[list[CallEvent], ...]] = ContextVar("memo_replay_li
 
 @contextmanager
 def track() -> Iterator[list[CallEvent]]:
-    """Collect a :class:`CallEvent` for every recorded call made inside the block."""
+    """Collect a [`CallEvent`][memo_replay.CallEvent] for every recorded call made inside the
+    block (in this thread or task), in the order they finish.
+
+    ```pycon
+    >>> import memo_replay
+    >>> with memo_replay.track() as calls:
+    ...     pass
+    >>> calls
+    []
+    ```
+    """
     log: list[CallEvent] = []
     token = _listeners.set((*_listeners.get(), log))
     try:

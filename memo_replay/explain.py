@@ -26,25 +26,66 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 @dataclass(frozen=True)
 class Difference:
-    """One component that differs between a call and a recording."""
+    """One component that differs between a call and a recording: an item of
+    [`Explanation.differences`][memo_replay.Explanation.differences]."""
 
-    component: str  # source, helper, constant, dependency, version, code, argument, file, …
+    component: str
+    """Which part of the key differs: `"source"`, `"helper"`, `"constant"`, `"definition"`,
+    `"dependency"`, `"version"`, `"code"`, `"argument"`, `"file"`, `"serializer"`, or, for a
+    recording whose observed dependencies changed, `"observed code"` / `"observed file"`."""
     name: str
+    """What differs within it: the parameter, file, helper or constant name (the function's
+    id for its own source)."""
     message: str
+    """One line for people: ``argument `prompt` differs``, ``file `router.dy` changed``."""
     detail: str = ""
+    """More lines, when there are: the unified diff of the normalized source, the recorded
+    and current values of an argument (empty otherwise)."""
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """The outcome of comparing a call with the recordings of its function."""
+    """Whether a call would replay, and if not, what differs from the closest recording.
+
+    [`.memo.explain(...)`][memo_replay.Memo.explain] returns one, and a
+    [`ReplayMiss`][memo_replay.ReplayMiss] carries one in `.explanation`. Its `str()` is the
+    message a miss shows: each difference on a line, then the command that re-records.
+
+    ```pycon
+    >>> from memo_replay import recorded
+    >>> @recorded
+    ... def greet(name: str) -> str:
+    ...     return f"hello {name}"
+    >>> greet("Ada")
+    'hello Ada'
+    >>> explanation = greet.memo.explain("Bob")
+    >>> explanation.matched, explanation.recordings
+    (False, 1)
+    >>> [(d.component, d.name) for d in explanation.differences]
+    [('argument', 'name')]
+    >>> print(explanation.differences[0].message)
+    argument `name` differs: recorded 'Ada', now 'Bob'
+    ```
+    """
 
     function: str
+    """The function's id, `module.qualname`."""
     key: str
+    """The call's key."""
     matched: bool
+    """True when a recording has this call's key and serves it: the call replays. (False
+    too when that recording's observed dependencies changed: `differences` lists them.)"""
     recordings: int
+    """How many recordings of the function the store holds."""
     closest: Entry | None
+    """The recording with the fewest differences (the newest of equals): an
+    [`Entry`][memo_replay.Entry]; None when the function has none."""
     differences: tuple[Difference, ...]
+    """What differs between the call and `closest`, component by component (each a
+    [`Difference`][memo_replay.Difference]); empty when it matched."""
     command: str
+    """The command that re-records: the current pytest test, or the running script, with
+    `MEMO_MODE=record`."""
 
     def __str__(self) -> str:
         if self.matched:

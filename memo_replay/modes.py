@@ -18,16 +18,25 @@ from memo_replay.errors import InvalidMode
 
 
 class Mode(str, Enum):
-    """The four modes. ``Mode("replay") is Mode.REPLAY``."""
+    """The four modes: what a recorded call does with a recording (a hit) and without one
+    (a miss).
+
+    A `str` enum: `Mode("replay") is Mode.REPLAY`, and `Mode.REPLAY == "replay"`. Where a mode
+    is accepted (`@recorded(mode=...)`, [`mode()`][memo_replay.mode]) the string works too.
+    Where a call's mode comes from, strongest first: [`mode()`][memo_replay.mode], the pytest
+    option `--memo-mode`, the `MEMO_MODE` environment variable, `@recorded(mode=...)`,
+    `[tool.memo_replay] mode`, and the default: `replay` when `CI` is set, `auto` otherwise
+    (see [Modes](modes.md)).
+    """
 
     AUTO = "auto"
     """Replay a hit; on a miss call the function, record and return."""
     RECORD = "record"
     """Always call the function and (re-)record."""
     REPLAY = "replay"
-    """Replay a hit; on a miss raise :class:`~memo_replay.errors.ReplayMiss`, never call."""
+    """Replay a hit; on a miss raise [`ReplayMiss`][memo_replay.ReplayMiss], never call."""
     OFF = "off"
-    """Always call the function; store nothing."""
+    """Always call the function; read and store nothing."""
 
     def __str__(self) -> str:
         return self.value
@@ -46,8 +55,11 @@ _session_mode: Mode | None = None
 def parse_mode(value: str | Mode, *, source: str) -> Mode:
     """Turn ``value`` into a :class:`Mode`, or raise :class:`InvalidMode` naming ``source``.
 
+    ```pycon
+    >>> from memo_replay.modes import parse_mode
     >>> parse_mode(" Replay ", source="MEMO_MODE")
     <Mode.REPLAY: 'replay'>
+    ```
     """
     if isinstance(value, Mode):
         return value
@@ -85,12 +97,19 @@ def resolve_mode(decorator_mode: Mode | None, config_mode: Mode | None) -> Mode:
 
 @contextmanager
 def mode(value: str | Mode) -> Iterator[Mode]:
-    """Force a mode for the calls made inside the block (thread- and task-local).
+    """Force a mode for the calls made inside the block (thread- and task-local); it beats
+    every other setting (`MEMO_MODE`, `--memo-mode`, `@recorded(mode=...)`, the config).
 
+    `value` is a [`Mode`][memo_replay.Mode] or its name (`"auto"`, `"record"`, `"replay"`,
+    `"off"`; an invalid one raises [`InvalidMode`][memo_replay.InvalidMode]); the block gets
+    the `Mode`.
+
+    ```pycon
     >>> import memo_replay
     >>> with memo_replay.mode("off") as m:
     ...     print(m)
     off
+    ```
     """
     parsed = parse_mode(value, source="memo_replay.mode()")
     token = _context_mode.set(parsed)

@@ -95,7 +95,13 @@ def main_module_name() -> str | None:
     relative = relative_to_root(path, find_root(path.parent))
     if relative.startswith("/") or not relative.endswith(".py"):
         return None
-    return relative[:-3].replace("/", ".")
+    parts = relative[:-3].split("/")
+    if not all(part.isidentifier() for part in parts):
+        # Not importable by that name (`.venv/…/site-packages/pytest/__main__.py` under
+        # `python -m pytest`, `scripts/run-all.py`): a dotted id would start with a dot or
+        # hold a dash, and its store directory would be hidden or unlike any module's.
+        return None
+    return ".".join(parts)
 
 
 def module_dir(module_name: str, fallback_file: str | None) -> Path:

@@ -2,8 +2,9 @@
 
 The same command as `tox -e docs`. MkDocs, Material and mkdocstrings are test dependencies: when
 they are missing the test fails (saying what to install) instead of skipping, so a broken site
-cannot pass unnoticed. The API reference shows the docstrings' reST roles (:class:`Store`) as
-code and links, never as role text (tools/docs_roles.py rewrites them while the site is built).
+cannot pass unnoticed. The API reference renders the public API's docstrings, written in
+Markdown (`[Store][memo_replay.Store]` cross-links, ```pycon examples): no reST role
+(:class:`Store`) may show there as role text.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from conftest import REPO
@@ -40,9 +40,9 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
     reference = (site / "reference" / "index.html").read_text(encoding="utf-8")
     left = sorted(set(ROLE_TEXT.findall(reference)))
     assert not left, f"reST roles shown literally in the API reference: {left[:10]}"
-    # "All derive from :class:`MemoReplayError`" (memo_replay.errors): a link to the class.
-    assert ('href="#memo_replay.errors.MemoReplayError"><code>MemoReplayError</code></a>'
-            in reference)
+    # "[`MemoReplayError`][memo_replay.MemoReplayError]" (docs/reference.md): a cross-link to
+    # the class, documented at its public path.
+    assert 'href="#memo_replay.MemoReplayError"><code>MemoReplayError</code></a>' in reference
 
 
 ROLE_TEXT = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj|const):"
@@ -57,50 +57,43 @@ def _importable(module: str) -> bool:
         return False
 
 
-# The conversion itself (tools/docs_roles.py), role by role.
+# The docstrings themselves: the public API's, and its public members', are Markdown.
 
-ROLE_CASES = [
-    (":class:`Store`", "memo_replay.store.store.Store", "Store"),
-    (":class:`~memo_replay.errors.ReplayMiss`", "memo_replay.errors.ReplayMiss", "ReplayMiss"),
-    (":mod:`memo_replay.keys.reads`", "memo_replay.keys.reads", "memo_replay.keys.reads"),
-    (":meth:`Store.prune`", "memo_replay.store.store.Store.prune", "Store.prune()"),
-    (":func:`~memo_replay.call.plan.decide`", "memo_replay.call.plan.decide", "decide()"),
-    (":meth:`Store.stats() <memo_replay.store.store.Store.stats>`",
-     "memo_replay.store.store.Store.stats", "Store.stats()"),
-    (":mod:`index <memo_replay.store.index>`", "memo_replay.store.index", "index"),
-    (":py:data:`SECTIONS`", "SECTIONS", "SECTIONS"),
-    (":func:`ast.unparse`", "ast.unparse", "ast.unparse()"),
-    (":class:`Two\n    Lines`", "Two Lines", "Two Lines"),
-]
+ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj|const):`[^`]*`")
+"""A reST role as written in a docstring: ``:class:`Store```."""
 
 
-def _roles_module() -> ModuleType:
+def _public_docstrings() -> dict[str, str]:
+    """Path → docstring of every object the API reference can show: each name of
+    `memo_replay.__all__` (as griffe, the reference's loader, reads it) and its public
+    members, recursively."""
     if not _importable("griffe"):
-        pytest.fail("tools/docs_roles.py needs griffe: pip install -e \".[test]\"",
+        pytest.fail("reading the docstrings needs griffe: pip install -e \".[test]\"",
                     pytrace=False)
-    from tools import docs_roles
-    return docs_roles
+    import griffe
+
+    package = griffe.load("memo_replay", search_paths=[str(REPO)], resolve_aliases=True,
+                          resolve_external=False)
+    found: dict[str, str] = {}
+
+    def visit(obj: griffe.Object | griffe.Alias, path: str) -> None:
+        if obj.docstring is not None:
+            found[path] = obj.docstring.value
+        for name, member in obj.members.items():
+            if not name.startswith("_") and not member.is_alias:
+                visit(member, f"{path}.{name}")
+
+    import memo_replay
+
+    for name in memo_replay.__all__:
+        if name != "__version__":
+            visit(package[name].final_target, f"memo_replay.{name}")
+    return found
 
 
-@pytest.mark.parametrize(("role", "identifier", "title"), ROLE_CASES)
-def test_a_role_becomes_an_optional_cross_reference(role: str, identifier: str,
-                                                    title: str) -> None:
-    convert = _roles_module().convert
-
-    def resolve(name: str) -> str:  # what griffe resolves in the docstring's scope
-        if name == "Store":
-            return "memo_replay.store.store.Store"
-        raise KeyError(name)
-
-    converted = convert(f"See {role} here.", resolve)
-    assert converted == (f'See <autoref identifier="{identifier}" optional>'
-                         f"<code>{title}</code></autoref> here.")
-
-
-def test_a_role_that_must_not_link_and_text_without_roles() -> None:
-    convert = _roles_module().convert
-    assert convert(":class:`!Unlinked` and <x>", None) == "<code>Unlinked</code> and <x>"
-    assert convert("``literal`` and `code` stay", None) == "``literal`` and `code` stay"
-    assert convert(':data:`A&"B"`', None) == (  # escaped in the HTML it becomes
-        '<autoref identifier="A&amp;&quot;B&quot;" optional><code>A&amp;&quot;B&quot;</code>'
-        "</autoref>")
+def test_public_docstrings_hold_no_rest_role() -> None:
+    docstrings = _public_docstrings()
+    assert "memo_replay.CallEvent.outcome" in docstrings  # fields are read too
+    roles = {path: ROLE.findall(text) for path, text in docstrings.items() if ROLE.search(text)}
+    assert not roles, ("reST roles in the public API's docstrings (the reference shows them as "
+                       f"text; write [`Name`][memo_replay.Name] or `code`): {roles}")

@@ -76,3 +76,24 @@ def test_recorded_where_imported_replays_when_run_as_a_script(project: Project) 
     ran = project.run_file("tools/run.py", mode="replay")
     assert ran.stdout.split() == ["Node", "refused", "no:", "x"]
     assert project.calls() == ["parse expr", "refuse x"]
+
+
+def test_a_script_whose_path_is_no_module_name_keeps_a_visible_id(project: Project) -> None:
+    """A script in a hidden directory (``.venv/…/pytest/__main__.py`` under
+    ``python -m pytest``) or with a dash in its name is not importable by its path: its
+    functions keep the ``__main__`` id, never one that starts with a dot (a hidden store
+    directory that ``entries()``, ``explain()`` and ``ls`` skip) or holds a dash."""
+    script = """
+        from memo_replay import recorded
+
+        @recorded
+        def square(x: int) -> int:
+            return x * x
+
+        print(square(3), square.memo.id, len(list(square.memo.entries())))
+    """
+    project.write(".hidden/run.py", script)
+    project.write("tools/run-all.py", script)
+    for path in (".hidden/run.py", "tools/run-all.py"):
+        out = project.run_file(path, mode="auto").stdout.split()
+        assert out == ["9", "__main__.square", "1"], (path, out)

@@ -267,10 +267,13 @@ def suggested_annotation(value: Any) -> str | None:
     """The return annotation that would let a tuple or set result round-trip (from the value
     itself: ``(1, "a")`` → ``tuple[int, str]``), or None for other values.
 
+    ```pycon
+    >>> from memo_replay.serializers import suggested_annotation
     >>> suggested_annotation((1, "a"))
     'tuple[int, str]'
     >>> suggested_annotation(frozenset({2, 3}))
     'frozenset[int]'
+    ```
     """
     if type(value) not in (tuple, set, frozenset):
         return None
@@ -332,14 +335,34 @@ registry = Registry()
 
 
 def register_serializer(type_: type, serializer: Serializer) -> None:
-    """Use ``serializer`` for results of ``type_`` (checked for the protocol right here).
+    """Use `serializer` for results that are instances of `type_` (the
+    [`Serializer`][memo_replay.Serializer] protocol is checked right here). Register it at
+    import time, before the first call records or replays such a result. A result is recorded
+    only when it comes back equal (`==`) from `dumps` then `loads`.
 
-    >>> class Upper:
-    ...     id, version = "upper-text", 1
-    ...     def dumps(self, value): return value.text
-    ...     def loads(self, data): return Shout(data)
+    ```pycon
+    >>> from memo_replay import recorded, register_serializer
     >>> class Shout:
-    ...     def __init__(self, text): self.text = text
-    >>> register_serializer(Shout, Upper())
+    ...     def __init__(self, text: str) -> None:
+    ...         self.text = text
+    ...     def __eq__(self, other: object) -> bool:
+    ...         return isinstance(other, Shout) and other.text == self.text
+    >>> class ShoutSerializer:
+    ...     id, version = "shout-text", 1
+    ...     def dumps(self, value: Shout) -> str:
+    ...         return value.text
+    ...     def loads(self, data: str) -> Shout:
+    ...         return Shout(data)
+    >>> register_serializer(Shout, ShoutSerializer())
+    >>> @recorded
+    ... def shout(text: str) -> Shout:
+    ...     return Shout(text.upper())
+    >>> shout("hi").text, shout("hi").text
+    ('HI', 'HI')
+    >>> [entry.serializer for entry in shout.memo.entries()]
+    ['shout-text']
+    ```
+
+    See [Serializers](serializers.md).
     """
     registry.register(type_, serializer)

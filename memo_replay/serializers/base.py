@@ -15,7 +15,15 @@ PayloadKind = Literal["json", "text", "binary"]
 
 @runtime_checkable
 class Serializer(Protocol):
-    """Turns a function's result into bytes or text and back."""
+    """Turns a function's result into bytes or text and back: an `id`, a `version`, `dumps`
+    and `loads` (a protocol: any class with them is one; see
+    [`register_serializer()`][memo_replay.register_serializer] for an example).
+
+    An optional `payload` attribute tells the store how to embed the output in the entry
+    file: `"json"` (the output is JSON text, embedded as readable JSON), `"text"` (a string)
+    or `"binary"` (base64, or a payload file beside the entry when large). Without it, a
+    `str` output is `"text"` and a `bytes` one `"binary"`.
+    """
 
     @property
     def id(self) -> str:
@@ -32,5 +40,6 @@ class Serializer(Protocol):
         ...
 
     def loads(self, data: bytes | str) -> Any:
-        """Rebuild the value from what :meth:`dumps` returned."""
+        """Rebuild the value from what [`dumps()`][memo_replay.Serializer.dumps] returned; it
+        must compare equal (`==`) to the value dumped, or the result is not recorded."""
         ...

@@ -165,12 +165,32 @@ def json_text(value: str) -> str:
 
 
 class RecordedStream(NamedTuple):
-    """A recorded stream, decoded: ``items`` (a sequence whose binary items are cut from the
-    payload only when read), the generator's return value, and the recorded exception."""
+    """A recorded stream, decoded: what [`Entry.load()`][memo_replay.Entry.load] gives for the
+    recording of a generator function's call (a replay yields its `items` instead).
+
+    ```pycon
+    >>> from memo_replay import RecordedStream, recorded
+    >>> @recorded
+    ... def count(n: int):
+    ...     yield from range(n)
+    ...     return "done"
+    >>> list(count(3))
+    [0, 1, 2]
+    >>> [entry] = count.memo.entries()
+    >>> stream = entry.load()
+    >>> isinstance(stream, RecordedStream), list(stream.items), stream.returned
+    (True, [0, 1, 2], 'done')
+    ```
+    """
 
     items: Sequence[Any]
+    """What the generator yielded, in order, each rebuilt by its serializer (binary items are
+    cut from the payload only when read)."""
     returned: Any = None
+    """The generator's return value (its `StopIteration.value`; None when it returned none)."""
     raised: BaseException | None = None
+    """The exception the generator raised, when `record_exceptions=True` recorded it (None
+    otherwise)."""
 
 
 class StoredStream(NamedTuple):

@@ -226,27 +226,56 @@ class Recording(NamedTuple):
 
 
 class Entry(NamedTuple):
-    """One recording, as read from its entry file.
+    """One recording, as read from its entry file: what
+    [`Store.entries()`][memo_replay.Store.entries], [`Store.get()`][memo_replay.Store.get] and
+    [`.memo.entries()`][memo_replay.Memo.entries] give.
 
-    A NamedTuple like the store's other records (not a dataclass: ``dataclasses`` imports
-    ``inspect``, several ms of the start of every process that replays)."""
+    ```pycon
+    >>> from memo_replay import recorded
+    >>> @recorded
+    ... def square(x: int) -> int:
+    ...     return x * x
+    >>> square(12)
+    144
+    >>> [entry] = square.memo.entries()
+    >>> entry.function, dict(entry.arguments), entry.serializer, entry.load()
+    ('__main__.square', {'x': 12}, 'json', 144)
+    >>> entry.key == square.memo.key(12)
+    True
+    ```
+
+    (A `NamedTuple` like the store's other records, not a dataclass: `dataclasses` imports
+    `inspect`, several ms of the start of every process that replays.)"""
 
     location: str
     """Where the entry file is (a path for a local store)."""
     name: str
-    """Its name in the store's backend (``<function directory>/<key>.json``)."""
+    """Its name in the store's backend (`<function directory>/<key>.json`)."""
     key: str
+    """The recorded call's key (the entry file is named after it)."""
     function: str
+    """The recorded function's id, `module.qualname`."""
     recorded_at: dt.datetime | None
+    """When it was recorded (UTC, to the second; None when the entry does not say)."""
     arguments: Mapping[str, Any]
     """The preview of the arguments (redacted and bounded: not the arguments themselves)."""
     files: Mapping[str, str]
+    """Each declared file (relative to the project root) → the hash of its content when
+    the call was recorded."""
     serializer: str
+    """The id of the serializer that wrote the result (`json`, `pydantic`, `stream`, …)."""
     size: int
+    """The size of the serialized result (bytes, or characters of a text payload)."""
     duration_s: float
+    """How long the original call took, in seconds (the time each replay saves)."""
     payload: Payload
+    """The serialized result, as stored (see [`load()`][memo_replay.Entry.load] for the
+    value)."""
     components: Components
+    """The parts the key was made of: the code fingerprint, each argument's hash, each
+    declared file's hash and the `serializer=` option (what an explanation compares)."""
     versions: Mapping[str, Any] = MappingProxyType({})
+    """The memo_replay and Python versions that recorded it."""
     payload_file: str | None = None
     """The file beside the entry holding its payload (large binary payloads), else None."""
     observed: Observed | None = None
@@ -260,19 +289,24 @@ class Entry(NamedTuple):
 
     @property
     def path(self) -> Path:
-        """The entry file's path (its :attr:`location` as a :class:`~pathlib.Path`)."""
+        """The entry file's path (its `location` as a `pathlib.Path`)."""
         return Path(self.location)
 
     def load(self, serializer: SerializerOption = None) -> Any:
         """The recorded result, rebuilt by its serializer (the same type that was recorded);
-        a payload that does not load is a :class:`CorruptEntry` naming the entry.
+        a payload that does not load is a [`CorruptEntry`][memo_replay.CorruptEntry] naming
+        the entry. A stream's recording loads as a
+        [`RecordedStream`][memo_replay.RecordedStream]. `serializer` is the recorded
+        function's `serializer=` option, where loading needs it: a
+        [`Serializer`][memo_replay.Serializer] instance that is not registered, or `"pickle"`
+        (a pickle payload is refused without it).
 
         A result type whose module is not imported yet (an inspection script that imports only
-        ``Store``) is imported first when that module is a source file of the project around
-        the store — the rule ``memo-replay ls --stale`` follows (:mod:`memo_replay.audit`); a
-        standard-library, installed, symlinked or otherwise foreign module never is, and
-        loading then fails as before, saying to import the type first. (A replay never imports:
-        the recorded function's module has imported its result type.)"""
+        `Store`) is imported first when that module is a source file of the project around
+        the store — the rule `memo-replay ls --stale` follows; a standard-library, installed,
+        symlinked or otherwise foreign module never is, and loading then fails, saying to
+        import the type first. (A replay never imports: the recorded function's module has
+        imported its result type.)"""
         types = [self.payload.type]
         if self.payload.serializer == "stream":  # each kind of item names its own type
             from memo_replay.serializers.stream import kind_types

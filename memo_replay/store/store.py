@@ -91,16 +91,26 @@ def _log() -> Any:
 
 
 class Store:
-    """A recording store directory (``fixtures_store/`` by default).
+    """A recording store directory (`fixtures_store/` by default): read its recordings,
+    check them, remove them.
 
-    ``backend`` holds the files (default: the directory itself); ``index`` remembers entries
-    already read (default: an in-memory hot cache in front of a diskcache index in
-    ``<path>/.cache``).
+    `Store(path)` opens the directory (a relative `path` is taken at the project root; it
+    need not exist yet). [`.memo.store`][memo_replay.Memo.store] is the store a recorded
+    function uses. `backend` holds the files (default: the directory itself); `index`
+    remembers entries already read (default: an in-memory hot cache in front of a diskcache
+    index in `<path>/.cache`); `lock_timeout` is how long removing an entry waits for a
+    recording of the same key in flight.
 
+    ```pycon
     >>> import tempfile
+    >>> from memo_replay import Store
     >>> store = Store(tempfile.mkdtemp())
     >>> list(store.entries()), store.stats().entries
     ([], 0)
+    ```
+
+    The command line does the same (`memo-replay ls`, `show`, `stats`, `verify`, `prune`):
+    see [Inspecting the store](guides/inspecting.md).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, backend: Backend | None = None,
@@ -148,7 +158,8 @@ class Store:
         return Path(self.backend.where(self.entry_name(function, key)))
 
     def lookup(self, function: str, key: str) -> Hit | None:
-        """The recording for ``key``, or None. A damaged entry raises :class:`CorruptEntry`."""
+        """The recording for `key`, or None. A damaged entry raises
+        [`CorruptEntry`][memo_replay.CorruptEntry]."""
         name = self.entry_name(function, key)
         cached = self._peek(name)
         if cached is not None:
@@ -365,7 +376,7 @@ class Store:
         return self.read_with_bytes(name)[0]
 
     def read_with_bytes(self, name: str) -> tuple[Entry | None, bytes | None]:
-        """:meth:`read`, and the entry file's bytes it parsed."""
+        """What `read()` gives, and the entry file's bytes it parsed."""
         found = self._raw_stamped(name)
         while found is not None:
             raw = found[0]
@@ -376,9 +387,11 @@ class Store:
         return None, None
 
     def entries(self, function: str | None = None) -> Iterator[Entry]:
-        """Every readable entry (of one function when given), sorted by name.
+        """Every readable entry (of one function id, `module.qualname`, when given), sorted
+        by name, each an [`Entry`][memo_replay.Entry].
 
-        Damaged entries are skipped here (and logged); :meth:`verify` reports them.
+        Damaged entries are skipped here (and logged); [`verify()`][memo_replay.Store.verify]
+        reports them.
         """
         for name in self.entry_names(function):
             try:
@@ -390,11 +403,11 @@ class Store:
                 yield entry
 
     def listings(self, function: str | None = None) -> Iterator[Listing]:
-        """What ``memo-replay ls`` shows of every entry (of one function when given), sorted
+        """What `memo-replay ls` shows of every entry (of one function when given), sorted
         by name: read from the layout memo_replay writes where it can be (fast, unchecked),
-        else from the parsed entry, and remembered in the store's ``.cache/catalog`` for the
-        next listing (see :mod:`memo_replay.store.catalog`). Entries that cannot be read are
-        skipped (and logged); :meth:`verify` reports them."""
+        else from the parsed entry, and remembered in the store's `.cache/catalog` for the
+        next listing. Entries that cannot be read are skipped (and logged);
+        [`verify()`][memo_replay.Store.verify] reports them."""
         from memo_replay.store.catalog import listings  # ls only: not loaded to replay
 
         return listings(self, function)
@@ -453,35 +466,39 @@ class Store:
     # -- reports -----------------------------------------------------------------------------
 
     def stats(self) -> StoreStats:
-        """Entries, bytes and ages per function. Fast: what each entry says about itself is
-        read (:func:`~memo_replay.store.entry.read_summary`) and remembered in the store's
-        ``.cache/catalog`` for the next report (:mod:`memo_replay.store.catalog`); nothing is
-        checked (``problems`` counts entries whose summary cannot be read at all;
-        :meth:`verify` checks every entry)."""
+        """Entries, bytes and ages per function (what `memo-replay stats` shows): `.entries`,
+        `.bytes`, `.functions`, `.problems`. Fast: what each entry says about itself is read
+        and remembered in the store's `.cache/catalog` for the next report; nothing is checked
+        (`problems` counts entries whose summary cannot be read at all;
+        [`verify()`][memo_replay.Store.verify] checks every entry)."""
         from memo_replay.store.catalog import stats  # reports only: not loaded to replay
 
         return stats(self)
 
     def audit(self) -> Audit:
-        """Stale, gone, expired and unchecked entries. Imports the recorded functions' modules,
-        but only those that resolve to the project's own source files (see
-        :mod:`memo_replay.audit`); anything else is reported unchecked."""
+        """Stale, gone, expired and unchecked entries (`.stale`, `.expired`, `.unchecked`: what
+        `memo-replay ls --stale` reports). Imports the recorded functions' modules, but only
+        those that resolve to the project's own source files; anything else is reported
+        unchecked."""
         from memo_replay.audit import audit
 
         return audit(self)
 
     def stale(self) -> list[Finding]:
-        """Entries whose function's code changed or whose function no longer exists."""
+        """Entries whose function's code changed or whose function no longer exists (see
+        [`audit()`][memo_replay.Store.audit])."""
         return self.audit().stale
 
     def expired(self) -> list[Finding]:
-        """Entries older than their function's (or the project's) ``ttl``."""
+        """Entries older than their function's (or the project's) `ttl`."""
         return self.audit().expired
 
     def prune(self, *, stale: bool = False, expired: bool = False, orphans: bool = False,
               dry_run: bool = True, older_than: float = ORPHAN_AGE_S) -> list[Finding]:
-        """Remove (or, by default, only list) stale/gone entries, expired entries and files
-        left by killed recordings (see :func:`memo_replay.store.upkeep.prune`)."""
+        """Remove (or, with `dry_run=True`, the default, only list) stale or gone entries
+        (`stale`), expired entries (`expired`) and files left by killed recordings
+        (`orphans`: those older than `older_than` seconds). Returns what was (or would be)
+        removed (`memo-replay prune` lists, `--yes` removes)."""
         from memo_replay.store.upkeep import prune  # maintenance: not loaded to replay
 
         return prune(self, stale=stale, expired=expired, orphans=orphans, dry_run=dry_run,
@@ -489,8 +506,8 @@ class Store:
 
     def verify(self) -> list[Problem]:
         """Integrity check of every file in the store: parse, checksum, placement, leftovers,
-        and anything that is not what it should be (see
-        :func:`memo_replay.store.upkeep.verify`)."""
+        and anything that is not what it should be. Returns the problems found (empty: all
+        is well); `memo-replay verify` is the same."""
         from memo_replay.store.upkeep import verify
 
         return verify(self)
