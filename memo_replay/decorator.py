@@ -152,7 +152,23 @@ class Options(NamedTuple):
 
 
 @overload
-def recorded(fn: Callable[P, R], /) -> Recorded[P, R]: ...
+def recorded(
+    fn: Callable[P, R],
+    /,
+    *,
+    files: Sequence[str] | str = (),
+    ignore: Sequence[str] = (),
+    deps: Sequence[object] = (),
+    version: str | int | None = None,
+    mode: str | Mode | None = None,
+    store: str | os.PathLike[str] | None = None,
+    serializer: str | Serializer | None = None,
+    ttl: float | dt.timedelta | str | None = None,
+    record_exceptions: bool = False,
+    redact: Callable[..., Any] | None = None,
+    observe_files: bool | None = None,
+    replay_timing: ReplayTiming | None = None,
+) -> Recorded[P, R]: ...
 
 
 @overload

@@ -130,3 +130,29 @@ def test_mypy_strict_sees_the_items_of_recorded_streams(tmp_path: Path) -> None:
     assert revealed == ['"snippet.Chunk"', '"str"', '"typing.Generator[str, None, int]"'], output
     assert len(errors) == 1, output
     assert 'incompatible type "int"; expected "str"' in errors[0]
+
+
+WRAPPED = '''
+from memo_replay import recorded
+
+
+def complete(prompt: str, api_key: str) -> str:
+    return prompt
+
+
+checked = recorded(complete, ignore=["api_key"], version=2)
+
+
+def use() -> None:
+    reveal_type(checked("x", api_key="k"))
+    checked(1, api_key="k")  # the one expected error
+'''
+
+
+def test_a_callable_wrapped_at_the_call_site_with_options_is_typed(tmp_path: Path) -> None:
+    """``recorded(lib.fn, ignore=[...])``, as the migration guides write it, type-checks and
+    keeps the callable's signature."""
+    revealed, errors, output, _ = _mypy(tmp_path, WRAPPED)
+    assert revealed == ['"str"'], output
+    assert len(errors) == 1, output
+    assert 'incompatible type "int"; expected "str"' in errors[0]
