@@ -1,4 +1,10 @@
-"""The targets of DESIGN.md judged on one run's numbers, docs/benchmarks.md and its charts.
+"""The performance targets judged on one run's numbers, docs/benchmarks.md and its charts.
+
+The charts are SVG, one per panel, each drawn 7.2 in (691 CSS px) wide with text of at least
+10 pt (13 px), so that they read at the width of a documentation page without zooming:
+docs/img/benchmarks-hits.svg (hit latency ÷ the raw floor) and docs/img/benchmarks-import.svg
+(import + decorate over a bare interpreter). Every figure a chart shows is also stated in the
+text under it.
 
 The cold-path cases (``cold``, ``cold-xdist``, ``first-call``: benchmarks/cold.py) have a section
 of their own in docs/benchmarks.md, between ``<!-- cold-path:start -->`` and
@@ -34,6 +40,14 @@ KEPT_SECTIONS = (("<!-- streams:start -->", "<!-- streams:end -->"),)
 """Sections other scripts write into the page (``benchmarks/stream.py``): a run of
 ``run.py`` keeps them as they are."""
 COLD_CHART = "img/benchmarks-cold.svg"
+HITS_CHART = "img/benchmarks-hits.svg"
+IMPORT_CHART = "img/benchmarks-import.svg"
+DECORATED = "memo_replay + @recorded"
+"""The import case's row that imports memo_replay and decorates a function: what a user's
+program pays before its first call (``import memo_replay`` alone defers most modules)."""
+IMPORT_TARGET = "import memo_replay and decorate a function, over a bare interpreter"
+CHART_WIDTH_IN = 7.2
+"""691 CSS px: the width of a documentation page's text column, so the SVG is not shrunk."""
 HOT_CACHE_MIB = 64  # memo_replay.store.store.HOT_CACHE_BYTES
 FIXED_MIB = 32  # the index's sqlite mmap (16 MiB) and page cache (8 MiB), remembered keys
 
@@ -59,7 +73,7 @@ def hit_tables(tables: Sequence[Table]) -> list[Table]:
 
 
 def targets(tables: Sequence[Table]) -> list[Target]:
-    """Each target of DESIGN.md "Performance targets", judged on this run's medians."""
+    """Each performance target of the warm cases, judged on this run's medians."""
     found = _by_key(tables)
     out: list[Target] = []
 
@@ -91,12 +105,16 @@ def targets(tables: Sequence[Table]) -> list[Target]:
 
     imports = found.get("import")
     if imports:
-        over = imports.values["over_bare_s"]["memo_replay"]
-        out.append(Target("import memo_replay over a bare interpreter", "< 30 ms",
-                          f"{fmt_ms(over)} ms", "PASS" if over < IMPORT_LIMIT_S else "FAIL"))
+        over = imports.values["over_bare_s"]
+        felt = over.get(DECORATED, over.get(MEMO))
+        alone = over.get(MEMO)
+        detail = f"{fmt_ms(felt)} ms"
+        if DECORATED in over and alone is not None:
+            detail += f" (the bare `import memo_replay` alone: {_over_bare(alone)})"
+        out.append(Target(IMPORT_TARGET, "< 30 ms", detail,
+                          "PASS" if felt is not None and felt < IMPORT_LIMIT_S else "FAIL"))
     else:
-        out.append(Target("import memo_replay over a bare interpreter", "< 30 ms", "—",
-                          "not measured"))
+        out.append(Target(IMPORT_TARGET, "< 30 ms", "—", "not measured"))
 
     stats = found.get("stats")
     stats_s = stats.values["median_s"].get("10,000 entries") if stats else None
@@ -126,10 +144,13 @@ def targets(tables: Sequence[Table]) -> list[Target]:
 
 def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: bool,
              only: Sequence[str], elapsed_s: float, notes: Sequence[str],
-             chart: str | None, cold_section: str | None = None,
+             chart: dict[str, str] | None, cold_section: str | None = None,
              kept_sections: Sequence[str] = ()) -> str:
+    """The page. ``chart`` maps ``"hits"`` and ``"import"`` to the charts drawn (page-relative
+    paths); a panel without a chart is still summed up in text."""
     command = "python benchmarks/run.py --write-docs" + (" --quick" if quick else "") + \
         "".join(f" --only {o}" for o in only)
+    charts = chart or {}
     lines = [
         "# Benchmarks",
         "",
@@ -139,7 +160,10 @@ def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quic
         "",
         "## Targets",
         "",
-        "From DESIGN.md, \"Performance targets\", judged on this run's medians:",
+        "The performance targets memo_replay holds itself to, judged on this run's medians. "
+        "A hit does more than the raw floor below: it derives a key from the function, its "
+        "code and its arguments ([What goes into a key](keys.md)) and reads an entry of the "
+        "store ([The store format](store-format.md)).",
         "",
         "| target | limit | this run | verdict |",
         "|---|---|---|---|",
@@ -147,9 +171,23 @@ def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quic
     lines += [f"| {t.name} | {t.limit} | {t.measured} | **{t.verdict}** |"
               for t in targets(tables)]
     lines.append("")
-    if chart:
-        lines += [f"![memo_replay and its peers: hit latency as a multiple of the raw floor, "
-                  f"and import time]({chart})", ""]
+    hits = hit_tables(tables)
+    imports = _by_key(tables).get("import")
+    if hits or imports:
+        lines += ["## At a glance", ""]
+    if hits:
+        lines += ["### Hit latency", ""]
+        if "hits" in charts:
+            lines += [f"![Hit latency of memo_replay, diskcache, joblib and cachier as a "
+                      f"multiple of the raw floor, per case (log scale)]({charts['hits']})", ""]
+        lines += [*hit_summary(hits), ""]
+    if imports:
+        lines += ["### Import time", ""]
+        if "import" in charts:
+            lines += [f"![Import time over a bare interpreter: memo_replay with one @recorded "
+                      f"function against the 30 ms target, and the peers]({charts['import']})",
+                      ""]
+        lines += [*import_summary(imports), ""]
     lines += [
         "## Machine",
         "",
@@ -167,7 +205,8 @@ def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quic
         "(`calls/sample`); each round samples every contender once in a rotating order; the "
         "table shows the median over rounds and the interquartile range.",
         "- Hits are true hits: peers' function bodies are counted and must not run while hits "
-        "are timed; memo_replay is timed in strict `replay` mode, where a miss raises.",
+        "are timed; memo_replay is timed in strict `replay` mode, where a miss raises "
+        "([Modes](modes.md)).",
         "- Before timing, one 8 MB block is allocated and freed so that glibc recycles large "
         "buffers instead of mapping a fresh one per call; otherwise the raw floor's "
         "`pickle.dumps` of a 1 MB argument costs ~500 µs of page faults instead of ~25 µs, "
@@ -188,12 +227,14 @@ def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quic
         "## Reproduce",
         "",
         "```bash",
-        "python3 -m venv .venv && . .venv/bin/activate && pip install -e \".[bench]\"",
+        "python3 -m venv .venv && . .venv/bin/activate",
+        "pip install -e \".[bench]\"",
         "python benchmarks/run.py                # tables on stdout",
-        "python benchmarks/run.py --write-docs   # this page and docs/img/benchmarks.png",
-        "python benchmarks/run.py --smoke        # the CI guard (ratios, exit 1 above 5×)",
+        "python benchmarks/run.py --write-docs   # this page and its SVG charts",
+        "python benchmarks/run.py --smoke        # the CI guard (exit 1 above 5×)",
         "# only the cold-path section of this page and its chart:",
-        "python benchmarks/run.py --write-docs --only cold --only cold-xdist --only first-call",
+        "python benchmarks/run.py --write-docs --only cold --only cold-xdist \\",
+        "    --only first-call --only fixed-cost",
         "```",
         "",
         "The first full run builds the 100 / 10,000 / 100,000-entry stores in "
@@ -204,42 +245,112 @@ def markdown(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quic
     return "\n".join(lines)
 
 
-def chart(tables: Sequence[Table], path: Path) -> bool:
-    """A PNG: hit latency / raw floor per case and contender (log axis), and import time."""
+def hit_summary(hits: Sequence[Table]) -> list[str]:
+    """The hit chart's figures in words: one bullet per case."""
+    out = []
+    for table in hits:
+        medians = table.values["median_s"]
+        ratios = table.values["ratio_raw"]
+        memo = ratios.get(MEMO)
+        if memo is None:
+            continue
+        peers = [f"{name} {fmt_ratio(ratios[name])}" for name in ALL
+                 if name not in (RAW, LRU, MEMO) and ratios.get(name)]
+        text = (f"- **{_short(table)}**: memo_replay {fmt_us(medians.get(MEMO))} µs, "
+                f"{fmt_ratio(memo)} the raw floor ({fmt_us(medians.get(RAW))} µs)")
+        if peers:
+            text += "; " + ", ".join(peers)
+        if medians.get(LRU):
+            text += f"; lru_cache, in memory, {fmt_us(medians[LRU])} µs"
+        out.append(text + ".")
+    if out:
+        out.insert(0, f"Median hit latency and its multiple of the raw floor (target for "
+                      f"memo_replay: ≤ {HIT_LIMIT}×; lower is better):")
+        out.insert(1, "")
+    return out
+
+
+def import_summary(imports: Table) -> list[str]:
+    """The import chart's figures in words."""
+    over = imports.values["over_bare_s"]
+    out = []
+    felt = over.get(DECORATED)
+    if felt is not None:
+        verdict = "within" if felt < IMPORT_LIMIT_S else "over"
+        out.append(f"A program that imports memo_replay and decorates one function starts "
+                   f"{fmt_ms(felt)} ms later than a bare interpreter: {verdict} the 30 ms "
+                   f"target. That is the number a user feels; `import memo_replay` alone "
+                   f"({_over_bare(over.get(MEMO))}) costs next to nothing because it loads "
+                   f"the decorator, key, store and serializer modules only when a function "
+                   f"is first decorated.")
+    peers = [f"{name} {fmt_ms(over[name])} ms" for name in ("diskcache", "joblib", "cachier")
+             if name in over]
+    if peers:
+        out.append(f"Importing the peers, over the same bare interpreter: {', '.join(peers)}.")
+    return [" ".join(out)] if out else []
+
+
+def _figure(height_in: float) -> tuple[Any, Any]:
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(CHART_WIDTH_IN, height_in))
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # "tight" keeps the legend under the axes inside the picture.
+    fig.savefig(path, format="svg", metadata={"Date": None}, bbox_inches="tight",
+                pad_inches=0.08)
+    plt.close(fig)
+
+
+SVG_STYLE: Any = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 11,
+             "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 11,
+             "svg.hashsalt": "memo-replay", "svg.fonttype": "path"}
+"""Text of 10 to 13 pt in a 7.2 in figure: 13 to 17 px at the width of the page."""
+LABEL_BOX = {"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85}
+"""Behind a bar's value, so a target line crossing it does not hide the digits."""
+
+
+def charts(tables: Sequence[Table], directory: Path) -> dict[str, Path]:
+    """The SVG charts of the warm cases, one per panel, written into ``directory`` (docs/);
+    returns ``{"hits": path, "import": path}`` for those drawn (none without matplotlib)."""
     try:
         import matplotlib
     except ImportError:
-        return False
+        return {}
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    drawn: dict[str, Path] = {}
     hits = hit_tables(tables)
     imports = _by_key(tables).get("import")
-    if not hits and imports is None:
-        return False
-    panels = (1 if hits else 0) + (1 if imports else 0)
-    widths = [3, 1.3][:panels] if hits else [1]
-    fig, axes = plt.subplots(1, panels, figsize=(13.5 if panels == 2 else 9.5, 7),
-                             gridspec_kw={"width_ratios": widths}, squeeze=False)
-    column = 0
-    if hits:
-        _hit_panel(axes[0][column], hits)
-        column += 1
-    if imports:
-        _import_panel(axes[0][column], imports)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    with plt.rc_context(SVG_STYLE):
+        if hits:
+            height = 1.6 + 1.25 * len(hits)
+            fig, ax = _figure(height)
+            # The legend goes 0.62 in under the axes (below the x label), whatever the height.
+            _hit_panel(ax, hits, legend_y=-0.62 / (height - 1.3))
+            _save(fig, directory / HITS_CHART)
+            drawn["hits"] = directory / HITS_CHART
+        if imports:
+            fig, ax = _figure(3.9)
+            _import_panel(ax, imports)
+            _save(fig, directory / IMPORT_CHART)
+            drawn["import"] = directory / IMPORT_CHART
+    return drawn
 
 
-def _hit_panel(ax: Any, hits: Sequence[Table]) -> None:
+def _hit_panel(ax: Any, hits: Sequence[Table], legend_y: float) -> None:
     # lru_cache (0.0001–0.01× the floor) is left to the tables: on this axis it would squeeze
     # the range where the disk memoizers differ.
     names = [n for n in ALL if n not in (RAW, LRU)
              and any(t.values["ratio_raw"].get(n) for t in hits)]
-    height = 0.8 / max(1, len(names))
+    names = [MEMO, *(n for n in names if n != MEMO)] if MEMO in names else names
+    height = 0.84 / max(1, len(names))
     for j, name in enumerate(names):
         ys, xs = [], []
         for i, table in enumerate(hits):
@@ -247,29 +358,28 @@ def _hit_panel(ax: Any, hits: Sequence[Table]) -> None:
             if ratio:
                 ys.append(i + (j - (len(names) - 1) / 2) * height)
                 xs.append(ratio)
-        ax.barh(ys, xs, height=height * 0.92, color=COLORS.get(name, "#888"), label=name,
+        ax.barh(ys, xs, height=height * 0.9, color=COLORS.get(name, "#888"), label=name,
                 edgecolor="black" if name == MEMO else "none", linewidth=0.6)
         for y, x in zip(ys, xs, strict=True):
-            ax.text(x * 1.07, y, fmt_ratio(x), va="center",
-                    fontsize=8.5 if name == MEMO else 7,
-                    color=COLORS[MEMO] if name == MEMO else "#555555",
+            ax.text(x * 1.08, y, fmt_ratio(x), va="center", fontsize=10, bbox=LABEL_BOX,
+                    color=COLORS[MEMO] if name == MEMO else "#333333",
                     fontweight="bold" if name == MEMO else "normal")
     ax.axvline(1.0, color=COLORS[RAW], linestyle="--", linewidth=1.2,
                label="raw floor (1×)")
-    ax.axvline(HIT_LIMIT, color="#d62828", linestyle=":", linewidth=1.4,
+    ax.axvline(HIT_LIMIT, color="#d62828", linestyle=":", linewidth=1.6,
                label=f"target ({HIT_LIMIT}×)")
     ax.set_xscale("log")
-    ax.set_xlim(right=ax.get_xlim()[1] * 3)  # room for the labels of the longest bars
+    ax.set_xlim(right=ax.get_xlim()[1] * 4)  # room for the labels of the longest bars
     ax.set_yticks(range(len(hits)))
-    ax.set_yticklabels([f"{_short(t)}\nraw floor {fmt_us(t.values['median_s'].get(RAW))} µs"
+    ax.set_yticklabels([f"{_short(t).replace(' argument', ' arg').split(' (')[0]}\n"
+                        f"floor {fmt_us(t.values['median_s'].get(RAW))} µs"
                         for t in hits])
     ax.invert_yaxis()
-    ax.set_xlabel("hit latency ÷ raw floor in the same run (median, log scale; lower is "
-                  "better; lru_cache: see the tables)")
+    ax.set_xlabel("hit latency ÷ raw floor (median, log scale; lower is better)")
     ax.set_title("Hit latency relative to the raw floor")
     ax.grid(axis="x", which="major", alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8.5,
-              frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.4, legend_y), ncol=3, frameon=False,
+              columnspacing=1.2, handlelength=1.6)
 
 
 def _short(table: Table) -> str:
@@ -279,21 +389,30 @@ def _short(table: Table) -> str:
 
 def _import_panel(ax: Any, imports: Table) -> None:
     over = {k: v for k, v in imports.values["over_bare_s"].items() if k != "bare interpreter"}
-    labels = list(over)
-    values = [over[k] * 1e3 for k in labels]
-    colors = [COLORS[MEMO] if k == MEMO else "#9aa5b1" for k in labels]
-    ax.barh(range(len(labels)), values, color=colors)
-    for i, v in enumerate(values):
-        ax.text(v + max(values) * 0.02, i, f"{v:.0f} ms", va="center", fontsize=8.5)
-    ax.axvline(IMPORT_LIMIT_S * 1e3, color="#d62828", linestyle=":", linewidth=1.4,
-               label="target (30 ms)")
-    ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels(labels)
+    names = {DECORATED: "memo_replay:\nimport + @recorded",
+             MEMO: "memo_replay:\nimport alone"}
+    order = [k for k in (DECORATED, MEMO) if k in over] + \
+        [k for k in over if k not in (DECORATED, MEMO)]
+    values = [over[k] * 1e3 for k in order]
+    colors = [COLORS[MEMO] if k == DECORATED else "#c9b3e6" if k == MEMO else "#9aa5b1"
+              for k in order]
+    ax.barh(range(len(order)), [max(v, 0.0) for v in values], color=colors)
+    top = max(max(values), IMPORT_LIMIT_S * 1e3)
+    for i, (key, v) in enumerate(zip(order, values, strict=True)):
+        label = f"{v:.1f} ms" if v >= 1 else "< 1 ms"
+        ax.text(max(v, 0.0) + top * 0.015, i, label, va="center", fontsize=11, bbox=LABEL_BOX,
+                fontweight="bold" if key == DECORATED else "normal",
+                color=COLORS[MEMO] if key == DECORATED else "#333333")
+    ax.axvline(IMPORT_LIMIT_S * 1e3, color="#d62828", linestyle=":", linewidth=1.6,
+               label="target for import + @recorded (30 ms)")
+    ax.set_yticks(range(len(order)))
+    ax.set_yticklabels([names.get(k, k) for k in order])
     ax.invert_yaxis()
-    ax.set_xlim(0, max(values) * 1.25)
-    ax.set_xlabel("ms over `python -c pass` (median)")
-    ax.set_title("import time")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8.5, frameon=False)
+    ax.set_xlim(0, top * 1.25)
+    ax.set_xlabel("ms over python -c pass (median)")
+    ax.set_title("Start-up cost: import (and decorate) over a bare interpreter")
+    ax.grid(axis="x", which="major", alpha=0.3)
+    ax.legend(loc="upper right", frameon=True)
 
 
 def write(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: bool,
@@ -325,16 +444,14 @@ def write(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: 
         page.write_text(splice(existing, section or ""), encoding="utf-8")
         written.insert(0, page)
         return written
-    image = root / "docs" / "img" / "benchmarks.png"
     chart_notes = list(notes)
-    if chart(warm_tables, image):
-        written.append(image)
-        link: str | None = "img/benchmarks.png"
-    else:
-        link = None
+    drawn = charts(warm_tables, root / "docs")
+    written += drawn.values()
+    if not drawn:
         chart_notes.append("no chart: matplotlib is not installed, or no hit/import case ran")
+    links = {kind: path.relative_to(root / "docs").as_posix() for kind, path in drawn.items()}
     page.write_text(markdown(warm_tables, info, rounds=rounds, quick=quick, only=only,
-                             elapsed_s=elapsed_s, notes=chart_notes, chart=link,
+                             elapsed_s=elapsed_s, notes=chart_notes, chart=links,
                              cold_section=section, kept_sections=[
                                  kept for start, end in KEPT_SECTIONS
                                  if (kept := existing_section(existing, start, end))]),
@@ -344,6 +461,14 @@ def write(tables: Sequence[Table], info: dict[str, str], *, rounds: int, quick: 
 
 
 # -- the cold path -------------------------------------------------------------------------------
+
+def _over_bare(seconds: float | None) -> str:
+    """A start-up cost over a bare interpreter; below half a millisecond (even negative) it is
+    within the noise of starting an interpreter, and says so."""
+    if seconds is not None and seconds < 0.0005:
+        return "≈ 0 ms, within the noise of a bare start"
+    return f"{fmt_ms(seconds)} ms"
+
 
 def existing_section(page: str, start_marker: str = COLD_START,
                      end_marker: str = COLD_END) -> str | None:

@@ -632,7 +632,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", choices=CASES, metavar="CASE",
                         help=f"run only this case (repeatable): {', '.join(CASES)}")
     parser.add_argument("--write-docs", action="store_true",
-                        help="write docs/benchmarks.md and docs/img/benchmarks.png (a run of "
+                        help="write docs/benchmarks.md and its SVG charts (a run of "
                              "only cold, cold-xdist, first-call, fixed-cost rewrites only the "
                              "page's cold-path section and docs/img/benchmarks-cold.svg)")
     parser.add_argument("--smoke", action="store_true",
