@@ -65,6 +65,7 @@ __all__ = [
     "MAX_ENTRY_BYTES",
     "PAYLOAD_FILE_SUFFIX",
     "PAYLOAD_FILE_THRESHOLD",
+    "STREAM_FORMAT",
     "VOLATILE_FIELDS",
     "Entry",
     "Envelope",
@@ -77,6 +78,7 @@ __all__ = [
     "canonical_data",
     "checksum",
     "duplicate_fields",
+    "duration",
     "parse_entry",
     "parse_timestamp",
     "read_document",
@@ -663,12 +665,22 @@ def _envelope(location: str, key: str, document: Mapping[str, Any], *,
         function=_typed(document, "function", str),
         recorded_at=parse_timestamp(recorded_at) if timed and isinstance(recorded_at, str)
         else None,
-        duration_s=float(document.get("duration_s") or 0.0),
+        duration_s=duration(document.get("duration_s")),
         serializer=_typed(result, "serializer", str),
         payload_file=file,
         observed=None if "observed" not in document
         else Observed.from_document(document["observed"]),
     )
+
+
+def duration(value: object) -> float:
+    """A recorded call's duration as an entry (or the index) states it: seconds, finite and not
+    negative. Anything else — a hand-edited `-1e20`, `Infinity` (which `json` reads), a string
+    — is unknown, 0: it is only ever reported (the time a replay saved), never trusted."""
+    if type(value) not in (int, float):
+        return 0.0
+    seconds = float(value)  # type: ignore[arg-type]
+    return seconds if 0.0 <= seconds < 1e9 else 0.0
 
 
 def _payload(location: str, key: str, result: Mapping[str, Any],

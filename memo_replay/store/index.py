@@ -31,7 +31,7 @@ from xxhash import xxh3_128_hexdigest
 from memo_replay.errors import StoreError
 from memo_replay.keys.observed import Observed
 from memo_replay.store.backend import NotFollowed, Stamp
-from memo_replay.store.entry import Hit, Payload
+from memo_replay.store.entry import Hit, Payload, duration
 
 CACHE_DIR = ".cache"
 """The store's git-ignored directory of derived data: the index and the record-once locks."""
@@ -485,7 +485,7 @@ def decode(raw: object) -> Cached | None:
         data: str | bytes = body if kind == "binary" else body.decode()
         return Cached(tuple(stamp), None if payload_stamp is None else tuple(payload_stamp),
                       Hit(Payload(serializer, serializer_version, type_, kind, data, checksum),
-                          duration_s, recorded_at, observed, None, offsets_ms))
+                          duration(duration_s), recorded_at, observed, None, offsets_ms))
     except (ValueError, TypeError, AttributeError):
         return None
 

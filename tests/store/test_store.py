@@ -772,3 +772,25 @@ def test_unreadable_entries_are_reported_and_never_replayed(memo_env: Store,
     with pytest.warns(MemoReplayWarning), pytest.raises(StoreError, match="cannot write"):
         fetch(2, log)  # a directory cannot be replaced by a file: a clear error, nothing lost
     assert blocked.is_dir()
+
+
+@pytest.mark.parametrize("stated", ["-1e20", "Infinity", "1e300", '"12"', "null", "true"])
+def test_a_stated_duration_that_is_no_duration_counts_as_unknown(
+        memo_env: Store, monkeypatch: pytest.MonkeyPatch, stated: str) -> None:
+    """`duration_s` is only reported (the time a replay saved): a hand-edited or hostile one
+    replays as 0 s, never as a negative or infinite saving in a test run's summary."""
+    from memo_replay import track
+
+    @recorded
+    def answer(n: int) -> int:
+        return n + 1
+
+    assert answer(1) == 2
+    [path] = list(memo_env.entry_files())
+    raw = path.read_text()
+    start = raw.index('"duration_s": ') + len('"duration_s": ')
+    path.write_text(raw[:start] + stated + raw[raw.index(",", start):])
+    monkeypatch.setenv("MEMO_MODE", "replay")
+    with track() as calls:
+        assert answer(1) == 2
+    assert [(c.outcome, c.recorded_duration_s) for c in calls] == [("replayed", 0.0)]
