@@ -1,13 +1,6 @@
-"""What each recorded call did, for tests, the demo and reports.
-
-```pycon
->>> import memo_replay
->>> with memo_replay.track() as calls:
-...     pass
->>> calls
-[]
-```
-"""
+"""What each recorded call did, for tests, the demo and reports: a
+[`CallEvent`][memo_replay.CallEvent] per call, collected by
+[`track()`][memo_replay.track] (its docstring has an example)."""
 
 from __future__ import annotations
 
