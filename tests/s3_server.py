@@ -17,9 +17,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 SERVE = """
 import sys
@@ -133,3 +136,26 @@ def objects(raw: Any, bucket: str) -> dict[str, bytes]:
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
                           text=True).stdout
+
+
+# -- fixtures: a test module takes them with `from s3_server import bucket, raw, server` --------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[S3Server]:
+    """A server for the module's tests (each bucket is new, so they share it)."""
+    running = start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def raw(server: S3Server, tmp_path: Path) -> Any:
+    """A plain client of the server."""
+    return client(server.endpoint, tmp_path)
+
+
+@pytest.fixture
+def bucket(raw: Any) -> str:
+    """A new, empty bucket."""
+    return new_bucket(raw)

@@ -15,13 +15,15 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3_server
 from s3_server import MODULE, PREFIX, aws, client, git, new_bucket, objects
+from s3_server import bucket as bucket
+from s3_server import raw as raw
+from s3_server import server as server
 
 from memo_replay.config import load_config, remote_setting
 from memo_replay.errors import ConfigError
@@ -53,13 +55,6 @@ out["warnings"] = [str(w.message) for w in caught if "memo_replay" in str(w.mess
 out["botocore"] = "botocore" in sys.modules
 print(json.dumps(out))
 '''
-
-
-@pytest.fixture(scope="session")
-def server() -> Iterator[s3_server.S3Server]:
-    running = s3_server.start()
-    yield running
-    running.stop()
 
 
 class Clone:
@@ -116,16 +111,6 @@ def make_origin(tmp_path: Path, remote: str | None) -> Path:
 def clone(origin: Path, name: str, endpoint: str, home: Path) -> Clone:
     git(origin.parent, "clone", "-q", str(origin), name)
     return Clone(origin.parent / name, endpoint, home)
-
-
-@pytest.fixture
-def raw(server: s3_server.S3Server, tmp_path: Path) -> Any:
-    return client(server.endpoint, tmp_path)
-
-
-@pytest.fixture
-def bucket(raw: Any) -> str:
-    return new_bucket(raw)
 
 
 @pytest.fixture

@@ -13,13 +13,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3_server
-from s3_server import MODULE, PREFIX, aws, client, git, new_bucket, objects
+from s3_server import MODULE, PREFIX, aws, git, objects
+from s3_server import bucket as bucket
+from s3_server import raw as raw
+from s3_server import server as server
 
 botocore_session = pytest.importorskip("botocore.session")
 
@@ -34,23 +36,6 @@ for arg in sys.argv[1:]:
                else demo_mod.work(int(arg)))
 print(json.dumps(out))
 '''
-
-
-@pytest.fixture(scope="session")
-def server() -> Iterator[s3_server.S3Server]:
-    running = s3_server.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def raw(server: s3_server.S3Server, tmp_path: Path) -> Any:
-    return client(server.endpoint, tmp_path)
-
-
-@pytest.fixture
-def bucket(raw: Any) -> str:
-    return new_bucket(raw)
 
 
 class Project:

@@ -7,13 +7,15 @@ subprocesses and a real S3 API server (moto's, on 127.0.0.1) reached only throug
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3_server
 from s3_server import MODULE
+from s3_server import bucket as bucket
+from s3_server import raw as raw
+from s3_server import server as server
 from test_remote import PREFIX, Clone, client, git, new_bucket, objects
 
 from memo_replay.config import load_config, payloads_setting
@@ -46,23 +48,6 @@ def commit(path: Path, message: str) -> None:
 
 def bins(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*.bin"))
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[s3_server.S3Server]:
-    running = s3_server.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def raw(server: s3_server.S3Server, tmp_path: Path) -> Any:
-    return client(server.endpoint, tmp_path)
-
-
-@pytest.fixture
-def bucket(raw: Any) -> str:
-    return new_bucket(raw)
 
 
 def recorded_in_a(tmp_path: Path, endpoint: str, bucket: str) -> tuple[Clone, Clone, str]:

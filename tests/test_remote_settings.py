@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 import s3_server
+from s3_server import bucket as bucket
+from s3_server import raw as raw
+from s3_server import server as server
 from test_remote import PREFIX, Clone, aws, client, git, new_bucket, objects
 from test_remote_payloads import bins, commit, make_project
 
@@ -31,23 +34,6 @@ from memo_replay.errors import ConfigError
 from memo_replay.store.s3 import S3Bucket, bucket_for
 
 pytest.importorskip("botocore.session")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[s3_server.S3Server]:
-    running = s3_server.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def raw(server: s3_server.S3Server, tmp_path: Path) -> Any:
-    return client(server.endpoint, tmp_path)
-
-
-@pytest.fixture
-def bucket(raw: Any) -> str:
-    return new_bucket(raw)
 
 
 def cli(clone: Clone, *args: str) -> subprocess.CompletedProcess[str]:

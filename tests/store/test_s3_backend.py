@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import s3_server
+from s3_server import server as server
 
 from memo_replay.errors import RemoteError, RemoteUnavailable, StoreError
 from memo_replay.store import Backend, LocalDirectory, ReadOnly, Tiered
@@ -36,13 +37,6 @@ REPO = Path(__file__).resolve().parents[2]
 SECRET = "wJalrXUtnFEMI-not-a-real-secret-K7MDENG"
 QUICK = 15.0
 """Seconds within which a failing remote must have answered (generous: the bound is ~2 s)."""
-
-
-@pytest.fixture(scope="session")
-def server() -> Iterator[s3_server.S3Server]:
-    running = s3_server.start()
-    yield running
-    running.stop()
 
 
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str,
