@@ -54,7 +54,6 @@ class StreamCapture(Capture):
         """Each item's offset in seconds of the generator's own time."""
         self.elapsed = 0.0
         """The generator's own time so far."""
-        self.count = 0
         self.abandoned: BaseException | None = None
         """Why the consumer stopped the stream early (set: it is not recorded)."""
         self._failed: SerializationError | None = None
@@ -64,6 +63,11 @@ class StreamCapture(Capture):
         self._item_type, self._return_type = stream_annotations(
             recorder.subject.return_annotation) if recording else (None, None)
         self._chosen: dict[type, tuple[Serializer, str | None]] = {}
+
+    @property
+    def count(self) -> int:
+        """How many items the stream has yielded so far."""
+        return len(self.offsets)
 
     # -- what the driver reports ----------------------------------------------------------------
 
@@ -85,7 +89,6 @@ class StreamCapture(Capture):
     def item(self, value: T) -> T:
         """The next item: recorded, and returned as the caller gets it (as ``redact`` rewrote
         it, which is what every replay will yield)."""
-        self.count += 1
         self.offsets.append(self.elapsed)
         writer = self.writer
         if writer is None:

@@ -80,8 +80,6 @@ class StreamWriter:
     def __init__(self) -> None:
         self.count = 0
         """How many items were added."""
-        self.size = 0
-        """The bytes of all values so far."""
         self._kinds: dict[Kind, int] = {}
         self._value_kinds: list[int] = []
         self._texts: list[str] | None = []
@@ -114,13 +112,11 @@ class StreamWriter:
         if texts is not None:
             text = data.decode() if isinstance(data, bytes) else data
             texts.append(text if kind.encoding == "json" else _CANONICAL.encode(text))
-            self.size += len(text)
             return
         raw = data.encode() if isinstance(data, str) else data
         assert self._blob is not None
         self._blob.write(raw)
         self._lengths.append(len(raw))
-        self.size += len(raw)
 
     def _to_binary(self) -> None:
         """From the first binary value on, every value's bytes go into the buffer."""
